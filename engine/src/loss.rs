@@ -1,0 +1,63 @@
+//! The loss terms of Gatys et al. in jcjohnson/neural-style's normalisation,
+//! each with its gradient.
+//!
+//! - Gram `G = F Fᵀ / (C·H·W)` of features `F: (C, H·W)`;
+//! - style `w · mean((G − A)²)`, gradient `4w (G − A) F / (C² · C·H·W)`;
+//! - content `w · mean((F − P)²)`, gradient `2w (F − P) / N`;
+//! - total variation `w/2 · Σ (Δx² + Δy²)` over the image, as neural-style's TVLoss.
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+use crate::ops::vector;
+
+/// Normalised Gram matrix `(C, C)` of `f: (C, H, W)`.
+pub fn gram(f: &Tensor) -> Result<Tensor> {
+    let (c, h, w) = f.dims3()?;
+    let m = f.reshape((c, h * w))?;
+    Ok((m.matmul(&m.t()?)? / (c * h * w) as f64)?)
+}
+
+/// Style loss of features `f` against target Gram `a`, and its gradient.
+pub fn style(f: &Tensor, a: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    let (c, h, w) = f.dims3()?;
+    let d = (gram(f)? - a)?;
+    let loss = weight * vector::dot(&d, &d)? / (c * c) as f64;
+    let m = f.reshape((c, h * w))?;
+    let scale = 4.0 * weight / ((c * c) as f64 * (c * h * w) as f64);
+    let grad = (d.matmul(&m)? * scale)?.reshape((c, h, w))?;
+    Ok((loss, grad))
+}
+
+/// Content loss of features `f` against target `p`, and its gradient.
+pub fn content(f: &Tensor, p: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    let n = f.elem_count() as f64;
+    let d = (f - p)?;
+    let loss = weight * vector::dot(&d, &d)? / n;
+    Ok((loss, (d * (2.0 * weight / n))?))
+}
+
+/// Total-variation loss of the image `x: (3, H, W)` and its gradient.
+pub fn total_variation(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    let (_, h, w) = x.dims3()?;
+    if h < 2 || w < 2 || weight == 0.0 {
+        return Ok((0.0, x.zeros_like()?));
+    }
+    let corner = x.narrow(1, 0, h - 1)?.narrow(2, 0, w - 1)?;
+    let right = x.narrow(1, 0, h - 1)?.narrow(2, 1, w - 1)?;
+    let down = x.narrow(1, 1, h - 1)?.narrow(2, 0, w - 1)?;
+    let dx = (&corner - right)?;
+    let dy = (&corner - down)?;
+    let loss = 0.5 * weight * (vector::dot(&dx, &dx)? + vector::dot(&dy, &dy)?);
+    let g_corner = (&dx + &dy)?.pad_with_zeros(1, 0, 1)?.pad_with_zeros(2, 0, 1)?;
+    let g_right = dx.pad_with_zeros(1, 0, 1)?.pad_with_zeros(2, 1, 0)?;
+    let g_down = dy.pad_with_zeros(1, 1, 0)?.pad_with_zeros(2, 0, 1)?;
+    let grad = (((g_corner - g_right)? - g_down)? * weight)?;
+    Ok((loss, grad))
+}
+
+/// neural-style's `-normalize_gradients`: the gradient divided by its L1 norm.
+pub fn l1_normalize(g: &Tensor) -> Result<Tensor> {
+    let n = vector::sum_abs(g)?;
+    Ok((g / (n + 1e-8))?)
+}

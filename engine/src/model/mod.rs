@@ -1,0 +1,15 @@
+//! VGG-19's convolutional part as explicit layers, its weights and its input
+//! preprocessing.
+//!
+//! Layer names follow jcjohnson/neural-style: `conv{b}_{i}` (before the ReLU),
+//! `relu{b}_{i}`, `pool{b}`.
+
+mod layers;
+mod legacy_torch;
+mod net;
+mod weights;
+
+pub use layers::{Layer, LayerKind, VGG19_LAYERS};
+pub use layers::CONV_SHAPES;
+pub use net::{Activations, Pooling};
+pub use weights::{DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, Preprocess, Vgg19, default_model_path};

@@ -1,0 +1,117 @@
+//! The fixed forward pass that keeps what the backward needs, and the
+//! hand-written gradient with respect to the input image.
+
+use candle_core::Tensor;
+
+use super::layers::{Layer, LayerKind, UNITS, Unit};
+use super::weights::Vgg19;
+use crate::error::Result;
+use crate::ops;
+
+/// Pooling between VGG blocks: the trained max pooling, or average pooling,
+/// which Gatys et al. found gives smoother pictures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooling {
+    #[default]
+    Max,
+    Avg,
+}
+
+/// Every unit output of one forward pass up to the deepest layer asked for.
+pub struct Activations {
+    input: Tensor,
+    outs: Vec<Tensor>,
+    pre: Vec<Option<Tensor>>,
+    pooling: Pooling,
+}
+
+impl Activations {
+    /// The tensor `(C, H, W)` of a layer (which must be one the pass was asked for,
+    /// or any ReLU/pool before the deepest one).
+    pub fn get(&self, layer: Layer) -> &Tensor {
+        match layer.kind {
+            LayerKind::Out => &self.outs[layer.unit],
+            LayerKind::Conv => self.pre[layer.unit].as_ref().unwrap_or(&self.outs[layer.unit]),
+        }
+    }
+
+    fn unit_input(&self, unit: usize) -> &Tensor {
+        if unit == 0 { &self.input } else { &self.outs[unit - 1] }
+    }
+}
+
+impl Vgg19 {
+    /// Runs the network on `x: (3, H, W)` (already preprocessed) up to the
+    /// deepest of `layers`, never further.
+    pub fn forward(&self, x: &Tensor, layers: &[Layer], pooling: Pooling) -> Result<Activations> {
+        let last = layers.iter().map(|l| l.unit).max().unwrap_or(0);
+        let mut outs: Vec<Tensor> = Vec::with_capacity(last + 1);
+        let mut pre = Vec::with_capacity(last + 1);
+        for (u, unit) in UNITS.iter().enumerate().take(last + 1) {
+            let prev = if u == 0 { x } else { &outs[u - 1] };
+            let (out, p) = match *unit {
+                Unit::Conv(i) => {
+                    let c = &self.convs[i];
+                    if layers.iter().any(|l| l.unit == u && l.kind == LayerKind::Conv) {
+                        let p = ops::conv3x3(prev, &c.w, Some(&c.b), false)?;
+                        (p.relu()?, Some(p))
+                    } else {
+                        (ops::conv3x3(prev, &c.w, Some(&c.b), true)?, None)
+                    }
+                }
+                Unit::Pool => match pooling {
+                    Pooling::Max => (ops::max_pool2(prev)?, None),
+                    Pooling::Avg => (ops::avg_pool2(prev)?, None),
+                },
+            };
+            outs.push(out);
+            pre.push(p);
+        }
+        Ok(Activations { input: x.clone(), outs, pre, pooling })
+    }
+
+    /// The gradient with respect to the input of `Σ ⟨grads[k].1, layer_k⟩`,
+    /// i.e. backpropagation of the given feature gradients.
+    pub fn backward(&self, acts: &Activations, grads: &[(Layer, Tensor)]) -> Result<Tensor> {
+        let mut g: Option<Tensor> = None;
+        for u in (0..acts.outs.len()).rev() {
+            g = add_at(g, grads, u, LayerKind::Out)?;
+            g = match UNITS[u] {
+                Unit::Conv(i) => {
+                    let gp = match g {
+                        Some(g) => Some(ops::relu_backward(&g, &acts.outs[u])?),
+                        None => None,
+                    };
+                    match add_at(gp, grads, u, LayerKind::Conv)? {
+                        Some(gp) => Some(ops::conv3x3_backward(&gp, &self.convs[i].w_back)?),
+                        None => None,
+                    }
+                }
+                Unit::Pool => match g {
+                    Some(g) => Some(match acts.pooling {
+                        Pooling::Max => ops::max_pool2_backward(&g, acts.unit_input(u))?,
+                        Pooling::Avg => ops::avg_pool2_backward(&g, acts.unit_input(u))?,
+                    }),
+                    None => None,
+                },
+            };
+        }
+        match g {
+            Some(g) => Ok(g),
+            None => Ok(acts.input.zeros_like()?),
+        }
+    }
+}
+
+fn add_at(g: Option<Tensor>, grads: &[(Layer, Tensor)], unit: usize, kind: LayerKind) -> Result<Option<Tensor>> {
+    let mut g = g;
+    for (l, t) in grads {
+        if l.unit == unit && l.kind == kind {
+            g = Some(match g {
+                Some(g) => (g + t)?,
+                None => t.clone(),
+            });
+        }
+    }
+    Ok(g)
+}

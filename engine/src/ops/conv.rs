@@ -1,0 +1,175 @@
+//! 3×3, stride 1, padding 1 convolutions: VGG's only kind.
+//!
+//! Forward: `relu(W ∗ x + b)` (or without the ReLU). Backward with respect to
+//! the input: the same convolution with the kernels flipped and the channel
+//! axes swapped (`w_back[c][o][ky][kx] = w[o][c][2-ky][2-kx]`), which the model
+//! precomputes once.
+//!
+//! CPU kernel: the image is cut into bands of rows; each band's im2col matrix
+//! (`C_in·9 × rows·W`) stays a few MB, so the 100+ MB column matrix of the
+//! first block never exists, and one `gemm` per band writes the output rows.
+
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+use super::cpu::{Elem, by_dtype, dims3, is_cpu, tensor, with_slice};
+use crate::error::Result;
+
+/// Bytes of im2col buffer per band: large enough for efficient `gemm`
+/// calls, small enough to stay in the last-level cache.
+const BAND_BYTES: usize = 4 << 20;
+
+/// `relu?(conv(x, w) + b)` for `x: (C_in, H, W)`, `w: (C_out, C_in, 3, 3)`, `b: (C_out)`.
+pub(crate) fn conv3x3(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    if !is_cpu(x) {
+        let y = x.unsqueeze(0)?.conv2d(w, 1, 1, 1, 1)?.squeeze(0)?;
+        let y = match b {
+            Some(b) => y.broadcast_add(&b.reshape((b.dim(0)?, 1, 1))?)?,
+            None => y,
+        };
+        return Ok(if relu { y.relu()? } else { y });
+    }
+    by_dtype!(x, conv_cpu(x, w, b, relu))
+}
+
+/// Gradient with respect to the input of a convolution, given the gradient
+/// `g: (C_out, H, W)` at its (pre-activation) output and `w_back: (C_in, C_out, 3, 3)`.
+pub(crate) fn conv3x3_backward(g: &Tensor, w_back: &Tensor) -> Result<Tensor> {
+    conv3x3(g, w_back, None, false)
+}
+
+/// `g ⊙ [act > 0]`: the gradient through a ReLU, given its output.
+pub(crate) fn relu_backward(g: &Tensor, act: &Tensor) -> Result<Tensor> {
+    if !is_cpu(g) {
+        let mask = act.gt(0.0)?.to_dtype(g.dtype())?;
+        return Ok((g * mask)?);
+    }
+    by_dtype!(g, relu_backward_cpu(g, act))
+}
+
+fn relu_backward_cpu<T: Elem>(g: &Tensor, act: &Tensor) -> Result<Tensor> {
+    let zero = T::from_f64(0.0);
+    let out = with_slice::<T, _>(g, |g| {
+        with_slice::<T, _>(act, |a| {
+            let mut out = vec![zero; g.len()];
+            out.par_chunks_mut(1 << 14)
+                .zip(g.par_chunks(1 << 14).zip(a.par_chunks(1 << 14)))
+                .for_each(|(o, (g, a))| {
+                    for ((o, &g), &a) in o.iter_mut().zip(g).zip(a) {
+                        *o = if a > zero { g } else { zero };
+                    }
+                });
+            out
+        })
+    })??;
+    tensor(out, g.dims())
+}
+
+fn conv_cpu<T: Elem>(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    let (c_in, h, wd) = dims3(x)?;
+    let c_out = w.dim(0)?;
+    let bias = match b {
+        Some(b) => Some(b.to_vec1::<T>()?),
+        None => None,
+    };
+    let out = with_slice::<T, _>(x, |x| {
+        with_slice::<T, _>(w, |w| conv_kernel(x, c_in, h, wd, w, c_out, bias.as_deref(), relu))
+    })??;
+    tensor(out, &[c_out, h, wd])
+}
+
+/// The CPU convolution on host slices; `w` is `(C_out, C_in·9)` row-major.
+pub(crate) fn conv_kernel<T: Elem>(
+    x: &[T],
+    c_in: usize,
+    h: usize,
+    w: usize,
+    wt: &[T],
+    c_out: usize,
+    bias: Option<&[T]>,
+    relu: bool,
+) -> Vec<T> {
+    let zero = T::from_f64(0.0);
+    let hw = h * w;
+    let k = c_in * 9;
+    let mut out = vec![zero; c_out * hw];
+    if hw == 0 {
+        return out;
+    }
+    let band_rows = (BAND_BYTES / (k * w * std::mem::size_of::<T>())).clamp(1, h);
+    let mut col = vec![zero; k * band_rows * w];
+    let threads = rayon::current_num_threads();
+    let mut y0 = 0;
+    while y0 < h {
+        let rows = band_rows.min(h - y0);
+        let n = rows * w;
+        im2col(x, h, w, y0, rows, &mut col[..k * n]);
+        // SAFETY: dst is `c_out` rows of stride `hw` starting at column y0·w with
+        // `n` columns, all inside `out`; lhs is `c_out × k`, rhs is `k × n`.
+        unsafe {
+            gemm::gemm(
+                c_out,
+                n,
+                k,
+                out.as_mut_ptr().add(y0 * w),
+                1,
+                hw as isize,
+                false,
+                wt.as_ptr(),
+                1,
+                k as isize,
+                col.as_ptr(),
+                1,
+                n as isize,
+                zero,
+                T::from_f64(1.0),
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads),
+            );
+        }
+        y0 += rows;
+    }
+    if bias.is_some() || relu {
+        out.par_chunks_mut(hw).enumerate().for_each(|(o, plane)| {
+            let b = bias.map_or(zero, |b| b[o]);
+            for v in plane.iter_mut() {
+                let t = *v + b;
+                *v = if relu && !(t > zero) { zero } else { t };
+            }
+        });
+    }
+    out
+}
+
+/// Column matrix of rows `y0..y0+rows`: row `(c·9 + ky·3 + kx)` holds input
+/// channel `c` shifted by `(ky-1, kx-1)`, zero outside the image.
+fn im2col<T: Elem>(x: &[T], h: usize, w: usize, y0: usize, rows: usize, col: &mut [T]) {
+    let zero = T::from_f64(0.0);
+    let n = rows * w;
+    col.par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
+        let (c, ky, kx) = (r / 9, (r % 9) / 3, r % 3);
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for yy in 0..rows {
+            let d = &mut dst[yy * w..(yy + 1) * w];
+            let sy = (y0 + yy + ky) as isize - 1;
+            if sy < 0 || sy >= h as isize {
+                d.fill(zero);
+                continue;
+            }
+            let src = &plane[sy as usize * w..(sy as usize + 1) * w];
+            match kx {
+                0 => {
+                    d[0] = zero;
+                    d[1..].copy_from_slice(&src[..w - 1]);
+                }
+                1 => d.copy_from_slice(src),
+                _ => {
+                    d[..w - 1].copy_from_slice(&src[1..]);
+                    d[w - 1] = zero;
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,18 @@
+//! The network's operations on `(C, H, W)` tensors, forward and backward.
+//!
+//! Each function dispatches on the tensor's device: on the CPU it runs the
+//! engine's own kernels (banded im2col + AVX-512 `gemm`, fused epilogues); on
+//! any other device it composes candle operations. Callers never see which.
+//!
+//! Only what the image gradient needs exists here: no weight gradients.
+
+mod cpu;
+mod conv;
+mod pool;
+pub mod vector;
+
+pub(crate) use conv::{conv3x3, conv3x3_backward, relu_backward};
+pub(crate) use pool::{avg_pool2, avg_pool2_backward, max_pool2, max_pool2_backward};
+
+#[cfg(test)]
+mod tests;

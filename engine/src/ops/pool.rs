@@ -1,0 +1,129 @@
+//! 2×2, stride 2 pooling (floor mode: an odd last row or column is dropped,
+//! as in Caffe's and PyTorch's VGG), forward and backward.
+
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+use super::cpu::{Elem, by_dtype, dims3, is_cpu, tensor, with_slice};
+use crate::error::Result;
+
+pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    if !is_cpu(x) {
+        return Ok(x.unsqueeze(0)?.max_pool2d(2)?.squeeze(0)?);
+    }
+    by_dtype!(x, pool_cpu(x, true))
+}
+
+pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
+    if !is_cpu(x) {
+        return Ok(x.unsqueeze(0)?.avg_pool2d(2)?.squeeze(0)?);
+    }
+    by_dtype!(x, pool_cpu(x, false))
+}
+
+/// Routes each output gradient to the first maximum of its 2×2 window in the
+/// forward input `x` (candle's own max-pool gradient is wrong; see ENGINE-NOTES).
+pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    if !is_cpu(g) {
+        return max_pool2_backward_tensor(g, x);
+    }
+    by_dtype!(g, pool_backward_cpu(g, x, true))
+}
+
+/// Spreads each output gradient evenly over its 2×2 window.
+pub(crate) fn avg_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    if !is_cpu(g) {
+        let (_, h, w) = dims3(x)?;
+        let up = g.unsqueeze(0)?.upsample_nearest2d(h / 2 * 2, w / 2 * 2)?.squeeze(0)?;
+        return Ok((pad_to(&up, h, w)? * 0.25)?);
+    }
+    by_dtype!(g, pool_backward_cpu(g, x, false))
+}
+
+fn pool_cpu<T: Elem>(x: &Tensor, max: bool) -> Result<Tensor> {
+    let (c, h, w) = dims3(x)?;
+    let (oh, ow) = (h / 2, w / 2);
+    let quarter = T::from_f64(0.25);
+    let out = with_slice::<T, _>(x, |x| {
+        let mut out = vec![T::default(); c * oh * ow];
+        if oh * ow == 0 {
+            return out;
+        }
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(ch, dst)| {
+            let p = &x[ch * h * w..(ch + 1) * h * w];
+            for oy in 0..oh {
+                let (r0, r1) = (&p[2 * oy * w..], &p[(2 * oy + 1) * w..]);
+                for ox in 0..ow {
+                    let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
+                    dst[oy * ow + ox] = if max {
+                        v.into_iter().fold(v[0], |m, a| if a > m { a } else { m })
+                    } else {
+                        (v[0] + v[1] + v[2] + v[3]) * quarter
+                    };
+                }
+            }
+        });
+        out
+    })?;
+    tensor(out, &[c, oh, ow])
+}
+
+fn pool_backward_cpu<T: Elem>(g: &Tensor, x: &Tensor, max: bool) -> Result<Tensor> {
+    let (c, h, w) = dims3(x)?;
+    let (oh, ow) = (h / 2, w / 2);
+    let quarter = T::from_f64(0.25);
+    let out = with_slice::<T, _>(g, |g| {
+        with_slice::<T, _>(x, |x| {
+            let mut out = vec![T::default(); c * h * w];
+            out.par_chunks_mut(h * w).enumerate().for_each(|(ch, dst)| {
+                let p = &x[ch * h * w..(ch + 1) * h * w];
+                let gp = &g[ch * oh * ow..(ch + 1) * oh * ow];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let gv = gp[oy * ow + ox];
+                        let idx = [
+                            2 * oy * w + 2 * ox,
+                            2 * oy * w + 2 * ox + 1,
+                            (2 * oy + 1) * w + 2 * ox,
+                            (2 * oy + 1) * w + 2 * ox + 1,
+                        ];
+                        if max {
+                            let mut best = idx[0];
+                            for &i in &idx[1..] {
+                                if p[i] > p[best] {
+                                    best = i;
+                                }
+                            }
+                            dst[best] += gv;
+                        } else {
+                            for i in idx {
+                                dst[i] += gv * quarter;
+                            }
+                        }
+                    }
+                }
+            });
+            out
+        })
+    })??;
+    tensor(out, &[c, h, w])
+}
+
+/// Device-agnostic max-pool backward: the gradient goes to every position
+/// equal to its window's maximum. Ties between distinct positions only happen
+/// on ReLU zeros, whose gradient the ReLU below masks anyway.
+fn max_pool2_backward_tensor(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let (_, h, w) = dims3(x)?;
+    let (h2, w2) = (h / 2 * 2, w / 2 * 2);
+    let xc = x.narrow(1, 0, h2)?.narrow(2, 0, w2)?;
+    let m = xc.unsqueeze(0)?.max_pool2d(2)?.upsample_nearest2d(h2, w2)?.squeeze(0)?;
+    let mask = xc.eq(&m)?.to_dtype(g.dtype())?;
+    let up = g.unsqueeze(0)?.upsample_nearest2d(h2, w2)?.squeeze(0)?;
+    pad_to(&(up * mask)?, h, w)
+}
+
+/// Zero-pads `(C, h2, w2)` at the bottom/right to `(C, h, w)`.
+fn pad_to(t: &Tensor, h: usize, w: usize) -> Result<Tensor> {
+    let (_, h2, w2) = dims3(t)?;
+    Ok(t.pad_with_zeros(1, 0, h - h2)?.pad_with_zeros(2, 0, w - w2)?)
+}

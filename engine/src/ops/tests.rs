@@ -1,0 +1,114 @@
+//! Each operation's gradient against central finite differences in f64, and
+//! the CPU kernels against candle's own operations.
+
+use candle_core::{DType, Device, Tensor};
+
+use super::*;
+
+fn rand(dims: &[usize], seed: u64) -> Tensor {
+    // A small LCG keeps tests independent of any RNG crate's stream.
+    let n: usize = dims.iter().product();
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let v: Vec<f64> = (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+}
+
+fn sum_prod(a: &Tensor, b: &Tensor) -> f64 {
+    (a * b).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+}
+
+/// Checks `grad` = d/dx Σ r ⊙ f(x) by central differences at every element.
+fn check(x: &Tensor, r: &Tensor, f: impl Fn(&Tensor) -> Tensor, grad: &Tensor) {
+    let xv = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let gv = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let eps = 1e-6;
+    for i in 0..xv.len() {
+        let mut p = xv.clone();
+        p[i] += eps;
+        let mut m = xv.clone();
+        m[i] -= eps;
+        let fp = sum_prod(&f(&Tensor::from_vec(p, x.dims(), &Device::Cpu).unwrap()), r);
+        let fm = sum_prod(&f(&Tensor::from_vec(m, x.dims(), &Device::Cpu).unwrap()), r);
+        let fd = (fp - fm) / (2.0 * eps);
+        assert!((fd - gv[i]).abs() <= 1e-6 * (1.0 + fd.abs()), "element {i}: finite difference {fd}, gradient {}", gv[i]);
+    }
+}
+
+#[test]
+fn conv_matches_candle_conv2d() {
+    for (c_in, c_out, h, w) in [(3, 5, 7, 9), (4, 2, 1, 1), (2, 3, 1, 6), (6, 4, 33, 17)] {
+        let x = rand(&[c_in, h, w], 1);
+        let wt = rand(&[c_out, c_in, 3, 3], 2);
+        let b = rand(&[c_out], 3);
+        let ours = conv3x3(&x, &wt, Some(&b), false).unwrap();
+        let theirs = x.unsqueeze(0).unwrap().conv2d(&wt, 1, 1, 1, 1).unwrap().squeeze(0).unwrap();
+        let theirs = theirs.broadcast_add(&b.reshape((c_out, 1, 1)).unwrap()).unwrap();
+        let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(diff < 1e-12, "{c_in}->{c_out} {h}x{w}: max diff {diff}");
+    }
+}
+
+#[test]
+fn conv_f32_matches_f64() {
+    let x = rand(&[8, 20, 13], 4);
+    let wt = rand(&[6, 8, 3, 3], 5);
+    let y64 = conv3x3(&x, &wt, None, true).unwrap();
+    let y32 = conv3x3(&x.to_dtype(DType::F32).unwrap(), &wt.to_dtype(DType::F32).unwrap(), None, true).unwrap();
+    let diff = (y64 - y32.to_dtype(DType::F64).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(diff.to_scalar::<f64>().unwrap() < 1e-4);
+}
+
+#[test]
+fn conv_relu_gradient_matches_finite_differences() {
+    let (c_in, c_out, h, w) = (3, 4, 5, 6);
+    let x = rand(&[c_in, h, w], 6);
+    let wt = rand(&[c_out, c_in, 3, 3], 7);
+    let b = rand(&[c_out], 8);
+    let r = rand(&[c_out, h, w], 9);
+    let w_back = wt.flip(&[2, 3]).unwrap().transpose(0, 1).unwrap().contiguous().unwrap();
+    let out = conv3x3(&x, &wt, Some(&b), true).unwrap();
+    let grad = conv3x3_backward(&relu_backward(&r, &out).unwrap(), &w_back).unwrap();
+    check(&x, &r, |x| conv3x3(x, &wt, Some(&b), true).unwrap(), &grad);
+}
+
+#[test]
+fn max_pool_gradient_matches_finite_differences() {
+    for (h, w) in [(6, 8), (7, 5)] {
+        let x = rand(&[3, h, w], 10);
+        let r = rand(&[3, h / 2, w / 2], 11);
+        let grad = max_pool2_backward(&r, &x).unwrap();
+        check(&x, &r, |x| max_pool2(x).unwrap(), &grad);
+        let theirs = x.unsqueeze(0).unwrap().max_pool2d(2).unwrap().squeeze(0).unwrap();
+        let diff = (max_pool2(&x).unwrap() - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f64>().unwrap(), 0.0);
+    }
+}
+
+#[test]
+fn avg_pool_gradient_matches_finite_differences() {
+    for (h, w) in [(6, 8), (7, 5)] {
+        let x = rand(&[2, h, w], 12);
+        let r = rand(&[2, h / 2, w / 2], 13);
+        let grad = avg_pool2_backward(&r, &x).unwrap();
+        check(&x, &r, |x| avg_pool2(x).unwrap(), &grad);
+    }
+}
+
+#[test]
+fn vector_ops_agree_with_candle() {
+    let a = rand(&[100_003], 14);
+    let b = rand(&[100_003], 15);
+    let d = vector::dot(&a, &b).unwrap();
+    assert!((d - sum_prod(&a, &b)).abs() < 1e-9);
+    let y = vector::axpy(0.5, &a, &b).unwrap();
+    let expect = ((&a * 0.5).unwrap() + &b).unwrap();
+    let diff = (y - expect).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    assert_eq!(diff, 0.0);
+    let s = vector::sum_abs(&a).unwrap();
+    assert!((s - a.abs().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).abs() < 1e-9);
+}

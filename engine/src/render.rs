@@ -1,0 +1,172 @@
+//! A whole render: coarse-to-fine scales, each an optimisation of the image
+//! against content features and blended style Grams.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::colors::{OriginalColors, match_colors, transfer_luminance};
+use crate::error::{EngineError, Result};
+use crate::image::Image;
+use crate::model::Vgg19;
+use crate::objective::{Losses, Objective};
+use crate::optim::State;
+use crate::settings::{Init, Settings, Style};
+use crate::targets::StyleTargets;
+
+/// Where a render stands, reported after every iteration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// 0-based index of the current scale.
+    pub scale: usize,
+    pub scales: usize,
+    pub width: usize,
+    pub height: usize,
+    /// 1-based iteration within this scale.
+    pub iteration: usize,
+    pub iterations: usize,
+    pub losses: Losses,
+    pub elapsed_seconds: f64,
+}
+
+/// A flag another thread sets to stop a render at its next iteration.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed)
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Callbacks of a running render. All optional.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    pub progress: Option<&'a mut dyn FnMut(&Progress)>,
+    /// Every `save_every` iterations and at the end of each scale.
+    pub snapshot: Option<&'a mut dyn FnMut(&Progress, &Image)>,
+    pub cancel: Option<CancelToken>,
+}
+
+/// Renders `content` (None in texture mode) in the blended style of `styles`.
+pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings: &Settings, mut hooks: Hooks<'_>) -> Result<Image> {
+    let plan = settings.plan(content, styles)?;
+    let start = Instant::now();
+    let pre = *model.preprocess();
+    let (device, dtype) = (model.device().clone(), model.dtype());
+    let styles: Vec<Style> = match (settings.original_colors, content) {
+        (OriginalColors::Match, Some(c)) => {
+            styles.iter().map(|s| Style { image: match_colors(&s.image, c), weight: s.weight }).collect()
+        }
+        _ => styles.to_vec(),
+    };
+    let style_layers: Vec<_> = plan.style_layers.iter().map(|(l, _)| *l).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    let mut current: Option<Image> = None;
+
+    for (scale, &(w, h)) in plan.dims.iter().enumerate() {
+        let content_x = match content {
+            Some(c) => Some(c.resize(w, h).to_input(&pre, &device, dtype)?),
+            None => None,
+        };
+        let style_side = ((w.max(h) as f64) * settings.style_scale).round().max(16.0) as usize;
+        let per_style = styles
+            .iter()
+            .map(|s| StyleTargets::of_image(model, &s.image.resize_long_side(style_side), &style_layers, settings.pooling))
+            .collect::<Result<Vec<_>>>()?;
+        let blend: Vec<(&StyleTargets, f64)> = per_style.iter().zip(&styles).map(|(t, s)| (t, s.weight)).collect();
+        let targets = StyleTargets::blend(&blend)?;
+        let content_layers: Vec<_> =
+            plan.content_layers.iter().map(|&(l, lw)| (l, lw * settings.content_weight)).collect();
+        let style_layers_w: Vec<_> = plan.style_layers.iter().map(|&(l, lw)| (l, lw * settings.style_weight)).collect();
+        let objective = Objective::new(
+            model,
+            settings.pooling,
+            content_x.as_ref(),
+            if settings.content_weight > 0.0 { &content_layers } else { &[] },
+            &targets,
+            &style_layers_w,
+            settings.tv_weight,
+            settings.normalize_gradients,
+        )?;
+
+        let mut x = match (&current, &settings.init) {
+            (Some(prev), _) => prev.resize(w, h).to_input(&pre, &device, dtype)?,
+            (None, Init::Noise) => noise(&mut rng, w, h)?.to_dtype(dtype)?.to_device(&device)?,
+            (None, Init::Content) => match &content_x {
+                Some(x) => x.clone(),
+                None => return Err(EngineError::setting("init", "'content' needs a content image")),
+            },
+            (None, Init::Image(img)) => img.resize(w, h).to_input(&pre, &device, dtype)?,
+        };
+
+        let mut state = State::new(settings.optimizer);
+        for it in 1..=settings.iterations {
+            if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                return Err(EngineError::Cancelled);
+            }
+            let (losses, grad) = objective.evaluate(&x)?;
+            if !losses.total.is_finite() {
+                return Err(EngineError::setting(
+                    "weights",
+                    format!("the loss became {} at iteration {it}; lower the learning rate or the weights", losses.total),
+                ));
+            }
+            x = state.step(&x, &grad)?;
+            let progress = Progress {
+                scale,
+                scales: plan.dims.len(),
+                width: w,
+                height: h,
+                iteration: it,
+                iterations: settings.iterations,
+                losses,
+                elapsed_seconds: start.elapsed().as_secs_f64(),
+            };
+            if let Some(p) = hooks.progress.as_mut() {
+                p(&progress);
+            }
+            let due = settings.save_every > 0 && it % settings.save_every == 0;
+            if let Some(s) = hooks.snapshot.as_mut()
+                && (due || it == settings.iterations)
+            {
+                s(&progress, &Image::from_input(&x, &pre)?);
+            }
+        }
+        current = Some(Image::from_input(&x, &pre)?);
+    }
+
+    let out = current.ok_or_else(|| EngineError::setting("scales", "no scale to render"))?;
+    Ok(match (settings.original_colors, content) {
+        (OriginalColors::Luminance, Some(c)) => transfer_luminance(&out, c),
+        _ => out,
+    })
+}
+
+/// `(3, h, w)` of N(0, 0.001²): neural-style's random init, seeded.
+fn noise(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Result<Tensor> {
+    use rand::Rng;
+    let n = 3 * w * h;
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        // Box–Muller: two uniforms give two independent normals.
+        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let t = 2.0 * std::f64::consts::PI * u2;
+        v.push((0.001 * r * t.cos()) as f32);
+        v.push((0.001 * r * t.sin()) as f32);
+    }
+    v.truncate(n);
+    Ok(Tensor::from_vec(v, (3, h, w), &candle_core::Device::Cpu)?)
+}

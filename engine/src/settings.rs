@@ -1,0 +1,246 @@
+//! Every control of a render, with neural-style's defaults, and its validation.
+
+use crate::colors::OriginalColors;
+use crate::error::{EngineError, Result};
+use crate::image::{Image, fit_long_side};
+use crate::model::{Layer, Pooling};
+use crate::optim::Optimizer;
+
+/// Smallest side any scale may have: relu5_1 needs 16 pixels to see one.
+pub const MIN_SIDE: usize = 16;
+/// Largest long side of a render.
+pub const MAX_SIDE: usize = 65_536;
+
+/// How the image starts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Init {
+    /// Seeded Gaussian noise (σ = 0.001 in network input units, as neural-style).
+    #[default]
+    Noise,
+    /// The content photo.
+    Content,
+    /// Any picture, resized to the output.
+    Image(Image),
+}
+
+/// Which sizes the optimisation visits, coarse to fine.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Scales {
+    /// Only the output size.
+    #[default]
+    Single,
+    /// These long sides, increasing; the last is the output size.
+    Explicit(Vec<usize>),
+    /// √2 steps from about 128 px up to the output size.
+    Auto,
+}
+
+/// A style image and its blend weight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Style {
+    pub image: Image,
+    pub weight: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Long side of the output in pixels (ignored in texture mode).
+    pub size: usize,
+    /// Iterations at each scale.
+    pub iterations: usize,
+    pub seed: u64,
+    pub optimizer: Optimizer,
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+    /// Layer names with per-layer weights.
+    pub content_layers: Vec<(String, f64)>,
+    pub style_layers: Vec<(String, f64)>,
+    pub init: Init,
+    pub pooling: Pooling,
+    /// Style image long side relative to the output's.
+    pub style_scale: f64,
+    pub original_colors: OriginalColors,
+    pub scales: Scales,
+    /// Call the snapshot hook every this many iterations (0 = never).
+    pub save_every: usize,
+    pub normalize_gradients: bool,
+    /// Texture synthesis at `width × height`: no content image.
+    pub texture: Option<(usize, usize)>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            size: 512,
+            iterations: 500,
+            seed: 0,
+            optimizer: Optimizer::default(),
+            content_weight: 5.0,
+            style_weight: 100.0,
+            tv_weight: 1e-3,
+            content_layers: vec![("relu4_2".into(), 1.0)],
+            style_layers: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+                .iter()
+                .map(|l| (l.to_string(), 1.0))
+                .collect(),
+            init: Init::Noise,
+            pooling: Pooling::Max,
+            style_scale: 1.0,
+            original_colors: OriginalColors::None,
+            scales: Scales::Single,
+            save_every: 0,
+            normalize_gradients: false,
+            texture: None,
+        }
+    }
+}
+
+/// The settings checked and resolved against the actual inputs.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    /// `(width, height)` of each scale, coarse to fine.
+    pub(crate) dims: Vec<(usize, usize)>,
+    pub(crate) content_layers: Vec<(Layer, f64)>,
+    pub(crate) style_layers: Vec<(Layer, f64)>,
+}
+
+impl Settings {
+    /// Output `(width, height)` for this content (or the texture size).
+    pub fn output_dims(&self, content: Option<&Image>) -> (usize, usize) {
+        match (self.texture, content) {
+            (Some(t), _) => t,
+            (None, Some(c)) => fit_long_side(c.width, c.height, self.final_size()),
+            (None, None) => (self.size, self.size),
+        }
+    }
+
+    fn final_size(&self) -> usize {
+        match &self.scales {
+            Scales::Explicit(s) => s.last().copied().unwrap_or(self.size),
+            _ => self.size,
+        }
+    }
+
+    /// Checks every field against the inputs; each error names the field,
+    /// the bad value and the valid range.
+    pub(crate) fn plan(&self, content: Option<&Image>, styles: &[Style]) -> Result<Plan> {
+        let finite_nonneg = |field: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(EngineError::setting(field, format!("{v} must be a finite number ≥ 0"))) }
+        };
+        finite_nonneg("content_weight", self.content_weight)?;
+        finite_nonneg("style_weight", self.style_weight)?;
+        finite_nonneg("tv_weight", self.tv_weight)?;
+        if !(self.style_scale.is_finite() && self.style_scale > 0.0 && self.style_scale <= 8.0) {
+            return Err(EngineError::setting("style_scale", format!("{} must be in (0, 8]", self.style_scale)));
+        }
+        if self.iterations == 0 || self.iterations > 1_000_000 {
+            return Err(EngineError::setting("iterations", format!("{} must be in 1..=1000000", self.iterations)));
+        }
+        match self.optimizer {
+            Optimizer::Lbfgs { history, learning_rate } => {
+                if history == 0 || history > 10_000 {
+                    return Err(EngineError::setting("lbfgs_history", format!("{history} must be in 1..=10000")));
+                }
+                if !(learning_rate.is_finite() && learning_rate > 0.0) {
+                    return Err(EngineError::setting("learning_rate", format!("{learning_rate} must be finite and > 0")));
+                }
+            }
+            Optimizer::Adam { learning_rate } => {
+                if !(learning_rate.is_finite() && learning_rate > 0.0) {
+                    return Err(EngineError::setting("learning_rate", format!("{learning_rate} must be finite and > 0")));
+                }
+            }
+        }
+        if styles.is_empty() {
+            return Err(EngineError::setting("style", "at least one style image is needed (--style PATH[:WEIGHT])"));
+        }
+        for s in styles {
+            finite_nonneg("style weight", s.weight)?;
+        }
+        if styles.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
+            return Err(EngineError::setting("style weight", "the style blend weights must not all be 0"));
+        }
+        match (content, self.texture) {
+            (Some(_), Some(_)) => {
+                return Err(EngineError::setting("texture", "texture mode takes no content image: drop CONTENT or --texture"));
+            }
+            (None, None) => {
+                return Err(EngineError::setting("content", "a content image is needed, or --texture WxH for texture synthesis"));
+            }
+            (None, Some(_)) => {
+                if self.original_colors != OriginalColors::None {
+                    return Err(EngineError::setting("original_colors", "needs a content image; texture mode has none"));
+                }
+                if self.init == Init::Content {
+                    return Err(EngineError::setting("init", "'content' needs a content image; use noise or an image"));
+                }
+            }
+            (Some(_), None) => {}
+        }
+        let content_layers = parse_layers("content_layers", &self.content_layers)?;
+        let style_layers = parse_layers("style_layers", &self.style_layers)?;
+        if style_layers.is_empty() {
+            return Err(EngineError::setting("style_layers", "at least one style layer is needed (default relu1_1,…,relu5_1)"));
+        }
+        if content_layers.is_empty() && self.texture.is_none() && self.content_weight > 0.0 {
+            return Err(EngineError::setting("content_layers", "at least one content layer is needed (default relu4_2)"));
+        }
+        let dims = self.scale_dims(content)?;
+        Ok(Plan { dims, content_layers, style_layers })
+    }
+
+    /// `(width, height)` of every scale, coarse to fine.
+    pub fn scale_dims(&self, content: Option<&Image>) -> Result<Vec<(usize, usize)>> {
+        let (ow, oh) = self.output_dims(content);
+        let long = ow.max(oh);
+        if long > MAX_SIDE || ow.min(oh) < MIN_SIDE {
+            return Err(EngineError::setting(
+                "size",
+                format!("output {ow}×{oh}: each side must be at least {MIN_SIDE} px and at most {MAX_SIDE} px"),
+            ));
+        }
+        let sides: Vec<usize> = match &self.scales {
+            Scales::Single => vec![long],
+            Scales::Explicit(s) => {
+                if s.is_empty() || s.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(EngineError::setting("scales", format!("{s:?} must be a non-empty increasing list of sizes")));
+                }
+                s.clone()
+            }
+            Scales::Auto => {
+                let mut v = vec![long];
+                let mut s = long as f64;
+                while s / std::f64::consts::SQRT_2 >= 127.5 {
+                    s /= std::f64::consts::SQRT_2;
+                    v.push(s.round() as usize);
+                }
+                v.reverse();
+                v
+            }
+        };
+        let dims: Vec<(usize, usize)> = sides.iter().map(|&s| fit_long_side(ow, oh, s)).collect();
+        if let Some((w, h)) = dims.iter().find(|(w, h)| (*w).min(*h) < MIN_SIDE) {
+            return Err(EngineError::setting("scales", format!("scale {w}×{h} is smaller than {MIN_SIDE} px on a side")));
+        }
+        Ok(dims)
+    }
+}
+
+fn parse_layers(field: &'static str, layers: &[(String, f64)]) -> Result<Vec<(Layer, f64)>> {
+    let mut out = Vec::with_capacity(layers.len());
+    for (name, w) in layers {
+        let layer = Layer::parse(name).map_err(|e| match e {
+            EngineError::InvalidSetting { reason, .. } => EngineError::setting(field, reason),
+            other => other,
+        })?;
+        if !(w.is_finite() && *w >= 0.0) {
+            return Err(EngineError::setting(field, format!("weight {w} of {name} must be finite and ≥ 0")));
+        }
+        if out.iter().any(|(l, _)| *l == layer) {
+            return Err(EngineError::setting(field, format!("layer {name} is listed twice")));
+        }
+        out.push((layer, *w));
+    }
+    Ok(out)
+}

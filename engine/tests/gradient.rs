@@ -1,0 +1,94 @@
+//! The whole objective's gradient against central finite differences, in f64,
+//! through every loss layer, both poolings and odd sizes.
+
+mod common;
+
+use candle_core::Tensor;
+use stylefarm_engine::model::{Layer, Pooling};
+use stylefarm_engine::objective::Objective;
+use stylefarm_engine::targets::StyleTargets;
+use stylefarm_engine::{DType, Device};
+
+fn check_pooling(pooling: Pooling, normalize: bool) {
+    let model = common::random_model(DType::F64, 1);
+    let (h, w) = (21, 18);
+    let mut r = common::lcg(2);
+    let rand = |r: &mut dyn FnMut() -> f64, scale: f64| {
+        let v: Vec<f64> = (0..3 * h * w).map(|_| r() * scale).collect();
+        Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap()
+    };
+    let content = rand(&mut r, 1.0);
+    let style_img = rand(&mut r, 1.0);
+    let x = rand(&mut r, 1.0);
+    let style_layers: Vec<(Layer, f64)> = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "pool2", "conv3_2"]
+        .iter()
+        .map(|n| (Layer::parse(n).unwrap(), 100.0))
+        .collect();
+    let content_layers = vec![(Layer::parse("relu4_2").unwrap(), 5.0), (Layer::parse("conv1_2").unwrap(), 0.5)];
+    let layers: Vec<Layer> = style_layers.iter().map(|(l, _)| *l).collect();
+    let acts = model.forward(&style_img, &layers, pooling).unwrap();
+    let targets = StyleTargets {
+        grams: layers.iter().map(|&l| (l, stylefarm_engine::loss::gram(acts.get(l)).unwrap())).collect(),
+    };
+    let obj = Objective::new(&model, pooling, Some(&content), &content_layers, &targets, &style_layers, 1e-3, normalize)
+        .unwrap();
+    let (_, grad) = obj.evaluate(&x).unwrap();
+    let xv = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let gv = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let gmax = gv.iter().fold(0f64, |m, g| m.max(g.abs()));
+    let mut pick = common::lcg(3);
+    for _ in 0..24 {
+        let i = ((pick() + 1.0) / 2.0 * (xv.len() - 1) as f64) as usize;
+        let eps = 1e-5;
+        let at = |d: f64| {
+            let mut v = xv.clone();
+            v[i] += d;
+            obj.evaluate(&Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap()).unwrap().0.total
+        };
+        let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+        if normalize {
+            // Normalised gradients are not the loss's gradient; only check they are finite.
+            assert!(gv[i].is_finite());
+        } else {
+            assert!(
+                (fd - gv[i]).abs() <= 1e-6 * gmax + 1e-6 * fd.abs(),
+                "{pooling:?} element {i}: finite difference {fd}, gradient {} (max |g| {gmax})",
+                gv[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn whole_loss_gradient_max_pooling() {
+    check_pooling(Pooling::Max, false);
+}
+
+#[test]
+fn whole_loss_gradient_avg_pooling() {
+    check_pooling(Pooling::Avg, false);
+}
+
+#[test]
+fn normalized_gradients_are_finite() {
+    check_pooling(Pooling::Max, true);
+}
+
+#[test]
+fn tv_gradient_matches_finite_differences() {
+    let mut r = common::lcg(9);
+    let (h, w) = (5, 7);
+    let v: Vec<f64> = (0..3 * h * w).map(|_| r()).collect();
+    let x = Tensor::from_vec(v.clone(), (3, h, w), &Device::Cpu).unwrap();
+    let (_, g) = stylefarm_engine::loss::total_variation(&x, 0.7).unwrap();
+    let g = g.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    for i in 0..v.len() {
+        let at = |d: f64| {
+            let mut p = v.clone();
+            p[i] += d;
+            stylefarm_engine::loss::total_variation(&Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(), 0.7).unwrap().0
+        };
+        let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
+        assert!((fd - g[i]).abs() < 1e-6, "element {i}: {fd} vs {}", g[i]);
+    }
+}

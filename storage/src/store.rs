@@ -1,0 +1,286 @@
+//! `Store`: the object-store client every other crate uses, over any S3-compatible server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    timeout::TimeoutConfig,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use tracing::debug;
+
+use crate::config::StorageConfig;
+use crate::error::StorageError;
+use crate::keys::{check_key, check_prefix, full_key, input_key, normalize_extension};
+use crate::sdk_error::{classify, status};
+
+/// How long to wait for a TCP connection before calling the endpoint unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected bucket (and key prefix). Cheap to clone: clones share one HTTP connection pool.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    cfg: Arc<StorageConfig>,
+    /// `cfg.prefix` trimmed of slashes; `""` for none.
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Validates `cfg`, then makes sure the bucket exists (creating it if missing).
+    ///
+    /// Fails early with `Unreachable` or `Auth` when the server is down or refuses the credentials,
+    /// so a misconfigured farm is caught at start-up rather than at the first upload.
+    pub async fn connect(cfg: StorageConfig) -> Result<Store, StorageError> {
+        let prefix = cfg.validate()?;
+        let creds = Credentials::new(
+            cfg.access_key.clone(),
+            cfg.secret_key.clone(),
+            None,
+            None,
+            "stylefarm-storage-config",
+        );
+        let sdk_cfg = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(creds)
+            .region(Region::new(cfg.region.trim().to_owned()))
+            .endpoint_url(cfg.endpoint.trim().trim_end_matches('/'))
+            // Path-style URLs work against any host name, IP address or port; virtual-hosted
+            // style needs DNS for "<bucket>.<host>", which local and self-hosted servers lack.
+            .force_path_style(true)
+            // Many S3-compatible servers reject or mishandle the SDK's default trailing
+            // checksums (aws-chunked uploads); only send them where the operation requires it.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        let store = Store {
+            client: Client::from_conf(sdk_cfg),
+            cfg: Arc::new(cfg),
+            prefix: prefix.into(),
+        };
+        store.ensure_bucket().await?;
+        debug!(endpoint = %store.cfg.endpoint, bucket = %store.cfg.bucket, prefix = %store.prefix, "storage connected");
+        Ok(store)
+    }
+
+    /// The configuration this store was connected with.
+    pub fn config(&self) -> &StorageConfig {
+        &self.cfg
+    }
+
+    /// Stores `data` under `key`, replacing any existing object.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        check_key(key)?;
+        let full = full_key(&self.prefix, key);
+        debug!(key = %full, bytes = data.len(), "storage put");
+        self.client
+            .put_object()
+            .bucket(&self.cfg.bucket)
+            .key(&full)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .map_err(|e| classify(&self.cfg, "put", &full, e))?;
+        Ok(())
+    }
+
+    /// Reads the whole object. A missing key gives `StorageError::NotFound`.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        check_key(key)?;
+        let full = full_key(&self.prefix, key);
+        debug!(key = %full, "storage get");
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.cfg.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(self.not_found(key));
+            }
+            Err(err) => return Err(classify(&self.cfg, "get", &full, err)),
+        };
+        let body = out.body.collect().await.map_err(|e| StorageError::S3 {
+            op: "get".to_owned(),
+            key: full.clone(),
+            message: format!(
+                "the download from {} broke off: {e}; retry, and check the network and the server",
+                self.cfg.endpoint
+            ),
+        })?;
+        Ok(body.into_bytes())
+    }
+
+    /// `Some(size in bytes)` if the object exists, `None` if not.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        check_key(key)?;
+        let full = full_key(&self.prefix, key);
+        debug!(key = %full, "storage head");
+        match self
+            .client
+            .head_object()
+            .bucket(&self.cfg.bucket)
+            .key(&full)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                // A negative or absent length would be a server bug; treat it as empty rather
+                // than fail a pure existence check.
+                let len = out.content_length().unwrap_or(0);
+                Ok(Some(u64::try_from(len).unwrap_or(0)))
+            }
+            Err(err) if status(&err) == Some(404) => Ok(None),
+            Err(err) => Err(classify(&self.cfg, "head", &full, err)),
+        }
+    }
+
+    /// All keys starting with `prefix` (relative to the store prefix), sorted.
+    ///
+    /// `prefix` is `""` for everything, or a key optionally ending in `/` (`"inputs/"`).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        check_prefix(prefix)?;
+        // The store prefix always ends the listing prefix with '/', so "farm1" never matches
+        // keys of a neighbouring "farm10".
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let full_prefix = format!("{strip}{prefix}");
+        debug!(prefix = %full_prefix, "storage list");
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.cfg.bucket)
+            .prefix(&full_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&self.cfg, "list", &full_prefix, e))?;
+            for obj in page.contents() {
+                if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(strip.as_str())) {
+                    keys.push(rel.to_owned());
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Removes the object; removing a missing key is not an error (S3 semantics).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        check_key(key)?;
+        let full = full_key(&self.prefix, key);
+        debug!(key = %full, "storage delete");
+        self.client
+            .delete_object()
+            .bucket(&self.cfg.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| classify(&self.cfg, "delete", &full, e))?;
+        Ok(())
+    }
+
+    /// Uploads an input image content-addressed, as `inputs/<sha256-hex>.<ext>`, unless an object
+    /// with that key already exists. Returns the key (without the store prefix) and whether it
+    /// already existed.
+    ///
+    /// `ext` is normalised like [`crate::input_extension`] (`"JPEG"` -> `"jpg"`).
+    pub async fn put_input(&self, data: Bytes, ext: &str) -> Result<(String, bool), StorageError> {
+        let ext = normalize_extension(ext).ok_or_else(|| StorageError::BadExtension {
+            file_name: format!("*.{ext}"),
+            reason: format!("extension '{ext}' is not supported"),
+        })?;
+        // Hashing a few hundred MB takes a while; keep it off the async worker threads.
+        let hashed = data.clone();
+        let key = tokio::task::spawn_blocking(move || input_key(&hashed, &ext))
+            .await
+            .map_err(|e| StorageError::S3 {
+                op: "put_input".to_owned(),
+                key: "inputs/".to_owned(),
+                message: format!("hashing the input failed: {e}; retry the upload"),
+            })?;
+        if self.head(&key).await?.is_some() {
+            debug!(%key, "storage put_input: already present");
+            return Ok((key, true));
+        }
+        let full = full_key(&self.prefix, &key);
+        debug!(key = %full, bytes = data.len(), "storage put_input: uploading");
+        // If-None-Match makes a concurrent upload of the same bytes report `existed` truthfully;
+        // servers that ignore the header just overwrite with identical content.
+        let res = self
+            .client
+            .put_object()
+            .bucket(&self.cfg.bucket)
+            .key(&full)
+            .if_none_match("*")
+            .body(ByteStream::from(data))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok((key, false)),
+            Err(err) if status(&err) == Some(412) => Ok((key, true)),
+            Err(err) => Err(classify(&self.cfg, "put_input", &full, err)),
+        }
+    }
+
+    fn not_found(&self, key: &str) -> StorageError {
+        StorageError::NotFound {
+            key: key.to_owned(),
+            bucket: self.cfg.bucket.clone(),
+            endpoint: self.cfg.endpoint.clone(),
+        }
+    }
+
+    /// Creates the bucket unless it exists. Safe to run from many processes at once.
+    async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        let bucket = &self.cfg.bucket;
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) if status(&err) == Some(404) => {}
+            Err(err) => return Err(classify(&self.cfg, "connect (head bucket)", bucket, err)),
+        }
+        debug!(%bucket, "storage: creating bucket");
+        let Err(err) = self.client.create_bucket().bucket(bucket).send().await else {
+            return Ok(());
+        };
+        let lost_race = err
+            .as_service_error()
+            .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists());
+        if !lost_race {
+            return Err(classify(&self.cfg, "connect (create bucket)", bucket, err));
+        }
+        // "Already exists" may mean someone else's bucket on a shared namespace; only a
+        // successful HEAD proves these credentials can use it.
+        self.client
+            .head_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify(&self.cfg, "connect (head bucket)", bucket, e))?;
+        Ok(())
+    }
+}
