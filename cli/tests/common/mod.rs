@@ -1,0 +1,110 @@
+//! Real processes for the end-to-end tests: a `stylefarm coordinator` (with
+//! its embedded S3 server), `stylefarm worker`s, and CLI calls, all on
+//! 127.0.0.1. The real VGG-19 must have been fetched (`scripts/test` does).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use stylefarm_engine::Image;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stylefarm");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a CLI command to its end.
+pub fn stylefarm(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run stylefarm")
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "command failed: {}\nstdout: {}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub struct Coordinator {
+    pub child: Child,
+    pub url: String,
+}
+
+/// Starts a coordinator over `data_dir` and waits for its "listening" line.
+pub fn coordinator(data_dir: &Path, port: u16, s3_port: u16, lease_timeout: f64) -> Coordinator {
+    let mut child = Command::new(BIN)
+        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--s3-listen", &format!("127.0.0.1:{s3_port}")])
+        .args(["--lease-timeout", &lease_timeout.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn coordinator");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("coordinator listening on ").unwrap_or_else(|| panic!("unexpected: {line}"));
+    Coordinator { child, url: format!("http://{addr}") }
+}
+
+pub fn worker(url: &str, name: &str) -> Child {
+    Command::new(BIN)
+        .args(["worker", "--coordinator", url, "--name", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn worker")
+}
+
+/// Small copies of the shared test pictures.
+pub fn small_images(dir: &Path) -> Vec<PathBuf> {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    ["tubingen.jpg", "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg"]
+        .iter()
+        .map(|name| {
+            let img = Image::load(&shared.join(name), u64::MAX).unwrap().resize_long_side(64);
+            let path = dir.join(name.replace(".jpg", ".png"));
+            img.save(&path).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Polls `f` every 50 ms until it returns Some, failing after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Object files below `root` whose path ends with `suffix`.
+pub fn files_ending(root: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,217 @@
+//! Lease throughput: 16 synthetic workers loop Lease → Complete over real
+//! gRPC against a coordinator on a SQLite file, until 10 000 tasks are done.
+//!
+//! Two rounds, each on a fresh farm:
+//! - `no outputs`: "bench" tasks (inserted by `Coordinator::bench_submit`,
+//!   which skips planning and validation) complete with zero output keys —
+//!   the coordinator's own cost: claim, fence, state changes.
+//! - `1 output`: each worker first PUTs one tiny object under the task's
+//!   output prefix and completes with it, so Complete also HEADs it in the
+//!   embedded S3 server — closer to a real farm, but measures S3 as well.
+//!
+//! `cargo bench -p stylefarm-coordinator --bench lease_throughput [-- --tasks N] [-- --only-no-outputs]`
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stylefarm_coordinator::{Coordinator, CoordinatorConfig};
+use stylefarm_proto::pb::{self, farm_client::FarmClient, work_client::WorkClient};
+use stylefarm_storage::{EmbeddedS3, Store};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+const WORKERS: usize = 16;
+const DEFAULT_TASKS: usize = 10_000;
+/// Tasks per job: the queue holds several jobs, as a farm would.
+const TASKS_PER_JOB: usize = 1_000;
+const TARGET_TASKS_PER_S: f64 = 2000.0;
+const TARGET_P99_MS: f64 = 20.0;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let tasks = args
+        .iter()
+        .position(|a| a == "--tasks")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(DEFAULT_TASKS);
+    println!("lease_throughput: {tasks} tasks, {WORKERS} concurrent workers, Lease → Complete");
+    println!("target: ≥ {TARGET_TASKS_PER_S} tasks/s, Lease p99 < {TARGET_P99_MS} ms\n");
+    round(tasks, false).await?;
+    if !args.iter().any(|a| a == "--only-no-outputs") {
+        round(tasks, true).await?;
+    }
+    Ok(())
+}
+
+/// One farm, filled with `tasks` tasks, drained by the workers.
+async fn round(tasks: usize, with_outputs: bool) -> Result<(), Error> {
+    let dir = tempfile::tempdir()?;
+    let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse()?).await?;
+    let storage = s3.storage_config("bench", "");
+    let db = format!("sqlite://{}", dir.path().join("farm.db").display());
+    let coordinator = Coordinator::open(CoordinatorConfig::new(db, storage.clone())).await?;
+    let mut jobs = Vec::new();
+    let mut left = tasks;
+    while left > 0 {
+        let n = left.min(TASKS_PER_JOB);
+        jobs.push(coordinator.bench_submit(n, 0).await?);
+        left -= n;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(coordinator.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let store = Store::connect(storage).await?;
+
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..WORKERS {
+        // Each worker has its own connection, as separate machines would.
+        let channel = Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
+        let store = with_outputs.then(|| store.clone());
+        handles.push(tokio::spawn(worker(i, WorkClient::new(channel), store)));
+    }
+    let mut lease_latencies = Vec::with_capacity(tasks + WORKERS);
+    let mut complete_latencies = Vec::with_capacity(tasks);
+    for handle in handles {
+        let (leases, completes) = handle.await??;
+        lease_latencies.extend(leases);
+        complete_latencies.extend(completes);
+    }
+    let elapsed = started.elapsed();
+
+    let done = complete_latencies.len();
+    let rate = done as f64 / elapsed.as_secs_f64();
+    lease_latencies.sort_unstable();
+    complete_latencies.sort_unstable();
+    let (p50, p99) = (
+        percentile(&lease_latencies, 0.50),
+        percentile(&lease_latencies, 0.99),
+    );
+    let label = if with_outputs {
+        "1 output (PUT + HEAD in S3)"
+    } else {
+        "no outputs"
+    };
+    println!("[{label}]");
+    println!(
+        "  {done} tasks in {:.2} s: {rate:.0} tasks/s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  Lease    p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} calls)",
+        ms(p50),
+        ms(p99),
+        ms(lease_latencies.last().copied().unwrap_or_default()),
+        lease_latencies.len()
+    );
+    println!(
+        "  Complete p50 {:.2} ms  p99 {:.2} ms",
+        ms(percentile(&complete_latencies, 0.50)),
+        ms(percentile(&complete_latencies, 0.99))
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "  target: {} tasks/s {}, p99 {} ms {}\n",
+        TARGET_TASKS_PER_S,
+        verdict(rate >= TARGET_TASKS_PER_S),
+        TARGET_P99_MS,
+        verdict(ms(p99) < TARGET_P99_MS)
+    );
+
+    // Every job must have finished, or the numbers mean nothing.
+    let mut farm = FarmClient::new(
+        Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?,
+    );
+    for job_id in jobs {
+        let job = farm
+            .get_job(pb::GetJobRequest {
+                job_id: job_id.clone(),
+            })
+            .await?
+            .into_inner();
+        if job.state() != pb::JobState::Succeeded || job.tasks_done != job.tasks_total {
+            return Err(format!(
+                "job {job_id} is {:?} with {}/{} tasks",
+                job.state(),
+                job.tasks_done,
+                job.tasks_total
+            )
+            .into());
+        }
+    }
+    if done != tasks {
+        return Err(format!("only {done} of {tasks} tasks completed").into());
+    }
+    let _ = stop.send(());
+    server.await??;
+    s3.shutdown().await;
+    Ok(())
+}
+
+/// Leases and completes until the queue is empty; returns the latencies.
+async fn worker(
+    i: usize,
+    mut work: WorkClient<Channel>,
+    store: Option<Store>,
+) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+    let registration = pb::RegisterRequest {
+        name: format!("bench-{i}"),
+        device: "cpu".into(),
+        slots: 1,
+        ..Default::default()
+    };
+    let worker_id = work.register(registration).await?.into_inner().worker_id;
+    let (mut leases, mut completes) = (Vec::new(), Vec::new());
+    loop {
+        let t = Instant::now();
+        let request = pb::LeaseRequest {
+            worker_id: worker_id.clone(),
+            wait_ms: 0,
+        };
+        let task = work.lease(request).await?.into_inner().task;
+        leases.push(t.elapsed());
+        // Tasks never come back (nothing fails), so an empty answer means
+        // the queue is drained.
+        let Some(task) = task else { break };
+        let mut output_keys = Vec::new();
+        if let Some(store) = &store {
+            let key = format!("{}out.bin", task.output_prefix);
+            store.put(&key, Bytes::from_static(b"x")).await?;
+            output_keys.push(key);
+        }
+        let t = Instant::now();
+        let request = pb::CompleteRequest {
+            worker_id: worker_id.clone(),
+            task_id: task.task_id,
+            attempt: task.attempt,
+            output_keys,
+        };
+        work.complete(request).await?;
+        completes.push(t.elapsed());
+    }
+    Ok((leases, completes))
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

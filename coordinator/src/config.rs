@@ -1,0 +1,92 @@
+//! [`CoordinatorConfig`]: the knobs of one coordinator, with the defaults a
+//! single machine wants.
+
+use std::time::Duration;
+
+use stylefarm_storage::StorageConfig;
+
+/// How a [`Coordinator`](crate::Coordinator) keeps state, reaches storage and
+/// treats workers.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
+    pub db_url: String,
+    /// Where inputs and outputs live; handed to workers at registration.
+    pub storage: StorageConfig,
+    /// A leased task whose worker has not heartbeated for this long is
+    /// retried elsewhere.
+    pub lease_timeout: Duration,
+    /// How often workers are told to heartbeat.
+    pub heartbeat_interval: Duration,
+    /// Failed attempts of one task before the task and its job fail.
+    pub max_attempts: u32,
+    /// Delay before the first retry of a failed task; doubles per failure.
+    pub retry_backoff: Duration,
+    /// A worker that failed the same job this many times is not leased that
+    /// job again (while another live worker could take it).
+    pub worker_job_failure_limit: u32,
+    /// Largest accepted `UploadInput`, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl CoordinatorConfig {
+    /// Default lease timeout.
+    pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default heartbeat interval.
+    pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+    /// Default attempts per task.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+    /// Default first retry delay.
+    pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+    /// Default per-(worker, job) failure limit.
+    pub const DEFAULT_WORKER_JOB_FAILURE_LIMIT: u32 = 2;
+    /// Default upload limit: 256 MiB.
+    pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 256 << 20;
+
+    /// A configuration with every default except the two things only the
+    /// caller knows: the database and the storage.
+    pub fn new(db_url: impl Into<String>, storage: StorageConfig) -> Self {
+        Self {
+            db_url: db_url.into(),
+            storage,
+            lease_timeout: Self::DEFAULT_LEASE_TIMEOUT,
+            heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            retry_backoff: Self::DEFAULT_RETRY_BACKOFF,
+            worker_job_failure_limit: Self::DEFAULT_WORKER_JOB_FAILURE_LIMIT,
+            max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+
+    /// Delay before retrying a task that has failed `failures` times (≥ 1):
+    /// `retry_backoff · 2^(failures-1)`, capped at ten minutes.
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(20);
+        self.retry_backoff
+            .saturating_mul(factor)
+            .min(Duration::from_secs(600))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let storage = StorageConfig {
+            endpoint: "http://127.0.0.1:9000".into(),
+            bucket: "b".into(),
+            prefix: String::new(),
+            region: "us-east-1".into(),
+            access_key: "a".into(),
+            secret_key: "s".into(),
+        };
+        let mut c = CoordinatorConfig::new("sqlite::memory:", storage);
+        c.retry_backoff = Duration::from_millis(100);
+        assert_eq!(c.backoff(1), Duration::from_millis(100));
+        assert_eq!(c.backoff(2), Duration::from_millis(200));
+        assert_eq!(c.backoff(4), Duration::from_millis(800));
+        assert_eq!(c.backoff(60), Duration::from_secs(600));
+    }
+}

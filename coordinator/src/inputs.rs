@@ -1,0 +1,75 @@
+//! Moving files through the coordinator for clients, who never hold storage
+//! credentials: uploads become content-addressed inputs, downloads read
+//! inputs and job outputs.
+
+use bytes::Bytes;
+use tracing::{info, instrument};
+
+use crate::error::{CoordinatorError, Result};
+use crate::server::Coordinator;
+
+/// Key prefixes clients may download from.
+const DOWNLOADABLE: &[&str] = &["jobs/", "inputs/"];
+
+/// A stored input.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredInput {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) existed: bool,
+}
+
+impl Coordinator {
+    /// The largest upload accepted, in bytes.
+    pub(crate) fn upload_limit(&self) -> u64 {
+        self.config().max_upload_bytes
+    }
+
+    /// The normalised extension of an uploaded file's name.
+    pub(crate) fn upload_extension(&self, file_name: &str) -> Result<String> {
+        stylefarm_storage::input_extension(file_name).map_err(|e| {
+            CoordinatorError::InvalidArgument {
+                field: "file_name",
+                problem: e.to_string(),
+            }
+        })
+    }
+
+    /// Stores `data` as `inputs/<sha256>.<ext>` (once, however often it is
+    /// uploaded).
+    #[instrument(skip(self, data), fields(size = data.len()))]
+    pub(crate) async fn store_input(&self, ext: &str, data: Bytes) -> Result<StoredInput> {
+        if data.is_empty() {
+            return Err(CoordinatorError::InvalidArgument {
+                field: "data",
+                problem: "the upload is empty; send the file's bytes".into(),
+            });
+        }
+        let size = data.len() as u64;
+        if size > self.upload_limit() {
+            return Err(CoordinatorError::UploadTooLarge {
+                limit: self.upload_limit(),
+            });
+        }
+        let (key, existed) = self.store().put_input(data, ext).await?;
+        info!(%key, existed, "input stored");
+        Ok(StoredInput { key, size, existed })
+    }
+
+    /// The object at `key`, which must be a job output or an input.
+    pub(crate) async fn download(&self, key: &str) -> Result<Bytes> {
+        if !DOWNLOADABLE.iter().any(|p| key.starts_with(p)) {
+            return Err(CoordinatorError::InvalidArgument {
+                field: "key",
+                problem: format!(
+                    "{key:?} is neither a job output (jobs/…) nor an input (inputs/…)"
+                ),
+            });
+        }
+        stylefarm_storage::check_key(key).map_err(|e| CoordinatorError::InvalidArgument {
+            field: "key",
+            problem: e.to_string(),
+        })?;
+        self.store().get(key).await.map_err(CoordinatorError::from)
+    }
+}

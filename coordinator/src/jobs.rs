@@ -1,0 +1,317 @@
+//! Jobs as clients see them: submit (check inputs, plan, store), get, list,
+//! cancel and watch.
+
+use tokio::sync::{broadcast, mpsc};
+use tracing::{Span, info, instrument};
+use uuid::Uuid;
+
+use crate::db::now_ms;
+use crate::error::{CoordinatorError, Result};
+use crate::model::{JobEvent, JobState, JobView, TaskKind, TaskState, TaskView, to_u32};
+use crate::planner::{self, JobKind, Plan};
+use crate::repo::{self, jobs, tasks};
+use crate::server::Coordinator;
+
+/// Default and largest `ListJobs` page.
+const DEFAULT_LIST_LIMIT: u32 = 50;
+const MAX_LIST_LIMIT: u32 = 1000;
+
+/// A validated job, ready to be planned and stored.
+#[derive(Debug)]
+pub(crate) struct NewJob {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) priority: i32,
+    /// The spec's wire encoding, kept verbatim for workers.
+    pub(crate) spec: Vec<u8>,
+    /// Every input key the spec refers to.
+    pub(crate) inputs: Vec<String>,
+}
+
+impl Coordinator {
+    /// Checks that the job's inputs exist, plans it and stores it; returns
+    /// the new job id.
+    #[instrument(skip_all, fields(job))]
+    pub(crate) async fn submit_job(&self, job: NewJob) -> Result<String> {
+        let kind = JobKind::parse(&job.kind).ok_or_else(|| CoordinatorError::InvalidArgument {
+            field: "spec.kind",
+            problem: format!("the coordinator cannot plan jobs of kind {:?}", job.kind),
+        })?;
+        for key in &job.inputs {
+            if self.store().head(key).await?.is_none() {
+                return Err(CoordinatorError::MissingInput { key: key.clone() });
+            }
+        }
+        let plan = planner::plan(kind);
+        self.insert_job(&job.name, &job.kind, job.priority, &job.spec, &plan)
+            .await
+    }
+
+    /// Stores a job with 10 000s of tasks in one go, skipping validation and
+    /// storage checks: the lease benchmark's way to fill the queue. Its tasks
+    /// are of kind "bench" and complete with no outputs.
+    #[doc(hidden)]
+    pub async fn bench_submit(&self, tasks: usize, priority: i32) -> Result<String> {
+        let spec = prost::Message::encode_to_vec(&stylefarm_proto::pb::JobSpec {
+            name: "bench".into(),
+            kind: "bench".into(),
+            priority,
+            ..Default::default()
+        });
+        self.insert_job(
+            "bench",
+            "bench",
+            priority,
+            &spec,
+            &planner::plan_bench(tasks),
+        )
+        .await
+    }
+
+    async fn insert_job(
+        &self,
+        name: &str,
+        kind: &str,
+        priority: i32,
+        spec: &[u8],
+        plan: &Plan,
+    ) -> Result<String> {
+        plan.check().map_err(|e| {
+            CoordinatorError::Corrupt(format!("planner bug for kind {kind:?}: {e}"))
+        })?;
+        let job_id = Uuid::new_v4().to_string();
+        Span::current().record("job", job_id.as_str());
+        let task_ids: Vec<String> = plan
+            .tasks
+            .iter()
+            .map(|_| Uuid::new_v4().to_string())
+            .collect();
+        let now = now_ms();
+        let total = i64::try_from(plan.tasks.len()).unwrap_or(i64::MAX);
+        let mut tx = self.db().write().await?;
+        let new_job = jobs::NewJob {
+            job_id: &job_id,
+            name,
+            kind,
+            priority,
+            spec,
+            tasks_total: total,
+            created_ms: now,
+        };
+        jobs::insert(tx.conn(), &new_job).await?;
+        for (i, (task, task_id)) in plan.tasks.iter().zip(&task_ids).enumerate() {
+            let new_task = tasks::NewTask {
+                task_id,
+                job_id: &job_id,
+                ordinal: i64::try_from(i).unwrap_or(i64::MAX),
+                kind: task.kind.as_str(),
+                priority,
+                is_final: task.is_final,
+                deps_pending: i64::try_from(task.deps.len()).unwrap_or(i64::MAX),
+                now_ms: now,
+            };
+            tasks::insert(tx.conn(), &new_task).await?;
+            for &dep in &task.deps {
+                tasks::insert_dependency(tx.conn(), task_id, &task_ids[dep]).await?;
+            }
+        }
+        let _writer = tx.commit().await?;
+        info!(kind, tasks = plan.tasks.len(), priority, "job submitted");
+        self.events().publish(|| JobEvent {
+            job_id: job_id.clone(),
+            state: JobState::Queued,
+            tasks_done: 0,
+            tasks_total: to_u32(total),
+            task: None,
+            message: format!("job queued with {total} task(s)"),
+        });
+        self.events().work_available();
+        Ok(job_id)
+    }
+
+    /// The job with all its tasks and their latest progress.
+    pub(crate) async fn get_job(&self, job_id: &str) -> Result<JobView> {
+        let mut conn = self.db().read().await?;
+        let row =
+            jobs::get(&mut *conn, job_id)
+                .await?
+                .ok_or_else(|| CoordinatorError::JobNotFound {
+                    job_id: job_id.to_owned(),
+                })?;
+        let rows = tasks::of_job(&mut *conn, job_id).await?;
+        drop(conn);
+        let mut view = self.job_view(row)?;
+        let mut outputs = Vec::new();
+        for row in rows {
+            let task = self.task_view(&row)?;
+            if row.is_final {
+                outputs.extend(task.output_keys.iter().cloned());
+            }
+            view.tasks.push(task);
+        }
+        view.output_keys = outputs;
+        Ok(view)
+    }
+
+    /// The newest jobs first, without their tasks (a job may have thousands);
+    /// `GetJob` has them.
+    pub(crate) async fn list_jobs(&self, limit: u32) -> Result<Vec<JobView>> {
+        let limit = if limit == 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            limit.min(MAX_LIST_LIMIT)
+        };
+        let mut conn = self.db().read().await?;
+        let rows = jobs::list(&mut *conn, limit).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut view = self.job_view(row)?;
+            for keys in tasks::final_outputs(&mut *conn, &view.job_id).await? {
+                view.output_keys.extend(repo::decode_keys(&keys)?);
+            }
+            views.push(view);
+        }
+        Ok(views)
+    }
+
+    /// Cancels an unfinished job and its unfinished tasks (running ones learn
+    /// it at their next heartbeat); a finished job is left as it is. Returns
+    /// the job's state afterwards.
+    #[instrument(skip(self), fields(job = job_id))]
+    pub(crate) async fn cancel_job(&self, job_id: &str) -> Result<JobState> {
+        let now = now_ms();
+        let mut tx = self.db().write().await?;
+        let counts = jobs::counts(tx.conn(), job_id).await?.ok_or_else(|| {
+            CoordinatorError::JobNotFound {
+                job_id: job_id.to_owned(),
+            }
+        })?;
+        let state = JobState::parse(&counts.state)?;
+        if state.is_terminal() {
+            return Ok(state);
+        }
+        tasks::cancel_attempts(tx.conn(), job_id, now).await?;
+        let cancelled = tasks::cancel_unfinished(tx.conn(), job_id).await?;
+        jobs::finish(
+            tx.conn(),
+            job_id,
+            JobState::Cancelled,
+            "cancelled by request",
+            now,
+        )
+        .await?;
+        let _writer = tx.commit().await?;
+        for task_id in &cancelled {
+            self.events().clear_progress(task_id);
+        }
+        info!(tasks = cancelled.len(), "job cancelled");
+        self.events().publish(|| JobEvent {
+            job_id: job_id.to_owned(),
+            state: JobState::Cancelled,
+            tasks_done: to_u32(counts.tasks_done),
+            tasks_total: to_u32(counts.tasks_total),
+            task: None,
+            message: "job cancelled".into(),
+        });
+        Ok(JobState::Cancelled)
+    }
+
+    /// A stream of the job's events: its current state first, then every
+    /// change until it reaches a terminal state (or the coordinator shuts
+    /// down).
+    pub(crate) async fn watch_job(&self, job_id: &str) -> Result<mpsc::Receiver<Result<JobEvent>>> {
+        // Subscribe before reading the snapshot, so no change falls between.
+        let mut events = self.events().subscribe();
+        let first = self.snapshot_event(job_id).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        let job_id = job_id.to_owned();
+        tokio::spawn(async move {
+            let mut shutdown = this.events().shutdown_signal();
+            let mut done = first.state.is_terminal();
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            while !done {
+                let received = tokio::select! {
+                    () = tx.closed() => return,
+                    _ = shutdown.wait_for(|down| *down) => return,
+                    received = events.recv() => received,
+                };
+                let event = match received {
+                    Ok(event) if event.job_id == job_id => (*event).clone(),
+                    Ok(_) => continue,
+                    // Fell behind: the snapshot says where the job is now.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        match this.snapshot_event(&job_id).await {
+                            Ok(event) => event,
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                done = event.state.is_terminal();
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn snapshot_event(&self, job_id: &str) -> Result<JobEvent> {
+        let counts = jobs::counts(&mut *self.db().read().await?, job_id)
+            .await?
+            .ok_or_else(|| CoordinatorError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })?;
+        let state = JobState::parse(&counts.state)?;
+        Ok(JobEvent {
+            job_id: job_id.to_owned(),
+            state,
+            tasks_done: to_u32(counts.tasks_done),
+            tasks_total: to_u32(counts.tasks_total),
+            task: None,
+            message: format!("job is {}", state.as_str()),
+        })
+    }
+
+    fn job_view(&self, row: jobs::JobRow) -> Result<JobView> {
+        Ok(JobView {
+            state: JobState::parse(&row.state)?,
+            job_id: row.job_id,
+            spec: row.spec,
+            tasks: Vec::new(),
+            output_keys: Vec::new(),
+            error: row.error,
+            created_ms: row.created_ms,
+            finished_ms: row.finished_ms,
+            tasks_done: to_u32(row.tasks_done),
+            tasks_total: to_u32(row.tasks_total),
+        })
+    }
+
+    /// A task row as clients see it, with its in-memory progress.
+    pub(crate) fn task_view(&self, row: &tasks::TaskRow) -> Result<TaskView> {
+        let state = TaskState::parse(&row.state)?;
+        // Kinds are checked on the way in; parsing here catches a corrupt row.
+        TaskKind::parse(&row.kind)?;
+        Ok(TaskView {
+            task_id: row.task_id.clone(),
+            kind: row.kind.clone(),
+            state,
+            attempt: to_u32(row.attempt),
+            worker_id: row.worker_id.clone().unwrap_or_default(),
+            progress: if state == TaskState::Leased {
+                self.events().progress(&row.task_id)
+            } else {
+                None
+            },
+            error: row.error.clone(),
+            output_keys: repo::decode_keys(&row.output_keys)?,
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! The `jobs` table.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use crate::error::Result;
+use crate::model::JobState;
+
+/// A row of `jobs`.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct JobRow {
+    pub(crate) job_id: String,
+    pub(crate) spec: Vec<u8>,
+    pub(crate) state: String,
+    pub(crate) error: String,
+    pub(crate) tasks_total: i64,
+    pub(crate) tasks_done: i64,
+    pub(crate) created_ms: i64,
+    pub(crate) finished_ms: i64,
+}
+
+/// The columns a job needs to become a row.
+#[derive(Debug)]
+pub(crate) struct NewJob<'a> {
+    pub(crate) job_id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) priority: i32,
+    pub(crate) spec: &'a [u8],
+    pub(crate) tasks_total: i64,
+    pub(crate) created_ms: i64,
+}
+
+/// A job's state and task counters, as events report them.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct JobCounts {
+    pub(crate) state: String,
+    pub(crate) tasks_done: i64,
+    pub(crate) tasks_total: i64,
+}
+
+macro_rules! job_columns {
+    () => {
+        "job_id, spec, state, error, tasks_total, tasks_done, created_ms, finished_ms"
+    };
+}
+
+const GET: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE job_id = $1");
+const LIST: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs ORDER BY seq DESC LIMIT $1"
+);
+
+const INSERT: &str = "INSERT INTO jobs (job_id, name, kind, priority, spec, state, tasks_total, created_ms) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)";
+
+pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, job: &NewJob<'_>) -> Result<()> {
+    sqlx::query(INSERT)
+        .bind(job.job_id)
+        .bind(job.name)
+        .bind(job.kind)
+        .bind(job.priority)
+        .bind(job.spec)
+        .bind(job.tasks_total)
+        .bind(job.created_ms)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<JobRow>> {
+    Ok(sqlx::query_as(GET).bind(job_id).fetch_optional(ex).await?)
+}
+
+/// Newest first.
+pub(crate) async fn list(ex: impl SqliteExecutor<'_>, limit: u32) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as(LIST)
+        .bind(i64::from(limit))
+        .fetch_all(ex)
+        .await?)
+}
+
+const COUNTS: &str = "SELECT state, tasks_done, tasks_total FROM jobs WHERE job_id = $1";
+
+pub(crate) async fn counts(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<JobCounts>> {
+    Ok(sqlx::query_as(COUNTS)
+        .bind(job_id)
+        .fetch_optional(ex)
+        .await?)
+}
+
+/// What a lease needs of the job: its state and spec.
+#[derive(Debug, FromRow)]
+pub(crate) struct LeaseInfo {
+    pub(crate) state: String,
+    pub(crate) spec: Vec<u8>,
+}
+
+const LEASE_INFO: &str = "SELECT state, spec FROM jobs WHERE job_id = $1";
+
+pub(crate) async fn lease_info(
+    ex: impl SqliteExecutor<'_>,
+    job_id: &str,
+) -> Result<Option<LeaseInfo>> {
+    Ok(sqlx::query_as(LEASE_INFO)
+        .bind(job_id)
+        .fetch_optional(ex)
+        .await?)
+}
+
+const MARK_RUNNING: &str =
+    "UPDATE jobs SET state = 'running' WHERE job_id = $1 AND state = 'queued'";
+
+/// Queued → running, when its first task is leased.
+pub(crate) async fn mark_running(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<()> {
+    sqlx::query(MARK_RUNNING).bind(job_id).execute(ex).await?;
+    Ok(())
+}
+
+const FINISH: &str = "UPDATE jobs SET state = $2, error = $3, finished_ms = $4 \
+     WHERE job_id = $1 AND state IN ('queued', 'running')";
+
+/// Moves an unfinished job to a terminal state; a finished job is left alone.
+/// Returns whether the job changed.
+pub(crate) async fn finish(
+    ex: impl SqliteExecutor<'_>,
+    job_id: &str,
+    state: JobState,
+    error: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    debug_assert!(state.is_terminal());
+    let done = sqlx::query(FINISH)
+        .bind(job_id)
+        .bind(state.as_str())
+        .bind(error)
+        .bind(now_ms)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

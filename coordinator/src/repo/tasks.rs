@@ -1,0 +1,479 @@
+//! The `tasks`, `task_dependencies` and `attempts` tables.
+
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+use crate::error::Result;
+use crate::model::TaskState;
+use crate::repo::jobs::JobCounts;
+
+/// A row of `tasks`.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct TaskRow {
+    pub(crate) task_id: String,
+    pub(crate) job_id: String,
+    pub(crate) kind: String,
+    pub(crate) is_final: bool,
+    pub(crate) state: String,
+    pub(crate) attempt: i64,
+    pub(crate) failures: i64,
+    pub(crate) worker_id: Option<String>,
+    pub(crate) output_keys: String,
+    pub(crate) error: String,
+}
+
+macro_rules! task_columns {
+    () => {
+        "task_id, job_id, kind, is_final, state, attempt, failures, worker_id, output_keys, error"
+    };
+}
+
+/// The columns a planned task needs to become a row.
+#[derive(Debug)]
+pub(crate) struct NewTask<'a> {
+    pub(crate) task_id: &'a str,
+    pub(crate) job_id: &'a str,
+    pub(crate) ordinal: i64,
+    pub(crate) kind: &'a str,
+    pub(crate) priority: i32,
+    pub(crate) is_final: bool,
+    pub(crate) deps_pending: i64,
+    pub(crate) now_ms: i64,
+}
+
+const INSERT: &str = "INSERT INTO tasks \
+     (task_id, job_id, ordinal, kind, priority, is_final, state, deps_pending, ready_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, t: &NewTask<'_>) -> Result<()> {
+    let state = if t.deps_pending == 0 {
+        TaskState::Ready
+    } else {
+        TaskState::Blocked
+    };
+    sqlx::query(INSERT)
+        .bind(t.task_id)
+        .bind(t.job_id)
+        .bind(t.ordinal)
+        .bind(t.kind)
+        .bind(t.priority)
+        .bind(t.is_final)
+        .bind(state.as_str())
+        .bind(t.deps_pending)
+        .bind(t.now_ms)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+const INSERT_DEPENDENCY: &str =
+    "INSERT INTO task_dependencies (task_id, depends_on) VALUES ($1, $2)";
+
+pub(crate) async fn insert_dependency(
+    ex: impl SqliteExecutor<'_>,
+    task_id: &str,
+    depends_on: &str,
+) -> Result<()> {
+    sqlx::query(INSERT_DEPENDENCY)
+        .bind(task_id)
+        .bind(depends_on)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+const GET: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE task_id = $1");
+
+pub(crate) async fn get(ex: impl SqliteExecutor<'_>, task_id: &str) -> Result<Option<TaskRow>> {
+    Ok(sqlx::query_as(GET).bind(task_id).fetch_optional(ex).await?)
+}
+
+const OF_JOB: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM tasks WHERE job_id = $1 ORDER BY ordinal"
+);
+
+/// A job's tasks in plan order.
+pub(crate) async fn of_job(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Vec<TaskRow>> {
+    Ok(sqlx::query_as(OF_JOB).bind(job_id).fetch_all(ex).await?)
+}
+
+const FINAL_OUTPUTS: &str =
+    "SELECT output_keys FROM tasks WHERE job_id = $1 AND is_final = $2 ORDER BY ordinal";
+
+/// The output key lists (JSON) of a job's final tasks, in plan order.
+pub(crate) async fn final_outputs(
+    ex: impl SqliteExecutor<'_>,
+    job_id: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(FINAL_OUTPUTS)
+        .bind(job_id)
+        .bind(true)
+        .fetch_all(ex)
+        .await?)
+}
+
+// The claim: the best ready task (highest priority, then submission and plan
+// order: `seq`) whose backoff is over, skipping jobs the worker failed `$4`
+// times, unless no other live worker ($5 = alive since) could take them, in
+// which case blocking would stall the job. On PostgreSQL the subquery gets
+// `FOR UPDATE SKIP LOCKED`.
+macro_rules! pick {
+    () => {
+        "SELECT t.seq FROM tasks t \
+         WHERE t.state = 'ready' AND t.ready_at_ms <= $3 \
+           AND NOT EXISTS ( \
+             SELECT 1 FROM worker_job_failures f \
+             WHERE f.worker_id = $1 AND f.job_id = t.job_id AND f.failures >= $4 \
+               AND EXISTS ( \
+                 SELECT 1 FROM workers w \
+                 WHERE w.worker_id <> $1 AND w.last_seen_ms >= $5 \
+                   AND NOT EXISTS ( \
+                     SELECT 1 FROM worker_job_failures g \
+                     WHERE g.worker_id = w.worker_id AND g.job_id = t.job_id AND g.failures >= $4))) \
+         ORDER BY t.priority DESC, t.seq LIMIT 1"
+    };
+}
+
+// Two statements sent as one (one round trip to SQLite's thread): the
+// attempt is logged, then the task leased. Both pick the same row: nothing
+// the pick reads changes in between, and its order is total.
+const CLAIM: &str = concat!(
+    "INSERT INTO attempts (task_id, attempt, worker_id, started_ms) \
+     SELECT task_id, attempt + 1, $1, $3 FROM tasks WHERE seq = (",
+    pick!(),
+    "); UPDATE tasks SET state = 'leased', attempt = attempt + 1, worker_id = $1, lease_expires_ms = $2 \
+     WHERE seq = (",
+    pick!(),
+    ") RETURNING ",
+    task_columns!()
+);
+
+/// What a claim needs to know besides the time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claimer<'a> {
+    pub(crate) worker_id: &'a str,
+    pub(crate) deadline_ms: i64,
+    /// Failures of one job after which the worker is kept away from it.
+    pub(crate) block_after: i64,
+    /// Workers seen since then count as alive.
+    pub(crate) alive_since_ms: i64,
+}
+
+/// Leases the best ready task to the claimer and logs the attempt; returns
+/// the task as leased.
+pub(crate) async fn claim(
+    ex: impl SqliteExecutor<'_>,
+    c: &Claimer<'_>,
+    now_ms: i64,
+) -> Result<Option<TaskRow>> {
+    Ok(sqlx::query_as(CLAIM)
+        .bind(c.worker_id)
+        .bind(c.deadline_ms)
+        .bind(now_ms)
+        .bind(c.block_after)
+        .bind(c.alive_since_ms)
+        .fetch_optional(ex)
+        .await?)
+}
+
+const NEXT_DUE: &str = "SELECT MIN(due) FROM ( \
+       SELECT MIN(ready_at_ms) AS due FROM tasks WHERE state = 'ready' AND ready_at_ms > $1 \
+       UNION ALL \
+       SELECT MIN(lease_expires_ms) AS due FROM tasks WHERE state = 'leased' \
+     ) AS d";
+
+/// The next time something may become leasable: a retry's backoff ending or
+/// a lease expiring.
+pub(crate) async fn next_due(ex: impl SqliteExecutor<'_>, now_ms: i64) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(NEXT_DUE)
+        .bind(now_ms)
+        .fetch_one(ex)
+        .await?)
+}
+
+const FIRST_EXPIRY: &str = "SELECT MIN(lease_expires_ms) FROM tasks WHERE state = 'leased'";
+
+/// The earliest lease deadline, if any task is leased.
+pub(crate) async fn first_expiry(ex: impl SqliteExecutor<'_>) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(FIRST_EXPIRY).fetch_one(ex).await?)
+}
+
+const EXPIRED: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM tasks WHERE state = 'leased' AND lease_expires_ms <= $1 ORDER BY lease_expires_ms LIMIT $2"
+);
+
+/// Leased tasks whose worker stopped heartbeating.
+pub(crate) async fn expired(
+    ex: impl SqliteExecutor<'_>,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<TaskRow>> {
+    Ok(sqlx::query_as(EXPIRED)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(ex)
+        .await?)
+}
+
+// Every update of a leased task is fenced by (attempt, worker): a call from
+// an attempt that lost its lease changes nothing. The fence is always
+// $1..$3, see `Fence::bind`.
+
+/// The attempt a fenced update must match.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fence<'a> {
+    pub(crate) task_id: &'a str,
+    pub(crate) attempt: i64,
+    pub(crate) worker_id: &'a str,
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type QueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Sqlite, T, sqlx::sqlite::SqliteArguments<'q>>;
+
+impl<'a> Fence<'a> {
+    fn query<'q>(&self, sql: &'q str) -> Query<'q>
+    where
+        'a: 'q,
+    {
+        sqlx::query(sql)
+            .bind(self.task_id)
+            .bind(self.attempt)
+            .bind(self.worker_id)
+    }
+
+    fn query_as<'q, T>(&self, sql: &'q str) -> QueryAs<'q, T>
+    where
+        'a: 'q,
+        T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
+        sqlx::query_as(sql)
+            .bind(self.task_id)
+            .bind(self.attempt)
+            .bind(self.worker_id)
+    }
+}
+
+const EXTEND: &str = concat!(
+    "UPDATE tasks SET lease_expires_ms = $4 \
+     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' RETURNING ",
+    task_columns!()
+);
+
+/// Extends the lease; returns the task if the fence held.
+pub(crate) async fn extend(
+    ex: impl SqliteExecutor<'_>,
+    at: &Fence<'_>,
+    expires_ms: i64,
+) -> Result<Option<TaskRow>> {
+    Ok(at
+        .query_as(EXTEND)
+        .bind(expires_ms)
+        .fetch_optional(ex)
+        .await?)
+}
+
+/// What completing a task tells about it.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct Succeeded {
+    pub(crate) job_id: String,
+    pub(crate) kind: String,
+    pub(crate) has_dependents: bool,
+}
+
+const SUCCEED: &str = "UPDATE tasks SET state = 'succeeded', output_keys = $4, error = '', lease_expires_ms = 0 \
+     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' \
+     RETURNING job_id, kind, \
+       EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents";
+
+/// Marks the task succeeded if the fence holds.
+pub(crate) async fn succeed(
+    ex: impl SqliteExecutor<'_>,
+    at: &Fence<'_>,
+    output_keys: &str,
+) -> Result<Option<Succeeded>> {
+    Ok(at
+        .query_as(SUCCEED)
+        .bind(output_keys)
+        .fetch_optional(ex)
+        .await?)
+}
+
+// After a task succeeded (two statements, one round trip): its attempt
+// ends, and its job counts one more task done, succeeding with the last one
+// (on the right-hand side of SET, columns read the old row).
+const RECORD_SUCCESS: &str = "UPDATE attempts SET outcome = 'succeeded', ended_ms = $3 \
+       WHERE task_id = $1 AND attempt = $2 AND outcome = 'running'; \
+     UPDATE jobs SET tasks_done = tasks_done + 1, \
+       state = CASE WHEN tasks_done + 1 >= tasks_total THEN 'succeeded' ELSE state END, \
+       finished_ms = CASE WHEN tasks_done + 1 >= tasks_total THEN $3 ELSE finished_ms END \
+     WHERE job_id = $4 AND state IN ('queued', 'running') \
+     RETURNING state, tasks_done, tasks_total";
+
+/// Ends the succeeded attempt and counts the task done; returns the job's
+/// new counters and state (none if the job was not running).
+pub(crate) async fn record_success(
+    ex: impl SqliteExecutor<'_>,
+    task_id: &str,
+    attempt: i64,
+    job_id: &str,
+    now_ms: i64,
+) -> Result<Option<JobCounts>> {
+    Ok(sqlx::query_as(RECORD_SUCCESS)
+        .bind(task_id)
+        .bind(attempt)
+        .bind(now_ms)
+        .bind(job_id)
+        .fetch_optional(ex)
+        .await?)
+}
+
+const REQUEUE: &str = "UPDATE tasks SET state = 'ready', failures = $4, ready_at_ms = $5, error = $6, \
+     lease_expires_ms = 0 \
+     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased'";
+
+/// Back to ready (a retry after `ready_at_ms`, or a release).
+pub(crate) async fn requeue(
+    ex: impl SqliteExecutor<'_>,
+    at: &Fence<'_>,
+    failures: i64,
+    ready_at_ms: i64,
+    error: &str,
+) -> Result<bool> {
+    let done = at
+        .query(REQUEUE)
+        .bind(failures)
+        .bind(ready_at_ms)
+        .bind(error)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+const FAIL: &str = "UPDATE tasks SET state = 'failed', failures = $4, error = $5, lease_expires_ms = 0 \
+     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased'";
+
+pub(crate) async fn fail(
+    ex: impl SqliteExecutor<'_>,
+    at: &Fence<'_>,
+    failures: i64,
+    error: &str,
+) -> Result<bool> {
+    let done = at
+        .query(FAIL)
+        .bind(failures)
+        .bind(error)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+const CANCEL_UNFINISHED: &str = "UPDATE tasks SET state = 'cancelled', lease_expires_ms = 0 \
+     WHERE job_id = $1 AND state IN ('blocked', 'ready', 'leased') RETURNING task_id";
+
+/// Cancels every task of a job that has not finished; returns their ids.
+pub(crate) async fn cancel_unfinished(
+    ex: impl SqliteExecutor<'_>,
+    job_id: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(CANCEL_UNFINISHED)
+        .bind(job_id)
+        .fetch_all(ex)
+        .await?)
+}
+
+const DECREMENT_DEPENDENTS: &str = "UPDATE tasks SET deps_pending = deps_pending - 1 \
+     WHERE state = 'blocked' AND task_id IN (SELECT task_id FROM task_dependencies WHERE depends_on = $1)";
+
+const UNBLOCK_DEPENDENTS: &str = "UPDATE tasks SET state = 'ready', ready_at_ms = $2 \
+     WHERE state = 'blocked' AND deps_pending = 0 \
+       AND task_id IN (SELECT task_id FROM task_dependencies WHERE depends_on = $1) \
+     RETURNING task_id";
+
+/// `task_id` succeeded: its dependents have one dependency less, and those
+/// with none left become ready. Returns the newly ready task ids.
+pub(crate) async fn unblock_dependents(
+    conn: &mut SqliteConnection,
+    task_id: &str,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    sqlx::query(DECREMENT_DEPENDENTS)
+        .bind(task_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sqlx::query_scalar(UNBLOCK_DEPENDENTS)
+        .bind(task_id)
+        .bind(now_ms)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// The tasks each worker holds now, as (worker, task) pairs.
+const LEASED: &str = "SELECT worker_id, task_id FROM tasks WHERE state = 'leased' ORDER BY seq";
+
+pub(crate) async fn leased(ex: impl SqliteExecutor<'_>) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(LEASED).fetch_all(ex).await?)
+}
+
+// ------------------------------------------------------------------ attempts
+
+const END_ATTEMPT: &str = "UPDATE attempts SET outcome = $3, error = $4, ended_ms = $5 \
+     WHERE task_id = $1 AND attempt = $2 AND outcome = 'running'";
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed,
+    Expired,
+    Released,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Released => "released",
+        }
+    }
+}
+
+pub(crate) async fn end_attempt(
+    ex: impl SqliteExecutor<'_>,
+    task_id: &str,
+    attempt: i64,
+    outcome: Outcome,
+    error: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(END_ATTEMPT)
+        .bind(task_id)
+        .bind(attempt)
+        .bind(outcome.as_str())
+        .bind(error)
+        .bind(now_ms)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+const CANCEL_ATTEMPTS: &str = "UPDATE attempts SET outcome = 'cancelled', ended_ms = $2 \
+     WHERE outcome = 'running' AND task_id IN (SELECT task_id FROM tasks WHERE job_id = $1)";
+
+/// Marks the running attempts of a job's tasks as cancelled.
+pub(crate) async fn cancel_attempts(
+    ex: impl SqliteExecutor<'_>,
+    job_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(CANCEL_ATTEMPTS)
+        .bind(job_id)
+        .bind(now_ms)
+        .execute(ex)
+        .await?;
+    Ok(())
+}

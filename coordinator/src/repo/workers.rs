@@ -1,0 +1,82 @@
+//! The `workers` and `worker_job_failures` tables.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+use crate::error::Result;
+use crate::model::WorkerSpec;
+
+/// A row of `workers`.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct WorkerRow {
+    pub(crate) worker_id: String,
+    pub(crate) name: String,
+    pub(crate) device: String,
+    pub(crate) memory_bytes: i64,
+    pub(crate) slots: i64,
+    pub(crate) engine_version: String,
+    pub(crate) last_seen_ms: i64,
+}
+
+const INSERT: &str = "INSERT INTO workers \
+     (worker_id, name, device, memory_bytes, slots, engine_version, registered_ms, last_seen_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub(crate) async fn insert(
+    ex: impl SqliteExecutor<'_>,
+    worker_id: &str,
+    w: &WorkerSpec,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(INSERT)
+        .bind(worker_id)
+        .bind(&w.name)
+        .bind(&w.device)
+        .bind(i64::try_from(w.memory_bytes).unwrap_or(i64::MAX))
+        .bind(i64::from(w.slots))
+        .bind(&w.engine_version)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+const TOUCH: &str = "UPDATE workers SET last_seen_ms = $1 WHERE worker_id = $2";
+
+/// Records that the worker called in; false if it is unknown.
+pub(crate) async fn touch(
+    ex: impl SqliteExecutor<'_>,
+    worker_id: &str,
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(TOUCH)
+        .bind(now_ms)
+        .bind(worker_id)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+const LIST: &str = "SELECT worker_id, name, device, memory_bytes, slots, engine_version, last_seen_ms \
+     FROM workers ORDER BY registered_ms, worker_id";
+
+pub(crate) async fn list(ex: impl SqliteExecutor<'_>) -> Result<Vec<WorkerRow>> {
+    Ok(sqlx::query_as(LIST).fetch_all(ex).await?)
+}
+
+const ADD_FAILURE: &str = "INSERT INTO worker_job_failures (worker_id, job_id, failures) VALUES ($1, $2, 1) \
+     ON CONFLICT (worker_id, job_id) DO UPDATE SET failures = worker_job_failures.failures + 1";
+
+/// Counts one more failure of `worker_id` on `job_id`.
+pub(crate) async fn add_failure(
+    ex: impl SqliteExecutor<'_>,
+    worker_id: &str,
+    job_id: &str,
+) -> Result<()> {
+    sqlx::query(ADD_FAILURE)
+        .bind(worker_id)
+        .bind(job_id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! `stylefarm.v1.Farm`: the clients' service.
+
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use prost::Message;
+use stylefarm_proto::pb::{self, farm_server::Farm};
+use stylefarm_proto::settings::{referenced_inputs, validate_spec};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::instrument;
+
+use super::{convert, required};
+use crate::error::CoordinatorError;
+use crate::jobs::NewJob;
+use crate::server::Coordinator;
+
+/// Download chunk size.
+const CHUNK_BYTES: usize = 1 << 20;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct FarmService {
+    coordinator: Coordinator,
+}
+
+impl FarmService {
+    pub(crate) fn new(coordinator: Coordinator) -> Self {
+        Self { coordinator }
+    }
+}
+
+#[tonic::async_trait]
+impl Farm for FarmService {
+    #[instrument(skip_all)]
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmitJobResponse>, Status> {
+        let spec = request
+            .into_inner()
+            .spec
+            .ok_or_else(|| CoordinatorError::InvalidArgument {
+                field: "spec",
+                problem: "missing; send a JobSpec".into(),
+            })?;
+        validate_spec(&spec).map_err(CoordinatorError::from)?;
+        let job = NewJob {
+            name: spec.name.clone(),
+            kind: spec.kind.clone(),
+            priority: spec.priority,
+            inputs: referenced_inputs(&spec)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            spec: spec.encode_to_vec(),
+        };
+        let job_id = self.coordinator.submit_job(job).await?;
+        Ok(Response::new(pb::SubmitJobResponse { job_id }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let request = request.into_inner();
+        let job = self
+            .coordinator
+            .get_job(required("job_id", &request.job_id)?)
+            .await?;
+        Ok(Response::new(convert::job(job)?))
+    }
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let jobs = self
+            .coordinator
+            .list_jobs(request.into_inner().limit)
+            .await?;
+        let jobs = jobs
+            .into_iter()
+            .map(convert::job)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    type WatchJobStream = BoxStream<pb::JobEvent>;
+
+    async fn watch_job(
+        &self,
+        request: Request<pb::WatchJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
+        let request = request.into_inner();
+        let events = self
+            .coordinator
+            .watch_job(required("job_id", &request.job_id)?)
+            .await?;
+        let stream = ReceiverStream::new(events)
+            .map(|event| event.map(convert::job_event).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let request = request.into_inner();
+        let state = self
+            .coordinator
+            .cancel_job(required("job_id", &request.job_id)?)
+            .await?;
+        Ok(Response::new(pb::CancelJobResponse {
+            state: convert::job_state(state).into(),
+        }))
+    }
+
+    async fn list_workers(
+        &self,
+        _request: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let workers = self.coordinator.list_workers().await?;
+        Ok(Response::new(pb::ListWorkersResponse {
+            workers: workers.into_iter().map(convert::worker_info).collect(),
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn upload_input(
+        &self,
+        request: Request<Streaming<pb::UploadChunk>>,
+    ) -> Result<Response<pb::UploadInputResponse>, Status> {
+        let mut chunks = request.into_inner();
+        let first = chunks
+            .message()
+            .await?
+            .ok_or_else(|| CoordinatorError::InvalidArgument {
+                field: "data",
+                problem: "the upload is empty; send the file's bytes".into(),
+            })?;
+        let ext = self.coordinator.upload_extension(&first.file_name)?;
+        let limit = self.coordinator.upload_limit();
+        let mut data = BytesMut::from(&first.data[..]);
+        // Counted as chunks arrive: a too-large upload is refused before it
+        // is held in memory.
+        let too_large = |len: usize| len as u64 > limit;
+        if too_large(data.len()) {
+            return Err(CoordinatorError::UploadTooLarge { limit }.into());
+        }
+        while let Some(chunk) = chunks.message().await? {
+            if too_large(data.len() + chunk.data.len()) {
+                return Err(CoordinatorError::UploadTooLarge { limit }.into());
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let stored = self.coordinator.store_input(&ext, data.freeze()).await?;
+        Ok(Response::new(pb::UploadInputResponse {
+            input_key: stored.key,
+            size: stored.size,
+            existed: stored.existed,
+        }))
+    }
+
+    type DownloadOutputStream = BoxStream<pb::DataChunk>;
+
+    async fn download_output(
+        &self,
+        request: Request<pb::DownloadRequest>,
+    ) -> Result<Response<Self::DownloadOutputStream>, Status> {
+        let request = request.into_inner();
+        let data = self
+            .coordinator
+            .download(required("key", &request.key)?)
+            .await?;
+        // prost's `bytes` fields are `Vec<u8>`: one copy per chunk.
+        let chunks = chunked(data).map(|data| {
+            Ok(pb::DataChunk {
+                data: data.to_vec(),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+/// `data` in slices of at most 1 MiB.
+fn chunked(data: Bytes) -> impl Iterator<Item = Bytes> + Send + 'static {
+    let len = data.len();
+    (0..len)
+        .step_by(CHUNK_BYTES)
+        .map(move |at| data.slice(at..(at + CHUNK_BYTES).min(len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_data_in_1_mib_slices() {
+        let data = Bytes::from(vec![7u8; 2 * CHUNK_BYTES + 5]);
+        let sizes: Vec<usize> = chunked(data).map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![CHUNK_BYTES, CHUNK_BYTES, 5]);
+        assert_eq!(chunked(Bytes::new()).count(), 0);
+    }
+}

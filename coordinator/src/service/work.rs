@@ -1,0 +1,125 @@
+//! `stylefarm.v1.Work`: the workers' service.
+
+use std::time::Duration;
+
+use stylefarm_proto::pb::{self, work_server::Work};
+use tonic::{Request, Response, Status};
+
+use super::{convert, required};
+use crate::model::{AttemptRef, WorkerSpec};
+use crate::server::Coordinator;
+
+#[derive(Debug, Clone)]
+pub(crate) struct WorkService {
+    coordinator: Coordinator,
+}
+
+impl WorkService {
+    pub(crate) fn new(coordinator: Coordinator) -> Self {
+        Self { coordinator }
+    }
+}
+
+/// The fencing triple of a report, every part required.
+fn attempt_ref(worker_id: String, task_id: String, attempt: u32) -> Result<AttemptRef, Status> {
+    required("worker_id", &worker_id)?;
+    required("task_id", &task_id)?;
+    Ok(AttemptRef {
+        worker_id,
+        task_id,
+        attempt,
+    })
+}
+
+#[tonic::async_trait]
+impl Work for WorkService {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let r = request.into_inner();
+        let spec = WorkerSpec {
+            name: r.name,
+            device: r.device,
+            memory_bytes: r.memory_bytes,
+            slots: r.slots,
+            engine_version: r.engine_version,
+        };
+        let reg = self.coordinator.register(spec).await?;
+        let s = reg.storage;
+        Ok(Response::new(pb::RegisterResponse {
+            worker_id: reg.worker_id,
+            storage: Some(pb::StorageInfo {
+                endpoint: s.endpoint,
+                bucket: s.bucket,
+                prefix: s.prefix,
+                region: s.region,
+                access_key: s.access_key,
+                secret_key: s.secret_key,
+            }),
+            heartbeat_interval_ms: reg.heartbeat_interval_ms,
+            lease_timeout_ms: reg.lease_timeout_ms,
+        }))
+    }
+
+    async fn lease(
+        &self,
+        request: Request<pb::LeaseRequest>,
+    ) -> Result<Response<pb::LeaseResponse>, Status> {
+        let r = request.into_inner();
+        let worker_id = required("worker_id", &r.worker_id)?;
+        let task = self
+            .coordinator
+            .lease(worker_id, Duration::from_millis(u64::from(r.wait_ms)))
+            .await?;
+        Ok(Response::new(pb::LeaseResponse {
+            task: task.map(convert::task).transpose()?,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let r = request.into_inner();
+        let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        let reply = self
+            .coordinator
+            .heartbeat(&at, r.progress.map(convert::progress_in))
+            .await?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            cancel: reply.cancel,
+            deadline_unix_ms: reply.deadline_ms,
+        }))
+    }
+
+    async fn complete(
+        &self,
+        request: Request<pb::CompleteRequest>,
+    ) -> Result<Response<pb::CompleteResponse>, Status> {
+        let r = request.into_inner();
+        let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator.complete(&at, r.output_keys).await?;
+        Ok(Response::new(pb::CompleteResponse {}))
+    }
+
+    async fn fail(
+        &self,
+        request: Request<pb::FailRequest>,
+    ) -> Result<Response<pb::FailResponse>, Status> {
+        let r = request.into_inner();
+        let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator.fail(&at, &r.message, r.permanent).await?;
+        Ok(Response::new(pb::FailResponse {}))
+    }
+
+    async fn release(
+        &self,
+        request: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
+        let r = request.into_inner();
+        let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator.release(&at).await?;
+        Ok(Response::new(pb::ReleaseResponse {}))
+    }
+}

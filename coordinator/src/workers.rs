@@ -1,0 +1,68 @@
+//! Workers: registration and the fleet listing.
+
+use std::collections::HashMap;
+
+use stylefarm_storage::StorageConfig;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::db::{millis, now_ms};
+use crate::error::Result;
+use crate::model::{WorkerSpec, WorkerView, to_u32};
+use crate::repo::{tasks, workers};
+use crate::server::Coordinator;
+
+/// What a registered worker is told.
+#[derive(Debug, Clone)]
+pub(crate) struct Registration {
+    pub(crate) worker_id: String,
+    pub(crate) storage: StorageConfig,
+    pub(crate) heartbeat_interval_ms: u32,
+    pub(crate) lease_timeout_ms: u32,
+}
+
+impl Coordinator {
+    /// Records a new worker and tells it where storage is and how often to
+    /// heartbeat.
+    pub(crate) async fn register(&self, spec: WorkerSpec) -> Result<Registration> {
+        let worker_id = Uuid::new_v4().to_string();
+        let mut tx = self.db().write().await?;
+        workers::insert(tx.conn(), &worker_id, &spec, now_ms()).await?;
+        drop(tx.commit().await?);
+        info!(worker = %worker_id, name = %spec.name, device = %spec.device, "worker registered");
+        Ok(Registration {
+            worker_id,
+            storage: self.config().storage.clone(),
+            heartbeat_interval_ms: to_u32(millis(self.config().heartbeat_interval)),
+            lease_timeout_ms: to_u32(millis(self.config().lease_timeout)),
+        })
+    }
+
+    /// Every worker ever registered, with the tasks it holds; alive = seen
+    /// within three heartbeat intervals.
+    pub(crate) async fn list_workers(&self) -> Result<Vec<WorkerView>> {
+        let mut conn = self.db().read().await?;
+        let rows = workers::list(&mut *conn).await?;
+        let mut held: HashMap<String, Vec<String>> = HashMap::new();
+        for (worker_id, task_id) in tasks::leased(&mut *conn).await? {
+            held.entry(worker_id).or_default().push(task_id);
+        }
+        let alive_since = now_ms().saturating_sub(3 * millis(self.config().heartbeat_interval));
+        Ok(rows
+            .into_iter()
+            .map(|row| WorkerView {
+                task_ids: held.remove(&row.worker_id).unwrap_or_default(),
+                alive: row.last_seen_ms >= alive_since,
+                last_seen_ms: row.last_seen_ms,
+                spec: WorkerSpec {
+                    name: row.name,
+                    device: row.device,
+                    memory_bytes: u64::try_from(row.memory_bytes).unwrap_or(0),
+                    slots: to_u32(row.slots),
+                    engine_version: row.engine_version,
+                },
+                worker_id: row.worker_id,
+            })
+            .collect())
+    }
+}

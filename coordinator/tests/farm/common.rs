@@ -1,0 +1,410 @@
+//! The shared test harness: a real embedded S3 server, a real coordinator on
+//! a SQLite file, both on 127.0.0.1:0, and tonic clients talking to it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError};
+use stylefarm_proto::pb::{self, farm_client::FarmClient, work_client::WorkClient};
+use stylefarm_storage::{EmbeddedS3, Store};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+/// Upper bound for anything a test waits for.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct TestFarm {
+    pub farm: FarmClient<Channel>,
+    pub work: WorkClient<Channel>,
+    pub store: Store,
+    pub config: CoordinatorConfig,
+    pub addr: SocketAddr,
+    server: Option<Server>,
+    // Dropped last: the S3 server and the files.
+    _s3: EmbeddedS3,
+    _dir: TempDir,
+}
+
+struct Server {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), CoordinatorError>>,
+}
+
+impl TestFarm {
+    pub async fn start() -> TestFarm {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the test defaults, changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut CoordinatorConfig)) -> TestFarm {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("embedded S3 starts");
+        let storage = s3.storage_config("farm", "test");
+        let db = format!("sqlite://{}", dir.path().join("farm.db").display());
+        let mut config = CoordinatorConfig::new(db, storage.clone());
+        config.retry_backoff = Duration::from_millis(20);
+        tweak(&mut config);
+        let store = Store::connect(storage).await.expect("store connects");
+        let (server, addr) = spawn(config.clone()).await;
+        let (farm, work) = clients(addr).await;
+        TestFarm {
+            farm,
+            work,
+            store,
+            config,
+            addr,
+            server: Some(server),
+            _s3: s3,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the coordinator gracefully and starts a new one on the same
+    /// database and storage (on a new port), reconnecting the clients.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (server, addr) = spawn(self.config.clone()).await;
+        let (farm, work) = clients(addr).await;
+        self.server = Some(server);
+        self.addr = addr;
+        self.farm = farm;
+        self.work = work;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.stop.send(());
+            let served = tokio::time::timeout(PATIENCE, server.task)
+                .await
+                .expect("coordinator stops in time");
+            served.expect("serve task joins").expect("serve returns Ok");
+        }
+    }
+
+    pub async fn upload(&self, file_name: &str, data: &[u8]) -> pb::UploadInputResponse {
+        self.try_upload(file_name, data, 64 << 10)
+            .await
+            .expect("upload succeeds")
+    }
+
+    /// Uploads `data` in chunks of `chunk` bytes.
+    pub async fn try_upload(
+        &self,
+        file_name: &str,
+        data: &[u8],
+        chunk: usize,
+    ) -> Result<pb::UploadInputResponse, Status> {
+        let mut chunks: Vec<pb::UploadChunk> = data
+            .chunks(chunk.max(1))
+            .map(|c| pb::UploadChunk {
+                file_name: String::new(),
+                data: c.to_vec(),
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(pb::UploadChunk::default());
+        }
+        chunks[0].file_name = file_name.to_owned();
+        let response = self
+            .farm
+            .clone()
+            .upload_input(tokio_stream::iter(chunks))
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Uploads a content and a style image; returns a valid single-job spec
+    /// using them.
+    pub async fn valid_spec(&self) -> pb::JobSpec {
+        let content = self
+            .upload("content.png", b"content pixels")
+            .await
+            .input_key;
+        let style = self.upload("style.jpg", b"style pixels").await.input_key;
+        spec(&content, &style)
+    }
+
+    pub async fn submit(&self, spec: pb::JobSpec) -> String {
+        self.try_submit(spec).await.expect("submit succeeds")
+    }
+
+    pub async fn try_submit(&self, spec: pb::JobSpec) -> Result<String, Status> {
+        let request = pb::SubmitJobRequest { spec: Some(spec) };
+        Ok(self
+            .farm
+            .clone()
+            .submit_job(request)
+            .await?
+            .into_inner()
+            .job_id)
+    }
+
+    pub async fn job(&self, job_id: &str) -> pb::Job {
+        let request = pb::GetJobRequest {
+            job_id: job_id.to_owned(),
+        };
+        self.farm
+            .clone()
+            .get_job(request)
+            .await
+            .expect("get job")
+            .into_inner()
+    }
+
+    /// Downloads `key` through the coordinator; returns the chunk sizes and
+    /// the bytes.
+    pub async fn download(&self, key: &str) -> Result<(Vec<usize>, Vec<u8>), Status> {
+        let request = pb::DownloadRequest {
+            key: key.to_owned(),
+        };
+        let mut chunks = self
+            .farm
+            .clone()
+            .download_output(request)
+            .await?
+            .into_inner();
+        let (mut sizes, mut data) = (Vec::new(), Vec::new());
+        while let Some(chunk) = chunks.message().await? {
+            sizes.push(chunk.data.len());
+            data.extend(chunk.data);
+        }
+        Ok((sizes, data))
+    }
+
+    pub async fn cancel(&self, job_id: &str) -> Result<pb::JobState, Status> {
+        let request = pb::CancelJobRequest {
+            job_id: job_id.to_owned(),
+        };
+        Ok(self
+            .farm
+            .clone()
+            .cancel_job(request)
+            .await?
+            .into_inner()
+            .state())
+    }
+
+    pub async fn register(&self, name: &str) -> String {
+        let request = pb::RegisterRequest {
+            name: name.to_owned(),
+            device: "cpu".into(),
+            memory_bytes: 1 << 30,
+            slots: 1,
+            engine_version: "test".into(),
+        };
+        self.work
+            .clone()
+            .register(request)
+            .await
+            .expect("register")
+            .into_inner()
+            .worker_id
+    }
+
+    pub async fn lease(&self, worker_id: &str, wait_ms: u32) -> Option<pb::Task> {
+        self.try_lease(worker_id, wait_ms)
+            .await
+            .expect("lease succeeds")
+    }
+
+    pub async fn try_lease(
+        &self,
+        worker_id: &str,
+        wait_ms: u32,
+    ) -> Result<Option<pb::Task>, Status> {
+        let request = pb::LeaseRequest {
+            worker_id: worker_id.to_owned(),
+            wait_ms,
+        };
+        Ok(self.work.clone().lease(request).await?.into_inner().task)
+    }
+
+    pub async fn heartbeat(
+        &self,
+        worker_id: &str,
+        task: &pb::Task,
+        progress: Option<pb::Progress>,
+    ) -> Result<pb::HeartbeatResponse, Status> {
+        let request = pb::HeartbeatRequest {
+            worker_id: worker_id.to_owned(),
+            task_id: task.task_id.clone(),
+            attempt: task.attempt,
+            progress,
+        };
+        Ok(self.work.clone().heartbeat(request).await?.into_inner())
+    }
+
+    /// Writes one output object below the task's prefix; returns its key.
+    pub async fn put_output(&self, task: &pb::Task, name: &str, data: &'static [u8]) -> String {
+        let key = format!("{}{name}", task.output_prefix);
+        self.store
+            .put(&key, Bytes::from_static(data))
+            .await
+            .expect("put output");
+        key
+    }
+
+    pub async fn complete(
+        &self,
+        worker_id: &str,
+        task: &pb::Task,
+        output_keys: Vec<String>,
+    ) -> Result<(), Status> {
+        let request = pb::CompleteRequest {
+            worker_id: worker_id.to_owned(),
+            task_id: task.task_id.clone(),
+            attempt: task.attempt,
+            output_keys,
+        };
+        self.work.clone().complete(request).await?;
+        Ok(())
+    }
+
+    /// Puts one output and completes with it.
+    pub async fn finish(&self, worker_id: &str, task: &pb::Task) {
+        let key = self.put_output(task, "out.png", b"stylized").await;
+        self.complete(worker_id, task, vec![key])
+            .await
+            .expect("complete succeeds");
+    }
+
+    pub async fn fail(
+        &self,
+        worker_id: &str,
+        task: &pb::Task,
+        message: &str,
+        permanent: bool,
+    ) -> Result<(), Status> {
+        let request = pb::FailRequest {
+            worker_id: worker_id.to_owned(),
+            task_id: task.task_id.clone(),
+            attempt: task.attempt,
+            message: message.to_owned(),
+            permanent,
+        };
+        self.work.clone().fail(request).await?;
+        Ok(())
+    }
+
+    /// Polls the job until `done` holds for it, failing the test after
+    /// [`PATIENCE`]. For the few waits no event signals (a lease expiring).
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        what: &str,
+        done: impl Fn(&pb::Job) -> bool,
+    ) -> pb::Job {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let job = self.job(job_id).await;
+            if done(&job) {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job never reached: {what}; last: {job:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestFarm {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.stop.send(());
+        }
+    }
+}
+
+async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr) {
+    let coordinator = Coordinator::open(config).await.expect("coordinator opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(coordinator.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    (Server { stop, task }, addr)
+}
+
+async fn clients(addr: SocketAddr) -> (FarmClient<Channel>, WorkClient<Channel>) {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to coordinator");
+    (FarmClient::new(channel.clone()), WorkClient::new(channel))
+}
+
+/// A valid single job for the given inputs.
+pub fn spec(content: &str, style: &str) -> pb::JobSpec {
+    let layer = |name: &str| pb::LayerWeight {
+        layer: name.into(),
+        weight: 1.0,
+    };
+    pb::JobSpec {
+        name: "test job".into(),
+        kind: "single".into(),
+        content_key: content.into(),
+        styles: vec![pb::StyleInput {
+            input_key: style.into(),
+            weight: 1.0,
+        }],
+        settings: Some(pb::RenderSettings {
+            size: 64,
+            iterations: 10,
+            seed: 7,
+            optimizer: "lbfgs".into(),
+            learning_rate: 1.0,
+            lbfgs_history: 10,
+            content_weight: 5.0,
+            style_weight: 100.0,
+            tv_weight: 0.001,
+            content_layers: vec![layer("relu4_2")],
+            style_layers: vec![layer("relu1_1"), layer("relu2_1"), layer("relu3_1")],
+            init: "noise".into(),
+            pooling: "max".into(),
+            style_scale: 1.0,
+            original_colors: "none".into(),
+            ..Default::default()
+        }),
+        priority: 0,
+    }
+}
+
+/// Asserts a gRPC error's code and that its message mentions `needle`.
+#[track_caller]
+pub fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, needle: &str) {
+    match result {
+        Ok(v) => panic!("expected {code:?} ({needle}), got Ok({v:?})"),
+        Err(s) => {
+            assert_eq!(s.code(), code, "{}", s.message());
+            assert!(
+                s.message().contains(needle),
+                "{:?} lacks {needle:?}",
+                s.message()
+            );
+        }
+    }
+}
+
+/// Awaits `f`, failing the test after [`PATIENCE`].
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+pub fn state(job: &pb::Job) -> pb::JobState {
+    job.state()
+}

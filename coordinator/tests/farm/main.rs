@@ -1,0 +1,9 @@
+//! Integration tests of the coordinator over real gRPC, a real SQLite file
+//! and a real (embedded) S3 server. One test binary, split by topic.
+
+mod common;
+
+mod failures;
+mod inputs;
+mod jobs;
+mod scheduling;

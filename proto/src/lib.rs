@@ -1,0 +1,17 @@
+//! `stylefarm-proto`: the `stylefarm.v1` gRPC API shared by the CLI, the
+//! coordinator and the workers.
+//!
+//! Layout:
+//! - [`pb`]: the tonic/prost generated code, kept apart from domain types.
+//! - [`settings`]: validation of a wire [`pb::JobSpec`] shared by the
+//!   coordinator (at submit) and workers (before rendering): [`validate_spec`],
+//!   [`InvalidSpec`], [`VGG19_LAYERS`].
+
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("stylefarm.v1");
+}
+
+pub mod settings;
+
+pub use settings::{InvalidSpec, VGG19_LAYERS, validate_spec};

@@ -1,0 +1,21 @@
+//! What a worker needs to start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Coordinator URL, e.g. `http://127.0.0.1:7070`.
+    pub coordinator: String,
+    /// Shown in `stylefarm workers`.
+    pub name: String,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// Tasks run at once (each uses all cores; 1 is right for one CPU).
+    pub slots: usize,
+    pub model_path: PathBuf,
+    /// Input images above this many pixels fail the task (checked before decoding).
+    pub max_input_pixels: u64,
+    /// How long one Lease call may wait for work.
+    pub lease_wait: Duration,
+}

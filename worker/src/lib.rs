@@ -1,0 +1,20 @@
+//! `stylefarm-worker`: lease a task → fetch its inputs → run the engine →
+//! upload the outputs → complete, with heartbeats carrying progress (and
+//! bringing back cancellations) while it runs.
+//!
+//! Layout:
+//! - [`config`]: what a worker needs to start.
+//! - `spec`: wire settings → engine settings.
+//! - `task`: one task from inputs to outputs.
+//! - `run`: registration, the lease loop per slot, shutdown.
+//! - [`error`]: the crate's error type.
+
+pub mod config;
+pub mod error;
+mod run;
+mod spec;
+mod task;
+
+pub use config::WorkerConfig;
+pub use error::WorkerError;
+pub use run::run;

@@ -1,0 +1,121 @@
+//! A worker's life: load the model, register, run `slots` lease loops, and
+//! on shutdown stop leasing and release what it holds.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stylefarm_engine::{DType, Vgg19, parse_device};
+use stylefarm_proto::pb;
+use stylefarm_proto::pb::work_client::WorkClient;
+use stylefarm_storage::{StorageConfig, Store};
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{info, warn};
+
+use crate::config::WorkerConfig;
+use crate::error::WorkerError;
+use crate::task::{self, Context};
+
+/// Runs until `shutdown` resolves, then releases running tasks and returns.
+pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+    let device = parse_device(&config.device)?;
+    let model_path = config.model_path.clone();
+    let model = tokio::task::spawn_blocking(move || Vgg19::load(&model_path, &device, DType::F32))
+        .await
+        .map_err(|e| WorkerError::Join(e.to_string()))??;
+    let model = Arc::new(model);
+
+    let channel = Endpoint::from_shared(config.coordinator.clone())
+        .map_err(|e| WorkerError::Connect { url: config.coordinator.clone(), message: e.to_string() })?
+        .connect_lazy();
+    let mut client = WorkClient::new(channel);
+    let registered = register(&mut client, &config).await?;
+    let worker_id = registered.worker_id.clone();
+    let storage = registered.storage.ok_or_else(|| WorkerError::BadTask("coordinator sent no storage settings".into()))?;
+    let store = Store::connect(StorageConfig {
+        endpoint: storage.endpoint,
+        bucket: storage.bucket,
+        prefix: storage.prefix,
+        region: storage.region,
+        access_key: storage.access_key,
+        secret_key: storage.secret_key,
+    })
+    .await?;
+    let heartbeat = Duration::from_millis(registered.heartbeat_interval_ms.max(100) as u64);
+    info!(worker = %worker_id, slots = config.slots, "worker registered");
+
+    let ctx = Context { client, store, model, worker_id, heartbeat, max_pixels: config.max_input_pixels };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut slots = tokio::task::JoinSet::new();
+    for slot in 0..config.slots.max(1) {
+        let ctx = ctx.clone();
+        let stop = stop_rx.clone();
+        let wait = config.lease_wait;
+        slots.spawn(async move { lease_loop(ctx, slot, wait, stop).await });
+    }
+    shutdown.await;
+    info!("shutdown requested: no more leases");
+    let _ = stop_tx.send(true);
+    while slots.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn register(client: &mut WorkClient<Channel>, config: &WorkerConfig) -> Result<pb::RegisterResponse, WorkerError> {
+    let req = pb::RegisterRequest {
+        name: config.name.clone(),
+        device: config.device.clone(),
+        memory_bytes: 0,
+        slots: config.slots as u32,
+        engine_version: stylefarm_engine::VERSION.to_string(),
+    };
+    // The coordinator may still be starting: retry for a while before giving up.
+    let mut delay = Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.register(req.clone()).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                return Err(WorkerError::Connect { url: config.coordinator.clone(), message: s.message().to_string() });
+            }
+            Err(s) => return Err(WorkerError::Rpc { call: "Register", status: s }),
+        }
+    }
+}
+
+async fn lease_loop(ctx: Context, slot: usize, wait: Duration, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let req = pb::LeaseRequest { worker_id: ctx.worker_id.clone(), wait_ms: wait.as_millis() as u32 };
+        let mut client = ctx.client.clone();
+        let leased = tokio::select! {
+            r = client.lease(req) => r,
+            _ = stop.changed() => return,
+        };
+        match leased {
+            Ok(r) => {
+                backoff = Duration::from_millis(100);
+                if let Some(t) = r.into_inner().task {
+                    let outcome = task::execute(&ctx, t, stop.clone()).await;
+                    tracing::debug!(slot, ?outcome, "slot free");
+                }
+            }
+            Err(s) => {
+                // Coordinator restarting or unreachable: keep trying, it loses nothing.
+                warn!(slot, status = %s, "lease failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! One task from inputs to outputs: fetch, render on a blocking thread,
+//! heartbeat with progress meanwhile, upload, complete (or fail, or release).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use stylefarm_engine::animation::Animation;
+use stylefarm_engine::{CancelToken, EngineError, Hooks, Image, Init, Progress, Style, Vgg19, render};
+use stylefarm_proto::pb;
+use stylefarm_proto::pb::work_client::WorkClient;
+use stylefarm_storage::Store;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+use tonic::transport::Channel;
+use tracing::{info, warn};
+
+use crate::error::WorkerError;
+use crate::spec;
+
+/// What every task of a worker shares.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) client: WorkClient<Channel>,
+    pub(crate) store: Store,
+    pub(crate) model: Arc<Vgg19>,
+    pub(crate) worker_id: String,
+    pub(crate) heartbeat: Duration,
+    pub(crate) max_pixels: u64,
+}
+
+/// How a task ended on this worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    Failed,
+    /// The job was cancelled or the lease was lost: nothing to report.
+    Dropped,
+    /// Given back unfinished because the worker is shutting down.
+    Released,
+}
+
+/// Inputs of a render, decoded.
+struct Inputs {
+    content: Option<Image>,
+    styles: Vec<Style>,
+    init: Option<Image>,
+}
+
+pub(crate) async fn execute(ctx: &Context, task: pb::Task, shutdown: watch::Receiver<bool>) -> Outcome {
+    let span = tracing::info_span!("task", task = %task.task_id, job = %task.job_id, worker = %ctx.worker_id);
+    execute_in_span(ctx, task, shutdown).instrument(span).await
+}
+
+async fn execute_in_span(ctx: &Context, task: pb::Task, mut shutdown: watch::Receiver<bool>) -> Outcome {
+    info!(attempt = task.attempt, kind = %task.kind, "task leased");
+    let cancel = CancelToken::new();
+    let (progress_tx, progress_rx) = watch::channel(None::<Progress>);
+    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
+
+    let work = run_task(ctx, &task, cancel.clone(), progress_tx, snap_tx);
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval(ctx.heartbeat);
+    ticker.tick().await;
+    let mut released = false;
+    let mut dropped = false;
+    let mut preview = String::new();
+    let mut uploaded: Vec<String> = Vec::new();
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = ticker.tick() => {
+                upload_snapshots(ctx, &task.output_prefix, &mut snap_rx, &mut preview, &mut uploaded).await;
+                let p = *progress_rx.borrow();
+                let req = pb::HeartbeatRequest {
+                    worker_id: ctx.worker_id.clone(),
+                    task_id: task.task_id.clone(),
+                    attempt: task.attempt,
+                    progress: p.map(|p| to_pb(&p, &preview)),
+                };
+                let mut client = ctx.client.clone();
+                match client.heartbeat(req).await {
+                    Ok(r) if r.get_ref().cancel => {
+                        info!("job cancelled: stopping");
+                        dropped = true;
+                        cancel.cancel();
+                    }
+                    Ok(_) => {}
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition || s.code() == tonic::Code::NotFound => {
+                        warn!(status = %s, "lease lost: stopping");
+                        dropped = true;
+                        cancel.cancel();
+                    }
+                    Err(s) => warn!(status = %s, "heartbeat failed; will retry"),
+                }
+            }
+            _ = shutdown.changed(), if !released => {
+                info!("shutting down: releasing the task");
+                released = true;
+                cancel.cancel();
+            }
+        }
+    };
+    upload_snapshots(ctx, &task.output_prefix, &mut snap_rx, &mut preview, &mut uploaded).await;
+
+    let mut client = ctx.client.clone();
+    match result {
+        Ok(mut keys) => {
+            keys.extend(uploaded);
+            let req = pb::CompleteRequest {
+                worker_id: ctx.worker_id.clone(),
+                task_id: task.task_id.clone(),
+                attempt: task.attempt,
+                output_keys: keys,
+            };
+            match client.complete(req).await {
+                Ok(_) => {
+                    info!("task completed");
+                    Outcome::Completed
+                }
+                Err(s) => {
+                    warn!(status = %s, "completion refused");
+                    Outcome::Dropped
+                }
+            }
+        }
+        Err(WorkerError::Engine(EngineError::Cancelled)) if released => {
+            let req = pb::ReleaseRequest { worker_id: ctx.worker_id.clone(), task_id: task.task_id.clone(), attempt: task.attempt };
+            if let Err(s) = client.release(req).await {
+                warn!(status = %s, "release failed; the lease will expire instead");
+            }
+            Outcome::Released
+        }
+        Err(WorkerError::Engine(EngineError::Cancelled)) if dropped => Outcome::Dropped,
+        Err(e) => {
+            let permanent = e.is_permanent();
+            warn!(error = %e, permanent, "task failed");
+            let req = pb::FailRequest {
+                worker_id: ctx.worker_id.clone(),
+                task_id: task.task_id.clone(),
+                attempt: task.attempt,
+                message: e.to_string(),
+                permanent,
+            };
+            if let Err(s) = client.fail(req).await {
+                warn!(status = %s, "failure report refused");
+            }
+            Outcome::Failed
+        }
+    }
+}
+
+/// Fetches, renders and uploads; returns the output keys.
+async fn run_task(
+    ctx: &Context,
+    task: &pb::Task,
+    cancel: CancelToken,
+    progress: watch::Sender<Option<Progress>>,
+    snapshots: mpsc::UnboundedSender<(String, Vec<u8>)>,
+) -> Result<Vec<String>, WorkerError> {
+    if task.kind != "stylize" {
+        return Err(WorkerError::BadTask(format!("this worker cannot run tasks of kind '{}'", task.kind)));
+    }
+    let spec = task.spec.as_ref().ok_or_else(|| WorkerError::BadTask("task has no job spec".into()))?;
+    let wire = spec.settings.as_ref().ok_or_else(|| WorkerError::BadTask("job spec has no settings".into()))?;
+    let mut settings = spec::settings(wire)?;
+
+    let fetch = |key: String| {
+        let store = ctx.store.clone();
+        async move { store.get(&key).await.map(|b| (key, b)) }
+    };
+    let content = match spec.content_key.as_str() {
+        "" => None,
+        key => Some(fetch(key.to_string()).await?),
+    };
+    let mut styles = Vec::with_capacity(spec.styles.len());
+    for s in &spec.styles {
+        styles.push((fetch(s.input_key.clone()).await?, s.weight));
+    }
+    let init = match (wire.init.as_str(), wire.init_input_key.as_str()) {
+        ("image", key) if !key.is_empty() => Some(fetch(key.to_string()).await?),
+        ("image", _) => return Err(WorkerError::BadTask("init 'image' without init_input_key".into())),
+        _ => None,
+    };
+
+    let model = ctx.model.clone();
+    let max_pixels = ctx.max_pixels;
+    let prefix = task.output_prefix.clone();
+    let animation = wire.animation;
+    let anim_dir = tempdir()?;
+    let anim_path = anim_dir.join("animation.gif");
+    let anim_path2 = anim_path.clone();
+    let (png, gif) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), WorkerError> {
+        let decode = |(key, bytes): &(String, Bytes)| Image::decode(bytes, Path::new(key), max_pixels);
+        let inputs = Inputs {
+            content: content.as_ref().map(decode).transpose()?,
+            styles: styles.iter().map(|(kb, w)| Ok(Style { image: decode(kb)?, weight: *w })).collect::<Result<_, EngineError>>()?,
+            init: init.as_ref().map(decode).transpose()?,
+        };
+        if let Some(img) = inputs.init {
+            settings.init = Init::Image(img);
+        }
+        let (w, h) = settings.output_dims(inputs.content.as_ref());
+        let mut anim = if animation { Some(Animation::create(&anim_path2, w, h, 100)?) } else { None };
+        let save_every = settings.save_every;
+        let mut on_progress = |p: &Progress| {
+            let _ = progress.send(Some(*p));
+        };
+        let mut on_snapshot = |p: &Progress, img: &Image| {
+            if save_every == 0 || p.iteration % save_every != 0 {
+                return;
+            }
+            if let Some(a) = anim.as_mut() {
+                let _ = a.push(img);
+            }
+            if let Ok(png) = img.encode_png() {
+                let _ = snapshots.send((format!("snapshots/{}-{:06}.png", p.scale + 1, p.iteration), png));
+            }
+        };
+        let hooks = Hooks { progress: Some(&mut on_progress), snapshot: Some(&mut on_snapshot), cancel: Some(cancel) };
+        let out = render(&model, inputs.content.as_ref(), &inputs.styles, &settings, hooks)?;
+        if let Some(a) = anim.as_mut() {
+            a.push(&out)?;
+        }
+        let has_gif = anim.is_some();
+        drop(anim);
+        Ok((out.encode_png()?, has_gif))
+    })
+    .await
+    .map_err(|e| WorkerError::Join(e.to_string()))??;
+
+    let mut keys = Vec::new();
+    let key = format!("{prefix}result.png");
+    ctx.store.put(&key, Bytes::from(png)).await?;
+    keys.push(key);
+    if gif {
+        let bytes = std::fs::read(&anim_path).map_err(|e| WorkerError::BadTask(format!("animation: {e}")))?;
+        let key = format!("{prefix}animation.gif");
+        ctx.store.put(&key, Bytes::from(bytes)).await?;
+        keys.push(key);
+    }
+    let _ = std::fs::remove_dir_all(&anim_dir);
+    Ok(keys)
+}
+
+/// Uploads the snapshots the render has made so far, under the task's
+/// output prefix; the newest becomes the heartbeat's preview.
+async fn upload_snapshots(
+    ctx: &Context,
+    prefix: &str,
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    preview: &mut String,
+    uploaded: &mut Vec<String>,
+) {
+    while let Ok((name, png)) = rx.try_recv() {
+        let key = format!("{prefix}{name}");
+        match ctx.store.put(&key, Bytes::from(png)).await {
+            Ok(()) => {
+                preview.clone_from(&key);
+                uploaded.push(key);
+            }
+            Err(e) => warn!(error = %e, "snapshot upload failed"),
+        }
+    }
+}
+
+fn to_pb(p: &Progress, preview: &str) -> pb::Progress {
+    pb::Progress {
+        scale_index: p.scale as u32,
+        scales: p.scales as u32,
+        iteration: p.iteration as u32,
+        iterations: p.iterations as u32,
+        content_loss: p.losses.content,
+        style_loss: p.losses.style,
+        tv_loss: p.losses.tv,
+        total_loss: p.losses.total,
+        elapsed_seconds: p.elapsed_seconds,
+        preview_key: preview.to_string(),
+    }
+}
+
+fn tempdir() -> Result<std::path::PathBuf, WorkerError> {
+    let dir = std::env::temp_dir().join(format!("stylefarm-worker-{}-{}", std::process::id(), uuid_like()));
+    std::fs::create_dir_all(&dir).map_err(|e| WorkerError::BadTask(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
