@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "stylefarm", version, about = "Neural style transfer, from one picture on a laptop to a GPU render farm")]
+#[command(
+    name = "stylefarm",
+    version,
+    about = "Neural style transfer, from one picture on a laptop to a GPU render farm"
+)]
 pub struct Cli {
     /// Settings file (default: ./stylefarm.toml, else $XDG_CONFIG_HOME/stylefarm/stylefarm.toml).
     /// Precedence: file < STYLEFARM_* environment < flags.

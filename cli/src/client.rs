@@ -24,7 +24,11 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
         .with_context(|| format!("bad coordinator URL '{url}': use e.g. http://127.0.0.1:7070"))?
         .connect()
         .await
-        .with_context(|| format!("cannot reach the coordinator at {url}: is `stylefarm coordinator` running there?"))?;
+        .with_context(|| {
+            format!(
+                "cannot reach the coordinator at {url}: is `stylefarm coordinator` running there?"
+            )
+        })?;
     Ok(FarmClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
@@ -48,18 +52,32 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
         if keys.contains_key(path) {
             continue;
         }
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         Image::decode(&bytes, path, s.max_input_pixels)?;
         let key = upload(client, path, bytes).await?;
         keys.insert(path.to_path_buf(), key);
     }
     let init_key = s.engine.init_image.as_ref().map(|p| keys[p].as_str());
-    let settings = wire::render_settings(&s.engine.settings, init_key, s.engine.animation.is_some());
+    let settings =
+        wire::render_settings(&s.engine.settings, init_key, s.engine.animation.is_some());
     let spec = pb::JobSpec {
         name: s.name.clone(),
         kind: "single".into(),
-        content_key: s.content.as_ref().map(|p| keys[p].clone()).unwrap_or_default(),
-        styles: s.engine.styles.iter().map(|(p, w)| pb::StyleInput { input_key: keys[p].clone(), weight: *w }).collect(),
+        content_key: s
+            .content
+            .as_ref()
+            .map(|p| keys[p].clone())
+            .unwrap_or_default(),
+        styles: s
+            .engine
+            .styles
+            .iter()
+            .map(|(p, w)| pb::StyleInput {
+                input_key: keys[p].clone(),
+                weight: *w,
+            })
+            .collect(),
         settings: Some(settings),
         priority: s.priority,
     };
@@ -71,11 +89,17 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
 }
 
 async fn upload(client: &mut Client, path: &Path, bytes: Vec<u8>) -> anyhow::Result<String> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let chunks: Vec<pb::UploadChunk> = bytes
         .chunks(CHUNK)
         .enumerate()
-        .map(|(i, c)| pb::UploadChunk { file_name: if i == 0 { name.clone() } else { String::new() }, data: c.to_vec() })
+        .map(|(i, c)| pb::UploadChunk {
+            file_name: if i == 0 { name.clone() } else { String::new() },
+            data: c.to_vec(),
+        })
         .collect();
     let resp = client
         .upload_input(tokio_stream::iter(chunks))
@@ -88,18 +112,29 @@ async fn upload(client: &mut Client, path: &Path, bytes: Vec<u8>) -> anyhow::Res
 /// Returns the final job; a failed or cancelled job is an error.
 pub async fn watch(client: &mut Client, job_id: &str, quiet: bool) -> anyhow::Result<pb::Job> {
     let mut stream = client
-        .watch_job(pb::WatchJobRequest { job_id: job_id.to_string() })
+        .watch_job(pb::WatchJobRequest {
+            job_id: job_id.to_string(),
+        })
         .await
         .map_err(|s| anyhow::anyhow!("cannot watch job {job_id}: {}", s.message()))?
         .into_inner();
-    let multi = if quiet { MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()) } else { MultiProgress::new() };
+    let multi = if quiet {
+        MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+    } else {
+        MultiProgress::new()
+    };
     let total = multi.add(ProgressBar::new(0));
-    total.set_style(ProgressStyle::with_template("job {prefix} [{bar:30}] {pos}/{len} tasks {msg}")?.progress_chars("=> "));
+    total.set_style(
+        ProgressStyle::with_template("job {prefix} [{bar:30}] {pos}/{len} tasks {msg}")?
+            .progress_chars("=> "),
+    );
     total.set_prefix(short(job_id));
-    let task_style = ProgressStyle::with_template("  {prefix} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> ");
+    let task_style = ProgressStyle::with_template("  {prefix} [{bar:30}] {pos}/{len} {msg}")?
+        .progress_chars("=> ");
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     while let Some(event) = stream.next().await {
-        let event = event.map_err(|s| anyhow::anyhow!("lost the job's event stream: {}", s.message()))?;
+        let event =
+            event.map_err(|s| anyhow::anyhow!("lost the job's event stream: {}", s.message()))?;
         total.set_length(event.tasks_total as u64);
         total.set_position(event.tasks_done as u64);
         total.set_message(state_name(event.job_state()).to_string());
@@ -113,9 +148,17 @@ pub async fn watch(client: &mut Client, job_id: &str, quiet: bool) -> anyhow::Re
             if let Some(p) = &t.progress {
                 bar.set_length(p.iterations as u64);
                 bar.set_position(p.iteration as u64);
-                bar.set_message(format!("scale {}/{} loss {:.4e}", p.scale_index + 1, p.scales.max(1), p.total_loss));
+                bar.set_message(format!(
+                    "scale {}/{} loss {:.4e}",
+                    p.scale_index + 1,
+                    p.scales.max(1),
+                    p.total_loss
+                ));
             }
-            if matches!(t.state(), pb::TaskState::Succeeded | pb::TaskState::Failed | pb::TaskState::Cancelled) {
+            if matches!(
+                t.state(),
+                pb::TaskState::Succeeded | pb::TaskState::Failed | pb::TaskState::Cancelled
+            ) {
                 bar.finish_with_message(task_state_name(t.state()).to_string());
             }
         }
@@ -125,7 +168,9 @@ pub async fn watch(client: &mut Client, job_id: &str, quiet: bool) -> anyhow::Re
     }
     total.finish();
     let job = client
-        .get_job(pb::GetJobRequest { job_id: job_id.to_string() })
+        .get_job(pb::GetJobRequest {
+            job_id: job_id.to_string(),
+        })
         .await
         .map_err(|s| anyhow::anyhow!("cannot read job {job_id}: {}", s.message()))?
         .into_inner();
@@ -133,20 +178,29 @@ pub async fn watch(client: &mut Client, job_id: &str, quiet: bool) -> anyhow::Re
         pb::JobState::Succeeded => Ok(job),
         pb::JobState::Failed => bail!("job {job_id} failed: {}", job.error),
         pb::JobState::Cancelled => bail!("job {job_id} was cancelled"),
-        other => bail!("job {job_id} ended its event stream while {}", state_name(other)),
+        other => bail!(
+            "job {job_id} ended its event stream while {}",
+            state_name(other)
+        ),
     }
 }
 
 /// Downloads one object to `dest`.
 pub async fn download(client: &mut Client, key: &str, dest: &Path) -> anyhow::Result<()> {
     let mut stream = client
-        .download_output(pb::DownloadRequest { key: key.to_string() })
+        .download_output(pb::DownloadRequest {
+            key: key.to_string(),
+        })
         .await
         .map_err(|s| anyhow::anyhow!("cannot download {key}: {}", s.message()))?
         .into_inner();
     let mut data = Vec::new();
     while let Some(chunk) = stream.next().await {
-        data.extend(chunk.map_err(|s| anyhow::anyhow!("download of {key} broke off: {}", s.message()))?.data);
+        data.extend(
+            chunk
+                .map_err(|s| anyhow::anyhow!("download of {key} broke off: {}", s.message()))?
+                .data,
+        );
     }
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -155,7 +209,10 @@ pub async fn download(client: &mut Client, key: &str, dest: &Path) -> anyhow::Re
 }
 
 pub fn is_terminal(s: pb::JobState) -> bool {
-    matches!(s, pb::JobState::Succeeded | pb::JobState::Failed | pb::JobState::Cancelled)
+    matches!(
+        s,
+        pb::JobState::Succeeded | pb::JobState::Failed | pb::JobState::Cancelled
+    )
 }
 
 pub fn state_name(s: pb::JobState) -> &'static str {

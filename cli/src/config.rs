@@ -60,10 +60,16 @@ impl FileConfig {
             }
         }
         builder = builder.add_source(
-            config::Environment::with_prefix("STYLEFARM").prefix_separator("_").separator("__"),
+            config::Environment::with_prefix("STYLEFARM")
+                .prefix_separator("_")
+                .separator("__"),
         );
-        let built = builder.build().context("cannot read the settings (stylefarm.toml / STYLEFARM_*)")?;
-        built.try_deserialize().context("invalid settings in stylefarm.toml or STYLEFARM_* variables")
+        let built = builder
+            .build()
+            .context("cannot read the settings (stylefarm.toml / STYLEFARM_*)")?;
+        built
+            .try_deserialize()
+            .context("invalid settings in stylefarm.toml or STYLEFARM_* variables")
     }
 }
 

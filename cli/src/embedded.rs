@@ -40,22 +40,45 @@ pub struct EmbeddedFarm {
 }
 
 impl EmbeddedFarm {
-    pub async fn start(data_dir: &Path, workers: usize, worker: WorkerConfig) -> anyhow::Result<EmbeddedFarm> {
-        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    pub async fn start(
+        data_dir: &Path,
+        workers: usize,
+        worker: WorkerConfig,
+    ) -> anyhow::Result<EmbeddedFarm> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         let s3 = EmbeddedS3::start(&data_dir.join("objects"), loopback).await?;
-        let config = CoordinatorConfig::new(default_db_url(data_dir), s3.storage_config(BUCKET, ""));
+        let config =
+            CoordinatorConfig::new(default_db_url(data_dir), s3.storage_config(BUCKET, ""));
         let coordinator = Coordinator::open(config).await?;
-        let listener = tokio::net::TcpListener::bind(loopback).await.context("cannot bind 127.0.0.1")?;
+        let listener = tokio::net::TcpListener::bind(loopback)
+            .await
+            .context("cannot bind 127.0.0.1")?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stop_rx) = watch::channel(false);
-        let coordinator = tokio::spawn(map_ok(coordinator.serve(listener, stopped(stop_rx.clone()))));
+        let coordinator = tokio::spawn(map_ok(
+            coordinator.serve(listener, stopped(stop_rx.clone())),
+        ));
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
-            let config = WorkerConfig { coordinator: url.clone(), name: format!("embedded-{i}"), ..worker.clone() };
-            handles.push(tokio::spawn(map_ok(stylefarm_worker::run(config, stopped(stop_rx.clone())))));
+            let config = WorkerConfig {
+                coordinator: url.clone(),
+                name: format!("embedded-{i}"),
+                ..worker.clone()
+            };
+            handles.push(tokio::spawn(map_ok(stylefarm_worker::run(
+                config,
+                stopped(stop_rx.clone()),
+            ))));
         }
-        Ok(EmbeddedFarm { url, stop, coordinator, workers: handles, s3 })
+        Ok(EmbeddedFarm {
+            url,
+            stop,
+            coordinator,
+            workers: handles,
+            s3,
+        })
     }
 
     pub async fn shutdown(self) -> anyhow::Result<()> {
@@ -79,6 +102,8 @@ pub async fn stopped(mut rx: watch::Receiver<bool>) {
 }
 
 /// A task's result with its error made `anyhow` and its value dropped.
-async fn map_ok<T, E: Into<anyhow::Error>>(f: impl std::future::Future<Output = Result<T, E>>) -> anyhow::Result<()> {
+async fn map_ok<T, E: Into<anyhow::Error>>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<()> {
     f.await.map(|_| ()).map_err(Into::into)
 }

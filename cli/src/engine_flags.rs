@@ -24,14 +24,20 @@ pub struct ResolvedEngine {
 
 pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEngine> {
     let base = Settings::default();
-    let optimizer_name = f.optimizer.clone().or(d.optimizer.clone()).unwrap_or_else(|| "lbfgs".into());
+    let optimizer_name = f
+        .optimizer
+        .clone()
+        .or(d.optimizer.clone())
+        .unwrap_or_else(|| "lbfgs".into());
     let learning_rate = f.learning_rate.or(d.learning_rate);
     let optimizer = match optimizer_name.as_str() {
         "lbfgs" => Optimizer::Lbfgs {
             history: f.lbfgs_history.or(d.lbfgs_history).unwrap_or(100),
             learning_rate: learning_rate.unwrap_or(1.0),
         },
-        "adam" => Optimizer::Adam { learning_rate: learning_rate.unwrap_or(10.0) },
+        "adam" => Optimizer::Adam {
+            learning_rate: learning_rate.unwrap_or(10.0),
+        },
         other => bail!("--optimizer {other}: use lbfgs or adam"),
     };
     let (init, init_image) = match f.init.clone().or(d.init.clone()).as_deref() {
@@ -44,7 +50,12 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         Some("avg") => Pooling::Avg,
         Some(other) => bail!("--pooling {other}: use max or avg"),
     };
-    let original_colors = match f.original_colors.clone().or(d.original_colors.clone()).as_deref() {
+    let original_colors = match f
+        .original_colors
+        .clone()
+        .or(d.original_colors.clone())
+        .as_deref()
+    {
         None | Some("none") => OriginalColors::None,
         Some("luminance") => OriginalColors::Luminance,
         Some("match") => OriginalColors::Match,
@@ -66,7 +77,9 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         && let Some(&last) = s.last()
     {
         if f.size.is_some() && f.size != Some(last) {
-            bail!("--scales {s:?} ends at {last} but --size is {size}: the last scale is the output size");
+            bail!(
+                "--scales {s:?} ends at {last} but --size is {size}: the last scale is the output size"
+            );
         }
         size = last;
     }
@@ -75,8 +88,14 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         iterations: f.iterations.or(d.iterations).unwrap_or(base.iterations),
         seed: f.seed.or(d.seed).unwrap_or(base.seed),
         optimizer,
-        content_weight: f.content_weight.or(d.content_weight).unwrap_or(base.content_weight),
-        style_weight: f.style_weight.or(d.style_weight).unwrap_or(base.style_weight),
+        content_weight: f
+            .content_weight
+            .or(d.content_weight)
+            .unwrap_or(base.content_weight),
+        style_weight: f
+            .style_weight
+            .or(d.style_weight)
+            .unwrap_or(base.style_weight),
         tv_weight: f.tv_weight.or(d.tv_weight).unwrap_or(base.tv_weight),
         content_layers: match f.content_layers.clone().or(d.content_layers.clone()) {
             Some(s) => parse_layers(&s, "--content-layers")?,
@@ -95,8 +114,17 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         normalize_gradients: f.normalize_gradients,
         texture,
     };
-    let styles = f.styles.iter().map(|s| parse_style(s)).collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(ResolvedEngine { settings, styles, init_image, animation: f.animation.clone() })
+    let styles = f
+        .styles
+        .iter()
+        .map(|s| parse_style(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(ResolvedEngine {
+        settings,
+        styles,
+        init_image,
+        animation: f.animation.clone(),
+    })
 }
 
 /// `PATH` or `PATH:WEIGHT` (the weight is whatever follows the last ':' if it parses as a number).
@@ -122,7 +150,9 @@ pub fn parse_layers(s: &str, flag: &str) -> anyhow::Result<Vec<(String, f64)>> {
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once(':') {
             Some((name, w)) => {
-                let w: f64 = w.parse().with_context(|| format!("{flag}: weight '{w}' of {name} is not a number"))?;
+                let w: f64 = w
+                    .parse()
+                    .with_context(|| format!("{flag}: weight '{w}' of {name} is not a number"))?;
                 Ok((name.to_string(), w))
             }
             None => Ok((p.to_string(), 1.0)),
@@ -132,7 +162,11 @@ pub fn parse_layers(s: &str, flag: &str) -> anyhow::Result<Vec<(String, f64)>> {
 
 fn parse_list(s: &str, flag: &str) -> anyhow::Result<Vec<usize>> {
     s.split(',')
-        .map(|p| p.trim().parse::<usize>().with_context(|| format!("{flag}: '{p}' is not a size in pixels")))
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .with_context(|| format!("{flag}: '{p}' is not a size in pixels"))
+        })
         .collect()
 }
 
@@ -141,8 +175,14 @@ pub fn parse_texture(s: &str) -> anyhow::Result<(usize, usize)> {
     let (w, h) = s
         .split_once(['x', 'X', '×'])
         .with_context(|| format!("--texture {s}: expected WIDTHxHEIGHT, e.g. 512x512"))?;
-    let w = w.trim().parse().with_context(|| format!("--texture {s}: bad width"))?;
-    let h = h.trim().parse().with_context(|| format!("--texture {s}: bad height"))?;
+    let w = w
+        .trim()
+        .parse()
+        .with_context(|| format!("--texture {s}: bad width"))?;
+    let h = h
+        .trim()
+        .parse()
+        .with_context(|| format!("--texture {s}: bad height"))?;
     Ok((w, h))
 }
 
@@ -152,25 +192,61 @@ mod tests {
 
     #[test]
     fn styles_layers_and_textures_parse() {
-        assert_eq!(parse_style("a/b.jpg:0.3").unwrap(), (PathBuf::from("a/b.jpg"), 0.3));
-        assert_eq!(parse_style("a/b.jpg").unwrap(), (PathBuf::from("a/b.jpg"), 1.0));
-        assert_eq!(parse_style("c:/x.jpg").unwrap(), (PathBuf::from("c:/x.jpg"), 1.0));
+        assert_eq!(
+            parse_style("a/b.jpg:0.3").unwrap(),
+            (PathBuf::from("a/b.jpg"), 0.3)
+        );
+        assert_eq!(
+            parse_style("a/b.jpg").unwrap(),
+            (PathBuf::from("a/b.jpg"), 1.0)
+        );
+        assert_eq!(
+            parse_style("c:/x.jpg").unwrap(),
+            (PathBuf::from("c:/x.jpg"), 1.0)
+        );
         assert!(parse_style(":0.5").is_err());
-        assert_eq!(parse_layers("relu1_1, relu2_1:0.5", "--x").unwrap(), vec![("relu1_1".into(), 1.0), ("relu2_1".into(), 0.5)]);
-        assert!(parse_layers("relu1_1:abc", "--x").unwrap_err().to_string().contains("not a number"));
+        assert_eq!(
+            parse_layers("relu1_1, relu2_1:0.5", "--x").unwrap(),
+            vec![("relu1_1".into(), 1.0), ("relu2_1".into(), 0.5)]
+        );
+        assert!(
+            parse_layers("relu1_1:abc", "--x")
+                .unwrap_err()
+                .to_string()
+                .contains("not a number")
+        );
         assert_eq!(parse_texture("64x32").unwrap(), (64, 32));
         assert!(parse_texture("64").is_err());
     }
 
     #[test]
     fn flags_override_config_defaults() {
-        let d = RenderDefaults { size: Some(300), iterations: Some(7), ..Default::default() };
-        let f = EngineFlags { size: Some(128), ..Default::default() };
+        let d = RenderDefaults {
+            size: Some(300),
+            iterations: Some(7),
+            ..Default::default()
+        };
+        let f = EngineFlags {
+            size: Some(128),
+            ..Default::default()
+        };
         let r = resolve(&f, &d).unwrap();
         assert_eq!((r.settings.size, r.settings.iterations), (128, 7));
-        let f = EngineFlags { scales: Some("64,128".into()), size: Some(256), ..Default::default() };
-        assert!(resolve(&f, &d).unwrap_err().to_string().contains("last scale"));
-        let f = EngineFlags { animation: Some("a.gif".into()), ..Default::default() };
+        let f = EngineFlags {
+            scales: Some("64,128".into()),
+            size: Some(256),
+            ..Default::default()
+        };
+        assert!(
+            resolve(&f, &d)
+                .unwrap_err()
+                .to_string()
+                .contains("last scale")
+        );
+        let f = EngineFlags {
+            animation: Some("a.gif".into()),
+            ..Default::default()
+        };
         assert_eq!(resolve(&f, &d).unwrap().settings.save_every, 10);
     }
 }

@@ -8,8 +8,11 @@ pub fn init(format: Option<&str>, verbose: u8) {
         1 => "info,stylefarm=info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("STYLEFARM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("STYLEFARM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         Some("json") => builder.json().try_init(),
         _ => builder.try_init(),

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(cli.log_format.as_deref().or(config.log_format.as_deref()), cli.verbose);
+    logging::init(
+        cli.log_format.as_deref().or(config.log_format.as_deref()),
+        cli.verbose,
+    );
     match commands::run(cli.command, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -7,12 +7,26 @@ use stylefarm_engine::optim::Optimizer;
 use stylefarm_engine::{Init, Pooling, Scales, Settings};
 use stylefarm_proto::pb;
 
-pub fn render_settings(s: &Settings, init_key: Option<&str>, animation: bool) -> pb::RenderSettings {
+pub fn render_settings(
+    s: &Settings,
+    init_key: Option<&str>,
+    animation: bool,
+) -> pb::RenderSettings {
     let (optimizer, learning_rate, lbfgs_history) = match s.optimizer {
-        Optimizer::Lbfgs { history, learning_rate } => ("lbfgs", learning_rate, history as u32),
+        Optimizer::Lbfgs {
+            history,
+            learning_rate,
+        } => ("lbfgs", learning_rate, history as u32),
         Optimizer::Adam { learning_rate } => ("adam", learning_rate, 100),
     };
-    let layers = |l: &[(String, f64)]| l.iter().map(|(n, w)| pb::LayerWeight { layer: n.clone(), weight: *w }).collect();
+    let layers = |l: &[(String, f64)]| {
+        l.iter()
+            .map(|(n, w)| pb::LayerWeight {
+                layer: n.clone(),
+                weight: *w,
+            })
+            .collect()
+    };
     let (init, init_input_key) = match (init_key, &s.init) {
         (Some(k), _) => ("image", k.to_string()),
         (None, Init::Content) => ("content", String::new()),

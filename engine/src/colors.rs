@@ -94,6 +94,7 @@ fn cholesky(a: M3) -> M3 {
     l
 }
 
+#[allow(clippy::needless_range_loop)] // index form mirrors the textbook recurrence
 fn inverse_lower(l: M3) -> M3 {
     let mut inv = [[0f64; 3]; 3];
     for i in 0..3 {

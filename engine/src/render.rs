@@ -49,12 +49,15 @@ impl CancelToken {
     }
 }
 
+/// Receives a snapshot of the image and where the render stands.
+pub type SnapshotHook<'a> = &'a mut dyn FnMut(&Progress, &Image);
+
 /// Callbacks of a running render. All optional.
 #[derive(Default)]
 pub struct Hooks<'a> {
     pub progress: Option<&'a mut dyn FnMut(&Progress)>,
     /// Every `save_every` iterations and at the end of each scale.
-    pub snapshot: Option<&'a mut dyn FnMut(&Progress, &Image)>,
+    pub snapshot: Option<SnapshotHook<'a>>,
     pub cancel: Option<CancelToken>,
 }
 
@@ -136,7 +139,7 @@ pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings
             if let Some(p) = hooks.progress.as_mut() {
                 p(&progress);
             }
-            let due = settings.save_every > 0 && it % settings.save_every == 0;
+            let due = settings.save_every > 0 && it.is_multiple_of(settings.save_every);
             if let Some(s) = hooks.snapshot.as_mut()
                 && (due || it == settings.iterations)
             {

@@ -113,3 +113,14 @@ fn png_round_trip_through_a_file() {
     f.write_all(b"\x89PNG\r\n").unwrap();
     assert!(Image::load(&dir.path().join("bad.png"), DEFAULT_MAX_PIXELS).is_err());
 }
+
+#[test]
+fn cmyk_jpeg_is_converted_to_rgb() {
+    // A 24×16 pure red made by Pillow in CMYK (0, 255, 255, 0).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cmyk.jpg");
+    let img = Image::load(&path, DEFAULT_MAX_PIXELS).unwrap();
+    assert_eq!((img.width, img.height), (24, 16));
+    let n = 24 * 16;
+    let (r, g, b) = (img.data[n / 2], img.data[n + n / 2], img.data[2 * n + n / 2]);
+    assert!(r > 0.8 && g < 0.2 && b < 0.2, "rgb {r} {g} {b}");
+}

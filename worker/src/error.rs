@@ -3,10 +3,15 @@
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("cannot reach the coordinator at {url}: {message}; check that it runs and the URL is right")]
+    #[error(
+        "cannot reach the coordinator at {url}: {message}; check that it runs and the URL is right"
+    )]
     Connect { url: String, message: String },
     #[error("coordinator refused {call}: {status}")]
-    Rpc { call: &'static str, status: tonic::Status },
+    Rpc {
+        call: &'static str,
+        status: tonic::Status,
+    },
     #[error(transparent)]
     Engine(#[from] stylefarm_engine::EngineError),
     #[error(transparent)]
@@ -23,9 +28,14 @@ impl WorkerError {
         use stylefarm_engine::EngineError as E;
         match self {
             WorkerError::BadTask(_) => true,
-            WorkerError::Storage(e) => matches!(e, stylefarm_storage::StorageError::NotFound { .. }),
+            WorkerError::Storage(e) => {
+                matches!(e, stylefarm_storage::StorageError::NotFound { .. })
+            }
             WorkerError::Engine(e) => {
-                matches!(e, E::BadImage { .. } | E::ImageTooLarge { .. } | E::InvalidSetting { .. })
+                matches!(
+                    e,
+                    E::BadImage { .. } | E::ImageTooLarge { .. } | E::InvalidSetting { .. }
+                )
             }
             _ => false,
         }

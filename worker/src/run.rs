@@ -18,7 +18,10 @@ use crate::error::WorkerError;
 use crate::task::{self, Context};
 
 /// Runs until `shutdown` resolves, then releases running tasks and returns.
-pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), WorkerError> {
     let device = parse_device(&config.device)?;
     let model_path = config.model_path.clone();
     let model = tokio::task::spawn_blocking(move || Vgg19::load(&model_path, &device, DType::F32))
@@ -27,12 +30,17 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
     let model = Arc::new(model);
 
     let channel = Endpoint::from_shared(config.coordinator.clone())
-        .map_err(|e| WorkerError::Connect { url: config.coordinator.clone(), message: e.to_string() })?
+        .map_err(|e| WorkerError::Connect {
+            url: config.coordinator.clone(),
+            message: e.to_string(),
+        })?
         .connect_lazy();
     let mut client = WorkClient::new(channel);
     let registered = register(&mut client, &config).await?;
     let worker_id = registered.worker_id.clone();
-    let storage = registered.storage.ok_or_else(|| WorkerError::BadTask("coordinator sent no storage settings".into()))?;
+    let storage = registered
+        .storage
+        .ok_or_else(|| WorkerError::BadTask("coordinator sent no storage settings".into()))?;
     let store = Store::connect(StorageConfig {
         endpoint: storage.endpoint,
         bucket: storage.bucket,
@@ -45,7 +53,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
     let heartbeat = Duration::from_millis(registered.heartbeat_interval_ms.max(100) as u64);
     info!(worker = %worker_id, slots = config.slots, "worker registered");
 
-    let ctx = Context { client, store, model, worker_id, heartbeat, max_pixels: config.max_input_pixels };
+    let ctx = Context {
+        client,
+        store,
+        model,
+        worker_id,
+        heartbeat,
+        max_pixels: config.max_input_pixels,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut slots = tokio::task::JoinSet::new();
     for slot in 0..config.slots.max(1) {
@@ -61,7 +76,10 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()> + Send
     Ok(())
 }
 
-async fn register(client: &mut WorkClient<Channel>, config: &WorkerConfig) -> Result<pb::RegisterResponse, WorkerError> {
+async fn register(
+    client: &mut WorkClient<Channel>,
+    config: &WorkerConfig,
+) -> Result<pb::RegisterResponse, WorkerError> {
     let req = pb::RegisterRequest {
         name: config.name.clone(),
         device: config.device.clone(),
@@ -75,14 +93,25 @@ async fn register(client: &mut WorkClient<Channel>, config: &WorkerConfig) -> Re
     loop {
         match client.register(req.clone()).await {
             Ok(r) => return Ok(r.into_inner()),
-            Err(s) if s.code() == tonic::Code::Unavailable && tokio::time::Instant::now() < deadline => {
+            Err(s)
+                if s.code() == tonic::Code::Unavailable
+                    && tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             Err(s) if s.code() == tonic::Code::Unavailable => {
-                return Err(WorkerError::Connect { url: config.coordinator.clone(), message: s.message().to_string() });
+                return Err(WorkerError::Connect {
+                    url: config.coordinator.clone(),
+                    message: s.message().to_string(),
+                });
             }
-            Err(s) => return Err(WorkerError::Rpc { call: "Register", status: s }),
+            Err(s) => {
+                return Err(WorkerError::Rpc {
+                    call: "Register",
+                    status: s,
+                });
+            }
         }
     }
 }
@@ -93,7 +122,10 @@ async fn lease_loop(ctx: Context, slot: usize, wait: Duration, mut stop: watch::
         if *stop.borrow() {
             return;
         }
-        let req = pb::LeaseRequest { worker_id: ctx.worker_id.clone(), wait_ms: wait.as_millis() as u32 };
+        let req = pb::LeaseRequest {
+            worker_id: ctx.worker_id.clone(),
+            wait_ms: wait.as_millis() as u32,
+        };
         let mut client = ctx.client.clone();
         let leased = tokio::select! {
             r = client.lease(req) => r,

@@ -13,8 +13,13 @@ use crate::error::WorkerError;
 pub(crate) fn settings(s: &pb::RenderSettings) -> Result<Settings, WorkerError> {
     let bad = |what: String| WorkerError::BadTask(what);
     let optimizer = match s.optimizer.as_str() {
-        "lbfgs" | "" => Optimizer::Lbfgs { history: s.lbfgs_history as usize, learning_rate: s.learning_rate },
-        "adam" => Optimizer::Adam { learning_rate: s.learning_rate },
+        "lbfgs" | "" => Optimizer::Lbfgs {
+            history: s.lbfgs_history as usize,
+            learning_rate: s.learning_rate,
+        },
+        "adam" => Optimizer::Adam {
+            learning_rate: s.learning_rate,
+        },
         other => return Err(bad(format!("unknown optimizer '{other}'"))),
     };
     let init = match s.init.as_str() {

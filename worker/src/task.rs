@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stylefarm_engine::animation::Animation;
-use stylefarm_engine::{CancelToken, EngineError, Hooks, Image, Init, Progress, Style, Vgg19, render};
+use stylefarm_engine::{
+    CancelToken, EngineError, Hooks, Image, Init, Progress, Style, Vgg19, render,
+};
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
 use stylefarm_storage::Store;
 use tokio::sync::{mpsc, watch};
-use tracing::Instrument;
 use tonic::transport::Channel;
+use tracing::Instrument;
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
@@ -48,12 +50,20 @@ struct Inputs {
     init: Option<Image>,
 }
 
-pub(crate) async fn execute(ctx: &Context, task: pb::Task, shutdown: watch::Receiver<bool>) -> Outcome {
+pub(crate) async fn execute(
+    ctx: &Context,
+    task: pb::Task,
+    shutdown: watch::Receiver<bool>,
+) -> Outcome {
     let span = tracing::info_span!("task", task = %task.task_id, job = %task.job_id, worker = %ctx.worker_id);
     execute_in_span(ctx, task, shutdown).instrument(span).await
 }
 
-async fn execute_in_span(ctx: &Context, task: pb::Task, mut shutdown: watch::Receiver<bool>) -> Outcome {
+async fn execute_in_span(
+    ctx: &Context,
+    task: pb::Task,
+    mut shutdown: watch::Receiver<bool>,
+) -> Outcome {
     info!(attempt = task.attempt, kind = %task.kind, "task leased");
     let cancel = CancelToken::new();
     let (progress_tx, progress_rx) = watch::channel(None::<Progress>);
@@ -102,7 +112,14 @@ async fn execute_in_span(ctx: &Context, task: pb::Task, mut shutdown: watch::Rec
             }
         }
     };
-    upload_snapshots(ctx, &task.output_prefix, &mut snap_rx, &mut preview, &mut uploaded).await;
+    upload_snapshots(
+        ctx,
+        &task.output_prefix,
+        &mut snap_rx,
+        &mut preview,
+        &mut uploaded,
+    )
+    .await;
 
     let mut client = ctx.client.clone();
     match result {
@@ -126,7 +143,11 @@ async fn execute_in_span(ctx: &Context, task: pb::Task, mut shutdown: watch::Rec
             }
         }
         Err(WorkerError::Engine(EngineError::Cancelled)) if released => {
-            let req = pb::ReleaseRequest { worker_id: ctx.worker_id.clone(), task_id: task.task_id.clone(), attempt: task.attempt };
+            let req = pb::ReleaseRequest {
+                worker_id: ctx.worker_id.clone(),
+                task_id: task.task_id.clone(),
+                attempt: task.attempt,
+            };
             if let Err(s) = client.release(req).await {
                 warn!(status = %s, "release failed; the lease will expire instead");
             }
@@ -160,10 +181,19 @@ async fn run_task(
     snapshots: mpsc::UnboundedSender<(String, Vec<u8>)>,
 ) -> Result<Vec<String>, WorkerError> {
     if task.kind != "stylize" {
-        return Err(WorkerError::BadTask(format!("this worker cannot run tasks of kind '{}'", task.kind)));
+        return Err(WorkerError::BadTask(format!(
+            "this worker cannot run tasks of kind '{}'",
+            task.kind
+        )));
     }
-    let spec = task.spec.as_ref().ok_or_else(|| WorkerError::BadTask("task has no job spec".into()))?;
-    let wire = spec.settings.as_ref().ok_or_else(|| WorkerError::BadTask("job spec has no settings".into()))?;
+    let spec = task
+        .spec
+        .as_ref()
+        .ok_or_else(|| WorkerError::BadTask("task has no job spec".into()))?;
+    let wire = spec
+        .settings
+        .as_ref()
+        .ok_or_else(|| WorkerError::BadTask("job spec has no settings".into()))?;
     let mut settings = spec::settings(wire)?;
 
     let fetch = |key: String| {
@@ -180,7 +210,11 @@ async fn run_task(
     }
     let init = match (wire.init.as_str(), wire.init_input_key.as_str()) {
         ("image", key) if !key.is_empty() => Some(fetch(key.to_string()).await?),
-        ("image", _) => return Err(WorkerError::BadTask("init 'image' without init_input_key".into())),
+        ("image", _) => {
+            return Err(WorkerError::BadTask(
+                "init 'image' without init_input_key".into(),
+            ));
+        }
         _ => None,
     };
 
@@ -191,51 +225,79 @@ async fn run_task(
     let anim_dir = tempdir()?;
     let anim_path = anim_dir.join("animation.gif");
     let anim_path2 = anim_path.clone();
-    let (png, gif) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), WorkerError> {
-        let decode = |(key, bytes): &(String, Bytes)| Image::decode(bytes, Path::new(key), max_pixels);
-        let inputs = Inputs {
-            content: content.as_ref().map(decode).transpose()?,
-            styles: styles.iter().map(|(kb, w)| Ok(Style { image: decode(kb)?, weight: *w })).collect::<Result<_, EngineError>>()?,
-            init: init.as_ref().map(decode).transpose()?,
-        };
-        if let Some(img) = inputs.init {
-            settings.init = Init::Image(img);
-        }
-        let (w, h) = settings.output_dims(inputs.content.as_ref());
-        let mut anim = if animation { Some(Animation::create(&anim_path2, w, h, 100)?) } else { None };
-        let save_every = settings.save_every;
-        let mut on_progress = |p: &Progress| {
-            let _ = progress.send(Some(*p));
-        };
-        let mut on_snapshot = |p: &Progress, img: &Image| {
-            if save_every == 0 || p.iteration % save_every != 0 {
-                return;
+    let (png, gif) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), WorkerError> {
+            let decode =
+                |(key, bytes): &(String, Bytes)| Image::decode(bytes, Path::new(key), max_pixels);
+            let inputs = Inputs {
+                content: content.as_ref().map(decode).transpose()?,
+                styles: styles
+                    .iter()
+                    .map(|(kb, w)| {
+                        Ok(Style {
+                            image: decode(kb)?,
+                            weight: *w,
+                        })
+                    })
+                    .collect::<Result<_, EngineError>>()?,
+                init: init.as_ref().map(decode).transpose()?,
+            };
+            if let Some(img) = inputs.init {
+                settings.init = Init::Image(img);
             }
+            let (w, h) = settings.output_dims(inputs.content.as_ref());
+            let mut anim = if animation {
+                Some(Animation::create(&anim_path2, w, h, 100)?)
+            } else {
+                None
+            };
+            let save_every = settings.save_every;
+            let mut on_progress = |p: &Progress| {
+                let _ = progress.send(Some(*p));
+            };
+            let mut on_snapshot = |p: &Progress, img: &Image| {
+                if save_every == 0 || !p.iteration.is_multiple_of(save_every) {
+                    return;
+                }
+                if let Some(a) = anim.as_mut() {
+                    let _ = a.push(img);
+                }
+                if let Ok(png) = img.encode_png() {
+                    let _ = snapshots.send((
+                        format!("snapshots/{}-{:06}.png", p.scale + 1, p.iteration),
+                        png,
+                    ));
+                }
+            };
+            let hooks = Hooks {
+                progress: Some(&mut on_progress),
+                snapshot: Some(&mut on_snapshot),
+                cancel: Some(cancel),
+            };
+            let out = render(
+                &model,
+                inputs.content.as_ref(),
+                &inputs.styles,
+                &settings,
+                hooks,
+            )?;
             if let Some(a) = anim.as_mut() {
-                let _ = a.push(img);
+                a.push(&out)?;
             }
-            if let Ok(png) = img.encode_png() {
-                let _ = snapshots.send((format!("snapshots/{}-{:06}.png", p.scale + 1, p.iteration), png));
-            }
-        };
-        let hooks = Hooks { progress: Some(&mut on_progress), snapshot: Some(&mut on_snapshot), cancel: Some(cancel) };
-        let out = render(&model, inputs.content.as_ref(), &inputs.styles, &settings, hooks)?;
-        if let Some(a) = anim.as_mut() {
-            a.push(&out)?;
-        }
-        let has_gif = anim.is_some();
-        drop(anim);
-        Ok((out.encode_png()?, has_gif))
-    })
-    .await
-    .map_err(|e| WorkerError::Join(e.to_string()))??;
+            let has_gif = anim.is_some();
+            drop(anim);
+            Ok((out.encode_png()?, has_gif))
+        })
+        .await
+        .map_err(|e| WorkerError::Join(e.to_string()))??;
 
     let mut keys = Vec::new();
     let key = format!("{prefix}result.png");
     ctx.store.put(&key, Bytes::from(png)).await?;
     keys.push(key);
     if gif {
-        let bytes = std::fs::read(&anim_path).map_err(|e| WorkerError::BadTask(format!("animation: {e}")))?;
+        let bytes = std::fs::read(&anim_path)
+            .map_err(|e| WorkerError::BadTask(format!("animation: {e}")))?;
         let key = format!("{prefix}animation.gif");
         ctx.store.put(&key, Bytes::from(bytes)).await?;
         keys.push(key);
@@ -281,8 +343,13 @@ fn to_pb(p: &Progress, preview: &str) -> pb::Progress {
 }
 
 fn tempdir() -> Result<std::path::PathBuf, WorkerError> {
-    let dir = std::env::temp_dir().join(format!("stylefarm-worker-{}-{}", std::process::id(), uuid_like()));
-    std::fs::create_dir_all(&dir).map_err(|e| WorkerError::BadTask(format!("cannot create {}: {e}", dir.display())))?;
+    let dir = std::env::temp_dir().join(format!(
+        "stylefarm-worker-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| WorkerError::BadTask(format!("cannot create {}: {e}", dir.display())))?;
     Ok(dir)
 }
 

@@ -17,11 +17,17 @@ pub async fn submit(args: SubmitArgs, config: &FileConfig) -> anyhow::Result<()>
     let mut c = client::connect(&url).await?;
     let engine = engine_flags::resolve(&args.engine, &config.render)?;
     let submission = Submission {
-        name: args.name.clone().unwrap_or_else(|| job_name(args.content.as_deref(), &engine.styles)),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| job_name(args.content.as_deref(), &engine.styles)),
         content: args.content.clone(),
         engine,
         priority: args.priority,
-        max_input_pixels: args.max_input_pixels.or(config.max_input_pixels).unwrap_or(DEFAULT_MAX_PIXELS),
+        max_input_pixels: args
+            .max_input_pixels
+            .or(config.max_input_pixels)
+            .unwrap_or(DEFAULT_MAX_PIXELS),
     };
     let job_id = client::submit(&mut c, &submission).await?;
     if !args.wait {
@@ -30,7 +36,10 @@ pub async fn submit(args: SubmitArgs, config: &FileConfig) -> anyhow::Result<()>
     }
     eprintln!("job {job_id} submitted");
     let job = client::watch(&mut c, &job_id, args.quiet).await?;
-    let dir = args.output_dir.clone().unwrap_or_else(|| PathBuf::from(&job_id));
+    let dir = args
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&job_id));
     fetch_outputs(&mut c, &job, &dir).await
 }
 
@@ -41,17 +50,31 @@ pub async fn watch(job_id: String, farm: FarmArgs, config: &FileConfig) -> anyho
     Ok(())
 }
 
-pub async fn get(job_id: String, output: Option<PathBuf>, farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
+pub async fn get(
+    job_id: String,
+    output: Option<PathBuf>,
+    farm: FarmArgs,
+    config: &FileConfig,
+) -> anyhow::Result<()> {
     let mut c = client::connect(&coordinator_url(&farm, config)).await?;
     let job = get_job(&mut c, &job_id).await?;
     if job.state() != pb::JobState::Succeeded {
         anyhow::bail!(
             "job {job_id} is {}{}: outputs come when it has succeeded (`stylefarm watch {job_id}`)",
             client::state_name(job.state()),
-            if job.error.is_empty() { String::new() } else { format!(" ({})", job.error) }
+            if job.error.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", job.error)
+            }
         );
     }
-    fetch_outputs(&mut c, &job, &output.unwrap_or_else(|| PathBuf::from(&job_id))).await
+    fetch_outputs(
+        &mut c,
+        &job,
+        &output.unwrap_or_else(|| PathBuf::from(&job_id)),
+    )
+    .await
 }
 
 pub async fn jobs(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
@@ -62,9 +85,16 @@ pub async fn jobs(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
         .map_err(|s| anyhow::anyhow!("cannot list jobs: {}", s.message()))?
         .into_inner()
         .jobs;
-    println!("{:<36}  {:<10}  {:>5}  {:<8}  name", "job", "state", "tasks", "priority");
+    println!(
+        "{:<36}  {:<10}  {:>5}  {:<8}  name",
+        "job", "state", "tasks", "priority"
+    );
     for j in jobs {
-        let done = j.tasks.iter().filter(|t| t.state() == pb::TaskState::Succeeded).count();
+        let done = j
+            .tasks
+            .iter()
+            .filter(|t| t.state() == pb::TaskState::Succeeded)
+            .count();
         let spec = j.spec.clone().unwrap_or_default();
         println!(
             "{:<36}  {:<10}  {:>2}/{:<2}  {:<8}  {}",
@@ -87,7 +117,10 @@ pub async fn workers(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> 
         .map_err(|s| anyhow::anyhow!("cannot list workers: {}", s.message()))?
         .into_inner()
         .workers;
-    println!("{:<36}  {:<16}  {:<8}  {:>5}  {:<5}  tasks", "worker", "name", "device", "slots", "alive");
+    println!(
+        "{:<36}  {:<16}  {:<8}  {:>5}  {:<5}  tasks",
+        "worker", "name", "device", "slots", "alive"
+    );
     for w in workers {
         println!(
             "{:<36}  {:<16}  {:<8}  {:>5}  {:<5}  {}",
@@ -105,7 +138,9 @@ pub async fn workers(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> 
 pub async fn cancel(job_id: String, farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
     let mut c = client::connect(&coordinator_url(&farm, config)).await?;
     let r = c
-        .cancel_job(pb::CancelJobRequest { job_id: job_id.clone() })
+        .cancel_job(pb::CancelJobRequest {
+            job_id: job_id.clone(),
+        })
         .await
         .map_err(|s| anyhow::anyhow!("cannot cancel job {job_id}: {}", s.message()))?
         .into_inner();
@@ -114,10 +149,12 @@ pub async fn cancel(job_id: String, farm: FarmArgs, config: &FileConfig) -> anyh
 }
 
 async fn get_job(c: &mut Client, job_id: &str) -> anyhow::Result<pb::Job> {
-    Ok(c.get_job(pb::GetJobRequest { job_id: job_id.to_string() })
-        .await
-        .map_err(|s| anyhow::anyhow!("cannot read job {job_id}: {}", s.message()))?
-        .into_inner())
+    Ok(c.get_job(pb::GetJobRequest {
+        job_id: job_id.to_string(),
+    })
+    .await
+    .map_err(|s| anyhow::anyhow!("cannot read job {job_id}: {}", s.message()))?
+    .into_inner())
 }
 
 /// Every output of the job into `dir`, keeping the path below `jobs/<id>/`.
@@ -126,18 +163,27 @@ async fn fetch_outputs(c: &mut Client, job: &pb::Job, dir: &Path) -> anyhow::Res
     for key in &job.output_keys {
         let rel = key.strip_prefix(&prefix).unwrap_or(key);
         let dest = dir.join(rel);
-        client::download(c, key, &dest).await.with_context(|| format!("downloading {key}"))?;
+        client::download(c, key, &dest)
+            .await
+            .with_context(|| format!("downloading {key}"))?;
         println!("{}", dest.display());
     }
     Ok(())
 }
 
 pub fn coordinator_url(farm: &FarmArgs, config: &FileConfig) -> String {
-    farm.coordinator.clone().or_else(|| config.coordinator.clone()).unwrap_or_else(|| "http://127.0.0.1:7070".into())
+    farm.coordinator
+        .clone()
+        .or_else(|| config.coordinator.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:7070".into())
 }
 
 fn job_name(content: Option<&Path>, styles: &[(PathBuf, f64)]) -> String {
-    let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let styles: Vec<String> = styles.iter().map(|(p, _)| stem(p)).collect();
     match content {
         Some(c) => format!("{} × {}", stem(c), styles.join("+")),

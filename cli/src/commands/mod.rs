@@ -12,7 +12,12 @@ use crate::args::{Command, ModelCommand};
 use crate::config::FileConfig;
 
 pub fn run(command: Command, config: &FileConfig) -> anyhow::Result<()> {
-    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio");
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start tokio")
+    };
     match command {
         Command::Model(ModelCommand::Fetch { force }) => model::fetch(force),
         Command::Model(ModelCommand::Path) => model::print_path(config),
@@ -21,7 +26,9 @@ pub fn run(command: Command, config: &FileConfig) -> anyhow::Result<()> {
         Command::Worker(args) => runtime()?.block_on(serve::worker(args, config)),
         Command::Submit(args) => runtime()?.block_on(farm::submit(args, config)),
         Command::Watch { job, farm } => runtime()?.block_on(farm::watch(job, farm, config)),
-        Command::Get { job, output, farm } => runtime()?.block_on(farm::get(job, output, farm, config)),
+        Command::Get { job, output, farm } => {
+            runtime()?.block_on(farm::get(job, output, farm, config))
+        }
         Command::Jobs { farm } => runtime()?.block_on(farm::jobs(farm, config)),
         Command::Workers { farm } => runtime()?.block_on(farm::workers(farm, config)),
         Command::Cancel { job, farm } => runtime()?.block_on(farm::cancel(job, farm, config)),

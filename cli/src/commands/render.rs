@@ -20,7 +20,10 @@ use crate::engine_flags;
 
 pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
     let engine = engine_flags::resolve(&args.engine, &config.render)?;
-    let max_input_pixels = args.max_input_pixels.or(config.max_input_pixels).unwrap_or(DEFAULT_MAX_PIXELS);
+    let max_input_pixels = args
+        .max_input_pixels
+        .or(config.max_input_pixels)
+        .unwrap_or(DEFAULT_MAX_PIXELS);
     let model_path = model::resolve(args.model.as_deref(), config);
     if !model_path.exists() {
         return Err(EngineError::ModelMissing { path: model_path }.into());
@@ -28,13 +31,21 @@ pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
     let worker = WorkerConfig {
         coordinator: String::new(),
         name: String::new(),
-        device: args.device.clone().or_else(|| config.device.clone()).unwrap_or_else(|| "cpu".into()),
+        device: args
+            .device
+            .clone()
+            .or_else(|| config.device.clone())
+            .unwrap_or_else(|| "cpu".into()),
         slots: 1,
         model_path,
         max_input_pixels,
         lease_wait: Duration::from_secs(2),
     };
-    let data_dir = args.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or_else(default_data_dir);
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.data_dir.clone())
+        .unwrap_or_else(default_data_dir);
     let farm = EmbeddedFarm::start(&data_dir, args.workers, worker).await?;
     let multi_scale = engine.settings.scales != Scales::Single;
     let animation = engine.animation.clone();
@@ -45,7 +56,15 @@ pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
         priority: 0,
         max_input_pixels,
     };
-    let result = render_on(&farm.url, &submission, &args.output, animation.as_deref(), multi_scale, args.quiet).await;
+    let result = render_on(
+        &farm.url,
+        &submission,
+        &args.output,
+        animation.as_deref(),
+        multi_scale,
+        args.quiet,
+    )
+    .await;
     farm.shutdown().await?;
     result
 }
@@ -87,7 +106,9 @@ async fn render_on(
 
 /// The PNG as is, or re-encoded when the output asks for another format.
 async fn save_result(c: &mut client::Client, key: &str, output: &Path) -> anyhow::Result<()> {
-    let is_png = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let is_png = output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
         return client::download(c, key, output).await;
     }
@@ -95,16 +116,24 @@ async fn save_result(c: &mut client::Client, key: &str, output: &Path) -> anyhow
     client::download(c, key, &tmp).await?;
     let img = Image::load(&tmp, u64::MAX);
     let _ = std::fs::remove_file(&tmp);
-    img?.save(output).with_context(|| format!("writing {}", output.display()))
+    img?.save(output)
+        .with_context(|| format!("writing {}", output.display()))
 }
 
 /// Snapshot `2-000100.png` of `out.png` → `out_100.png`, or `out_2_100.png`
 /// when the render has several scales.
 fn snapshot_path(output: &Path, name: &str, multi_scale: bool) -> PathBuf {
-    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let base = name.trim_end_matches(".png");
     let (scale, iter) = base.split_once('-').unwrap_or(("1", base));
     let iter = iter.trim_start_matches('0');
-    let file = if multi_scale { format!("{stem}_{scale}_{iter}.png") } else { format!("{stem}_{iter}.png") };
+    let file = if multi_scale {
+        format!("{stem}_{scale}_{iter}.png")
+    } else {
+        format!("{stem}_{iter}.png")
+    };
     output.with_file_name(file)
 }

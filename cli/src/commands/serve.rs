@@ -17,21 +17,41 @@ use crate::config::FileConfig;
 use crate::embedded::{BUCKET, default_data_dir, default_db_url};
 
 pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.clone().or_else(|| config.data_dir.clone()).unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.data_dir.clone())
+        .unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut embedded = None;
     let storage = match (&args.storage, &args.s3_endpoint) {
         (Some(url), Some(endpoint)) => {
-            let rest = url.strip_prefix("s3://").with_context(|| format!("--storage {url}: expected s3://BUCKET[/PREFIX]"))?;
+            let rest = url
+                .strip_prefix("s3://")
+                .with_context(|| format!("--storage {url}: expected s3://BUCKET[/PREFIX]"))?;
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            StorageConfig::from_env_credentials(endpoint.as_str(), bucket, prefix.trim_end_matches('/'))?
+            StorageConfig::from_env_credentials(
+                endpoint.as_str(),
+                bucket,
+                prefix.trim_end_matches('/'),
+            )?
         }
-        (Some(_), None) => anyhow::bail!("--storage needs --s3-endpoint URL of the S3-compatible server"),
+        (Some(_), None) => {
+            anyhow::bail!("--storage needs --s3-endpoint URL of the S3-compatible server")
+        }
         (None, _) => {
-            let listen: SocketAddr = args.s3_listen.parse().with_context(|| format!("--s3-listen {}", args.s3_listen))?;
+            let listen: SocketAddr = args
+                .s3_listen
+                .parse()
+                .with_context(|| format!("--s3-listen {}", args.s3_listen))?;
             let s3 = EmbeddedS3::start(&data_dir.join("objects"), listen).await?;
             let cfg = s3.storage_config(BUCKET, "");
-            eprintln!("embedded S3 server on {} over {}", s3.endpoint(), data_dir.join("objects").display());
+            eprintln!(
+                "embedded S3 server on {} over {}",
+                s3.endpoint(),
+                data_dir.join("objects").display()
+            );
             embedded = Some(s3);
             cfg
         }
@@ -43,7 +63,12 @@ pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::
     let coordinator = Coordinator::open(cfg).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}: is another coordinator running?", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another coordinator running?",
+                args.listen
+            )
+        })?;
     // Tests and scripts read this line to learn the port when listening on :0.
     println!("coordinator listening on {}", listener.local_addr()?);
     coordinator.serve(listener, shutdown_signal()).await?;
@@ -56,11 +81,21 @@ pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::
 pub async fn worker(args: WorkerArgs, config: &FileConfig) -> anyhow::Result<()> {
     let cfg = WorkerConfig {
         coordinator: coordinator_url(&args.farm, config),
-        name: args.name.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
-        device: args.device.clone().or_else(|| config.device.clone()).unwrap_or_else(|| "cpu".into()),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
+        device: args
+            .device
+            .clone()
+            .or_else(|| config.device.clone())
+            .unwrap_or_else(|| "cpu".into()),
         slots: args.slots,
         model_path: model::resolve(args.model.as_deref(), config),
-        max_input_pixels: args.max_input_pixels.or(config.max_input_pixels).unwrap_or(DEFAULT_MAX_PIXELS),
+        max_input_pixels: args
+            .max_input_pixels
+            .or(config.max_input_pixels)
+            .unwrap_or(DEFAULT_MAX_PIXELS),
         lease_wait: Duration::from_secs(5),
     };
     eprintln!("worker {} serving {}", cfg.name, cfg.coordinator);
@@ -69,7 +104,9 @@ pub async fn worker(args: WorkerArgs, config: &FileConfig) -> anyhow::Result<()>
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "worker".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
 }
 
 /// Ctrl-C or SIGTERM.
@@ -77,13 +114,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -14,16 +14,29 @@ use stylefarm_engine::Image;
 pub const BIN: &str = env!("CARGO_BIN_EXE_stylefarm");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs a CLI command to its end.
 pub fn stylefarm(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run stylefarm")
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stylefarm")
 }
 
 pub fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "command failed: {}\nstdout: {}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "command failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -46,9 +59,17 @@ pub fn coordinator(data_dir: &Path, port: u16, s3_port: u16, lease_timeout: f64)
         .spawn()
         .expect("spawn coordinator");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("coordinator listening on ").unwrap_or_else(|| panic!("unexpected: {line}"));
-    Coordinator { child, url: format!("http://{addr}") }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("coordinator listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line}"));
+    Coordinator {
+        child,
+        url: format!("http://{addr}"),
+    }
 }
 
 pub fn worker(url: &str, name: &str) -> Child {
@@ -64,15 +85,22 @@ pub fn worker(url: &str, name: &str) -> Child {
 /// Small copies of the shared test pictures.
 pub fn small_images(dir: &Path) -> Vec<PathBuf> {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
-    ["tubingen.jpg", "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg"]
-        .iter()
-        .map(|name| {
-            let img = Image::load(&shared.join(name), u64::MAX).unwrap().resize_long_side(64);
-            let path = dir.join(name.replace(".jpg", ".png"));
-            img.save(&path).unwrap();
-            path
-        })
-        .collect()
+    [
+        "tubingen.jpg",
+        "starry_night.jpg",
+        "the_scream.jpg",
+        "shipwreck.jpg",
+    ]
+    .iter()
+    .map(|name| {
+        let img = Image::load(&shared.join(name), u64::MAX)
+            .unwrap()
+            .resize_long_side(64);
+        let path = dir.join(name.replace(".jpg", ".png"));
+        img.save(&path).unwrap();
+        path
+    })
+    .collect()
 }
 
 /// Polls `f` every 50 ms until it returns Some, failing after `limit`.

