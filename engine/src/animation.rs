@@ -23,11 +23,23 @@ pub struct Animation {
 impl Animation {
     /// Starts `path`; frames are resized to `width × height`.
     pub fn create(path: &Path, width: usize, height: usize, delay_ms: u32) -> Result<Animation> {
-        let err = |e: String| EngineError::Write { path: path.to_owned(), reason: e };
+        let err = |e: String| EngineError::Write {
+            path: path.to_owned(),
+            reason: e,
+        };
         let file = File::create(path).map_err(|e| err(e.to_string()))?;
         let mut encoder = GifEncoder::new_with_speed(BufWriter::new(file), 10);
-        encoder.set_repeat(Repeat::Infinite).map_err(|e| err(e.to_string()))?;
-        Ok(Animation { encoder, path: path.to_owned(), width, height, delay_ms, frames: 0 })
+        encoder
+            .set_repeat(Repeat::Infinite)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Animation {
+            encoder,
+            path: path.to_owned(),
+            width,
+            height,
+            delay_ms,
+            frames: 0,
+        })
     }
 
     pub fn push(&mut self, image: &Image) -> Result<()> {
@@ -39,7 +51,10 @@ impl Animation {
         let frame = Frame::from_parts(rgba, 0, 0, Delay::from_numer_denom_ms(self.delay_ms, 1));
         self.encoder
             .encode_frame(frame)
-            .map_err(|e| EngineError::Write { path: self.path.clone(), reason: e.to_string() })?;
+            .map_err(|e| EngineError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
         self.frames += 1;
         Ok(())
     }

@@ -24,14 +24,22 @@ pub fn transfer_luminance(output: &Image, content: &Image) -> Image {
     for i in 0..n {
         let (r, g, b) = (output.data[i], output.data[n + i], output.data[2 * n + i]);
         let y = 0.299 * r + 0.587 * g + 0.114 * b;
-        let (cr, cg, cb) = (content.data[i], content.data[n + i], content.data[2 * n + i]);
+        let (cr, cg, cb) = (
+            content.data[i],
+            content.data[n + i],
+            content.data[2 * n + i],
+        );
         let u = -0.14713 * cr - 0.28886 * cg + 0.436 * cb;
         let v = 0.615 * cr - 0.51499 * cg - 0.10001 * cb;
         data[i] = (y + 1.13983 * v).clamp(0.0, 1.0);
         data[n + i] = (y - 0.39465 * u - 0.58060 * v).clamp(0.0, 1.0);
         data[2 * n + i] = (y + 2.03211 * u).clamp(0.0, 1.0);
     }
-    Image { width: output.width, height: output.height, data }
+    Image {
+        width: output.width,
+        height: output.height,
+        data,
+    }
 }
 
 /// `style` recoloured so that its pixels' mean and covariance equal
@@ -51,7 +59,11 @@ pub fn match_colors(style: &Image, content: &Image) -> Image {
             data[r * n + i] = v.clamp(0.0, 1.0) as f32;
         }
     }
-    Image { width: style.width, height: style.height, data }
+    Image {
+        width: style.width,
+        height: style.height,
+        data,
+    }
 }
 
 type M3 = [[f64; 3]; 3];
@@ -60,7 +72,11 @@ fn stats(img: &Image) -> ([f64; 3], M3) {
     let n = img.width * img.height;
     let mut mean = [0f64; 3];
     for (c, m) in mean.iter_mut().enumerate() {
-        *m = img.data[c * n..(c + 1) * n].iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        *m = img.data[c * n..(c + 1) * n]
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / n as f64;
     }
     let mut cov = [[0f64; 3]; 3];
     for i in 0..n {
@@ -88,7 +104,11 @@ fn cholesky(a: M3) -> M3 {
     for i in 0..3 {
         for j in 0..=i {
             let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            l[i][j] = if i == j { (a[i][i] - s).max(1e-12).sqrt() } else { (a[i][j] - s) / l[j][j] };
+            l[i][j] = if i == j {
+                (a[i][i] - s).max(1e-12).sqrt()
+            } else {
+                (a[i][j] - s) / l[j][j]
+            };
         }
     }
     l
@@ -131,18 +151,31 @@ mod tests {
                 }
             }
         }
-        Image { width: w, height: h, data }
+        Image {
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     #[test]
     fn matched_style_has_content_statistics() {
-        let style = gradient_image(16, 12, |c, x, y| ((x * (c + 1) + y * 3) % 17) as f32 / 20.0 + 0.05);
-        let content = gradient_image(10, 10, |c, x, y| 0.3 + 0.04 * ((x + 2 * y + c * 5) % 9) as f32);
+        let style = gradient_image(16, 12, |c, x, y| {
+            ((x * (c + 1) + y * 3) % 17) as f32 / 20.0 + 0.05
+        });
+        let content = gradient_image(10, 10, |c, x, y| {
+            0.3 + 0.04 * ((x + 2 * y + c * 5) % 9) as f32
+        });
         let out = match_colors(&style, &content);
         let (m_out, c_out) = stats(&out);
         let (m_c, c_c) = stats(&content);
         for r in 0..3 {
-            assert!((m_out[r] - m_c[r]).abs() < 1e-3, "mean {r}: {} vs {}", m_out[r], m_c[r]);
+            assert!(
+                (m_out[r] - m_c[r]).abs() < 1e-3,
+                "mean {r}: {} vs {}",
+                m_out[r],
+                m_c[r]
+            );
             for c in 0..3 {
                 assert!((c_out[r][c] - c_c[r][c]).abs() < 1e-3, "cov {r}{c}");
             }

@@ -14,7 +14,13 @@ pub enum EngineError {
         "image {path} is {width}×{height} = {pixels} pixels, more than the limit of {limit} pixels; \
          shrink it first or raise the limit (--max-input-pixels)"
     )]
-    ImageTooLarge { path: PathBuf, width: u64, height: u64, pixels: u64, limit: u64 },
+    ImageTooLarge {
+        path: PathBuf,
+        width: u64,
+        height: u64,
+        pixels: u64,
+        limit: u64,
+    },
 
     #[error("invalid setting {field}: {reason}")]
     InvalidSetting { field: &'static str, reason: String },
@@ -40,7 +46,10 @@ pub enum EngineError {
 
 impl EngineError {
     pub(crate) fn setting(field: &'static str, reason: impl Into<String>) -> Self {
-        EngineError::InvalidSetting { field, reason: reason.into() }
+        EngineError::InvalidSetting {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -37,7 +37,10 @@ impl Image {
     /// 16-bit, CMYK and alpha images are converted (alpha composited on white).
     /// `name` is only used in error messages.
     pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<Image> {
-        let bad = |reason: String| EngineError::BadImage { path: name.to_owned(), reason };
+        let bad = |reason: String| EngineError::BadImage {
+            path: name.to_owned(),
+            reason,
+        };
         let reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| bad(e.to_string()))?;
@@ -46,7 +49,9 @@ impl Image {
                 "unrecognised image format; use PNG, JPEG, GIF, BMP, TIFF or WebP".into(),
             ));
         }
-        let (w, h) = reader.into_dimensions().map_err(|e| bad(format!("unreadable header: {e}")))?;
+        let (w, h) = reader
+            .into_dimensions()
+            .map_err(|e| bad(format!("unreadable header: {e}")))?;
         if w == 0 || h == 0 {
             return Err(bad(format!("image has zero size ({w}×{h})")));
         }
@@ -68,7 +73,11 @@ impl Image {
         limits.max_image_height = Some(h);
         limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(1 << 20));
         reader.limits(limits);
-        let img = reader.decode().map_err(|e| bad(format!("cannot decode: {e} (is the file truncated or corrupt?)")))?;
+        let img = reader.decode().map_err(|e| {
+            bad(format!(
+                "cannot decode: {e} (is the file truncated or corrupt?)"
+            ))
+        })?;
         Ok(Image::from_dynamic(img))
     }
 
@@ -84,7 +93,11 @@ impl Image {
                 data[c * n + i] = (p[c].clamp(0.0, 1.0) * a + (1.0 - a)).clamp(0.0, 1.0);
             }
         }
-        Image { width, height, data }
+        Image {
+            width,
+            height,
+            data,
+        }
     }
 
     pub fn to_rgb32f(&self) -> Rgb32FImage {
@@ -104,7 +117,12 @@ impl Image {
         if (width, height) == (self.width, self.height) {
             return self.clone();
         }
-        let out = image::imageops::resize(&self.to_rgb32f(), width as u32, height as u32, FilterType::CatmullRom);
+        let out = image::imageops::resize(
+            &self.to_rgb32f(),
+            width as u32,
+            height as u32,
+            FilterType::CatmullRom,
+        );
         Image::from_dynamic(DynamicImage::ImageRgb32F(out))
     }
 
@@ -119,15 +137,19 @@ impl Image {
         let mut out = Cursor::new(Vec::new());
         self.to_rgb8()
             .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|e| EngineError::Write { path: "<png>".into(), reason: e.to_string() })?;
+            .map_err(|e| EngineError::Write {
+                path: "<png>".into(),
+                reason: e.to_string(),
+            })?;
         Ok(out.into_inner())
     }
 
     /// Writes the image; the format follows the extension (PNG, JPEG, …).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.to_rgb8()
-            .save(path)
-            .map_err(|e| EngineError::Write { path: path.to_owned(), reason: e.to_string() })
+        self.to_rgb8().save(path).map_err(|e| EngineError::Write {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// The network input `(3, H, W)` for this picture.
@@ -137,7 +159,10 @@ impl Image {
         for c in 0..3 {
             let src = if pre.bgr { 2 - c } else { c };
             let (m, s, k) = (pre.mean[c] as f32, pre.std[c] as f32, pre.scale as f32);
-            for (d, &x) in v[c * n..(c + 1) * n].iter_mut().zip(&self.data[src * n..(src + 1) * n]) {
+            for (d, &x) in v[c * n..(c + 1) * n]
+                .iter_mut()
+                .zip(&self.data[src * n..(src + 1) * n])
+            {
                 *d = (x * k - m) / s;
             }
         }
@@ -154,11 +179,18 @@ impl Image {
         for c in 0..3 {
             let dst = if pre.bgr { 2 - c } else { c };
             let (m, s, k) = (pre.mean[c] as f32, pre.std[c] as f32, pre.scale as f32);
-            for (d, &x) in data[dst * n..(dst + 1) * n].iter_mut().zip(&v[c * n..(c + 1) * n]) {
+            for (d, &x) in data[dst * n..(dst + 1) * n]
+                .iter_mut()
+                .zip(&v[c * n..(c + 1) * n])
+            {
                 *d = ((x * s + m) / k).clamp(0.0, 1.0);
             }
         }
-        Ok(Image { width, height, data })
+        Ok(Image {
+            width,
+            height,
+            data,
+        })
     }
 }
 

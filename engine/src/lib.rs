@@ -49,10 +49,18 @@ pub fn parse_device(s: &str) -> Result<Device> {
         _ => {
             let ordinal = match s.strip_prefix("cuda") {
                 Some("") => 0,
-                Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse().ok()).ok_or_else(|| {
-                    EngineError::setting("device", format!("'{s}' is not cpu or cuda:N"))
-                })?,
-                None => return Err(EngineError::setting("device", format!("'{s}' is not cpu or cuda:N"))),
+                Some(rest) => rest
+                    .strip_prefix(':')
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| {
+                        EngineError::setting("device", format!("'{s}' is not cpu or cuda:N"))
+                    })?,
+                None => {
+                    return Err(EngineError::setting(
+                        "device",
+                        format!("'{s}' is not cpu or cuda:N"),
+                    ));
+                }
             };
             Device::new_cuda(ordinal).map_err(|e| {
                 EngineError::setting(

@@ -49,7 +49,9 @@ pub fn total_variation(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
     let dx = (&corner - right)?;
     let dy = (&corner - down)?;
     let loss = 0.5 * weight * (vector::dot(&dx, &dx)? + vector::dot(&dy, &dy)?);
-    let g_corner = (&dx + &dy)?.pad_with_zeros(1, 0, 1)?.pad_with_zeros(2, 0, 1)?;
+    let g_corner = (&dx + &dy)?
+        .pad_with_zeros(1, 0, 1)?
+        .pad_with_zeros(2, 0, 1)?;
     let g_right = dx.pad_with_zeros(1, 0, 1)?.pad_with_zeros(2, 1, 0)?;
     let g_down = dy.pad_with_zeros(1, 1, 0)?.pad_with_zeros(2, 0, 1)?;
     let grad = (((g_corner - g_right)? - g_down)? * weight)?;

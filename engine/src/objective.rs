@@ -73,7 +73,11 @@ impl<'m> Objective<'m> {
     pub fn evaluate(&self, x: &Tensor) -> Result<(Losses, Tensor)> {
         let mut losses = Losses::default();
         let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
-        let acts = if self.layers.is_empty() { None } else { Some(self.model.forward(x, &self.layers, self.pooling)?) };
+        let acts = if self.layers.is_empty() {
+            None
+        } else {
+            Some(self.model.forward(x, &self.layers, self.pooling)?)
+        };
         if let Some(acts) = &acts {
             for (l, w, p) in &self.content {
                 let (loss, g) = loss::content(acts.get(*l), p, *w)?;

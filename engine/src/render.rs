@@ -62,15 +62,25 @@ pub struct Hooks<'a> {
 }
 
 /// Renders `content` (None in texture mode) in the blended style of `styles`.
-pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings: &Settings, mut hooks: Hooks<'_>) -> Result<Image> {
+pub fn render(
+    model: &Vgg19,
+    content: Option<&Image>,
+    styles: &[Style],
+    settings: &Settings,
+    mut hooks: Hooks<'_>,
+) -> Result<Image> {
     let plan = settings.plan(content, styles)?;
     let start = Instant::now();
     let pre = *model.preprocess();
     let (device, dtype) = (model.device().clone(), model.dtype());
     let styles: Vec<Style> = match (settings.original_colors, content) {
-        (OriginalColors::Match, Some(c)) => {
-            styles.iter().map(|s| Style { image: match_colors(&s.image, c), weight: s.weight }).collect()
-        }
+        (OriginalColors::Match, Some(c)) => styles
+            .iter()
+            .map(|s| Style {
+                image: match_colors(&s.image, c),
+                weight: s.weight,
+            })
+            .collect(),
         _ => styles.to_vec(),
     };
     let style_layers: Vec<_> = plan.style_layers.iter().map(|(l, _)| *l).collect();
@@ -85,18 +95,40 @@ pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings
         let style_side = ((w.max(h) as f64) * settings.style_scale).round().max(16.0) as usize;
         let per_style = styles
             .iter()
-            .map(|s| StyleTargets::of_image(model, &s.image.resize_long_side(style_side), &style_layers, settings.pooling))
+            .map(|s| {
+                StyleTargets::of_image(
+                    model,
+                    &s.image.resize_long_side(style_side),
+                    &style_layers,
+                    settings.pooling,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
-        let blend: Vec<(&StyleTargets, f64)> = per_style.iter().zip(&styles).map(|(t, s)| (t, s.weight)).collect();
+        let blend: Vec<(&StyleTargets, f64)> = per_style
+            .iter()
+            .zip(&styles)
+            .map(|(t, s)| (t, s.weight))
+            .collect();
         let targets = StyleTargets::blend(&blend)?;
-        let content_layers: Vec<_> =
-            plan.content_layers.iter().map(|&(l, lw)| (l, lw * settings.content_weight)).collect();
-        let style_layers_w: Vec<_> = plan.style_layers.iter().map(|&(l, lw)| (l, lw * settings.style_weight)).collect();
+        let content_layers: Vec<_> = plan
+            .content_layers
+            .iter()
+            .map(|&(l, lw)| (l, lw * settings.content_weight))
+            .collect();
+        let style_layers_w: Vec<_> = plan
+            .style_layers
+            .iter()
+            .map(|&(l, lw)| (l, lw * settings.style_weight))
+            .collect();
         let objective = Objective::new(
             model,
             settings.pooling,
             content_x.as_ref(),
-            if settings.content_weight > 0.0 { &content_layers } else { &[] },
+            if settings.content_weight > 0.0 {
+                &content_layers
+            } else {
+                &[]
+            },
             &targets,
             &style_layers_w,
             settings.tv_weight,
@@ -108,7 +140,12 @@ pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings
             (None, Init::Noise) => noise(&mut rng, w, h)?.to_dtype(dtype)?.to_device(&device)?,
             (None, Init::Content) => match &content_x {
                 Some(x) => x.clone(),
-                None => return Err(EngineError::setting("init", "'content' needs a content image")),
+                None => {
+                    return Err(EngineError::setting(
+                        "init",
+                        "'content' needs a content image",
+                    ));
+                }
             },
             (None, Init::Image(img)) => img.resize(w, h).to_input(&pre, &device, dtype)?,
         };
@@ -122,7 +159,10 @@ pub fn render(model: &Vgg19, content: Option<&Image>, styles: &[Style], settings
             if !losses.total.is_finite() {
                 return Err(EngineError::setting(
                     "weights",
-                    format!("the loss became {} at iteration {it}; lower the learning rate or the weights", losses.total),
+                    format!(
+                        "the loss became {} at iteration {it}; lower the learning rate or the weights",
+                        losses.total
+                    ),
                 ));
             }
             x = state.step(&x, &grad)?;

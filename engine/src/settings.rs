@@ -126,54 +126,97 @@ impl Settings {
     /// the bad value and the valid range.
     pub(crate) fn plan(&self, content: Option<&Image>, styles: &[Style]) -> Result<Plan> {
         let finite_nonneg = |field: &'static str, v: f64| {
-            if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(EngineError::setting(field, format!("{v} must be a finite number ≥ 0"))) }
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(EngineError::setting(
+                    field,
+                    format!("{v} must be a finite number ≥ 0"),
+                ))
+            }
         };
         finite_nonneg("content_weight", self.content_weight)?;
         finite_nonneg("style_weight", self.style_weight)?;
         finite_nonneg("tv_weight", self.tv_weight)?;
         if !(self.style_scale.is_finite() && self.style_scale > 0.0 && self.style_scale <= 8.0) {
-            return Err(EngineError::setting("style_scale", format!("{} must be in (0, 8]", self.style_scale)));
+            return Err(EngineError::setting(
+                "style_scale",
+                format!("{} must be in (0, 8]", self.style_scale),
+            ));
         }
         if self.iterations == 0 || self.iterations > 1_000_000 {
-            return Err(EngineError::setting("iterations", format!("{} must be in 1..=1000000", self.iterations)));
+            return Err(EngineError::setting(
+                "iterations",
+                format!("{} must be in 1..=1000000", self.iterations),
+            ));
         }
         match self.optimizer {
-            Optimizer::Lbfgs { history, learning_rate } => {
+            Optimizer::Lbfgs {
+                history,
+                learning_rate,
+            } => {
                 if history == 0 || history > 10_000 {
-                    return Err(EngineError::setting("lbfgs_history", format!("{history} must be in 1..=10000")));
+                    return Err(EngineError::setting(
+                        "lbfgs_history",
+                        format!("{history} must be in 1..=10000"),
+                    ));
                 }
                 if !(learning_rate.is_finite() && learning_rate > 0.0) {
-                    return Err(EngineError::setting("learning_rate", format!("{learning_rate} must be finite and > 0")));
+                    return Err(EngineError::setting(
+                        "learning_rate",
+                        format!("{learning_rate} must be finite and > 0"),
+                    ));
                 }
             }
             Optimizer::Adam { learning_rate } => {
                 if !(learning_rate.is_finite() && learning_rate > 0.0) {
-                    return Err(EngineError::setting("learning_rate", format!("{learning_rate} must be finite and > 0")));
+                    return Err(EngineError::setting(
+                        "learning_rate",
+                        format!("{learning_rate} must be finite and > 0"),
+                    ));
                 }
             }
         }
         if styles.is_empty() {
-            return Err(EngineError::setting("style", "at least one style image is needed (--style PATH[:WEIGHT])"));
+            return Err(EngineError::setting(
+                "style",
+                "at least one style image is needed (--style PATH[:WEIGHT])",
+            ));
         }
         for s in styles {
             finite_nonneg("style weight", s.weight)?;
         }
         if styles.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
-            return Err(EngineError::setting("style weight", "the style blend weights must not all be 0"));
+            return Err(EngineError::setting(
+                "style weight",
+                "the style blend weights must not all be 0",
+            ));
         }
         match (content, self.texture) {
             (Some(_), Some(_)) => {
-                return Err(EngineError::setting("texture", "texture mode takes no content image: drop CONTENT or --texture"));
+                return Err(EngineError::setting(
+                    "texture",
+                    "texture mode takes no content image: drop CONTENT or --texture",
+                ));
             }
             (None, None) => {
-                return Err(EngineError::setting("content", "a content image is needed, or --texture WxH for texture synthesis"));
+                return Err(EngineError::setting(
+                    "content",
+                    "a content image is needed, or --texture WxH for texture synthesis",
+                ));
             }
             (None, Some(_)) => {
                 if self.original_colors != OriginalColors::None {
-                    return Err(EngineError::setting("original_colors", "needs a content image; texture mode has none"));
+                    return Err(EngineError::setting(
+                        "original_colors",
+                        "needs a content image; texture mode has none",
+                    ));
                 }
                 if self.init == Init::Content {
-                    return Err(EngineError::setting("init", "'content' needs a content image; use noise or an image"));
+                    return Err(EngineError::setting(
+                        "init",
+                        "'content' needs a content image; use noise or an image",
+                    ));
                 }
             }
             (Some(_), None) => {}
@@ -181,13 +224,23 @@ impl Settings {
         let content_layers = parse_layers("content_layers", &self.content_layers)?;
         let style_layers = parse_layers("style_layers", &self.style_layers)?;
         if style_layers.is_empty() {
-            return Err(EngineError::setting("style_layers", "at least one style layer is needed (default relu1_1,…,relu5_1)"));
+            return Err(EngineError::setting(
+                "style_layers",
+                "at least one style layer is needed (default relu1_1,…,relu5_1)",
+            ));
         }
         if content_layers.is_empty() && self.texture.is_none() && self.content_weight > 0.0 {
-            return Err(EngineError::setting("content_layers", "at least one content layer is needed (default relu4_2)"));
+            return Err(EngineError::setting(
+                "content_layers",
+                "at least one content layer is needed (default relu4_2)",
+            ));
         }
         let dims = self.scale_dims(content)?;
-        Ok(Plan { dims, content_layers, style_layers })
+        Ok(Plan {
+            dims,
+            content_layers,
+            style_layers,
+        })
     }
 
     /// `(width, height)` of every scale, coarse to fine.
@@ -197,14 +250,19 @@ impl Settings {
         if long > MAX_SIDE || ow.min(oh) < MIN_SIDE {
             return Err(EngineError::setting(
                 "size",
-                format!("output {ow}×{oh}: each side must be at least {MIN_SIDE} px and at most {MAX_SIDE} px"),
+                format!(
+                    "output {ow}×{oh}: each side must be at least {MIN_SIDE} px and at most {MAX_SIDE} px"
+                ),
             ));
         }
         let sides: Vec<usize> = match &self.scales {
             Scales::Single => vec![long],
             Scales::Explicit(s) => {
                 if s.is_empty() || s.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(EngineError::setting("scales", format!("{s:?} must be a non-empty increasing list of sizes")));
+                    return Err(EngineError::setting(
+                        "scales",
+                        format!("{s:?} must be a non-empty increasing list of sizes"),
+                    ));
                 }
                 s.clone()
             }
@@ -221,7 +279,10 @@ impl Settings {
         };
         let dims: Vec<(usize, usize)> = sides.iter().map(|&s| fit_long_side(ow, oh, s)).collect();
         if let Some((w, h)) = dims.iter().find(|(w, h)| (*w).min(*h) < MIN_SIDE) {
-            return Err(EngineError::setting("scales", format!("scale {w}×{h} is smaller than {MIN_SIDE} px on a side")));
+            return Err(EngineError::setting(
+                "scales",
+                format!("scale {w}×{h} is smaller than {MIN_SIDE} px on a side"),
+            ));
         }
         Ok(dims)
     }
@@ -235,10 +296,16 @@ fn parse_layers(field: &'static str, layers: &[(String, f64)]) -> Result<Vec<(La
             other => other,
         })?;
         if !(w.is_finite() && *w >= 0.0) {
-            return Err(EngineError::setting(field, format!("weight {w} of {name} must be finite and ≥ 0")));
+            return Err(EngineError::setting(
+                field,
+                format!("weight {w} of {name} must be finite and ≥ 0"),
+            ));
         }
         if out.iter().any(|(l, _)| *l == layer) {
-            return Err(EngineError::setting(field, format!("layer {name} is listed twice")));
+            return Err(EngineError::setting(
+                field,
+                format!("layer {name} is listed twice"),
+            ));
         }
         out.push((layer, *w));
     }

@@ -15,10 +15,18 @@ pub struct StyleTargets {
 
 impl StyleTargets {
     /// The Gram matrices of one image at `layers`.
-    pub fn of_image(model: &Vgg19, image: &Image, layers: &[Layer], pooling: Pooling) -> Result<StyleTargets> {
+    pub fn of_image(
+        model: &Vgg19,
+        image: &Image,
+        layers: &[Layer],
+        pooling: Pooling,
+    ) -> Result<StyleTargets> {
         let x = image.to_input(model.preprocess(), model.device(), model.dtype())?;
         let acts = model.forward(&x, layers, pooling)?;
-        let grams = layers.iter().map(|&l| Ok((l, loss::gram(acts.get(l))?))).collect::<Result<_>>()?;
+        let grams = layers
+            .iter()
+            .map(|&l| Ok((l, loss::gram(acts.get(l))?)))
+            .collect::<Result<_>>()?;
         Ok(StyleTargets { grams })
     }
 

@@ -20,18 +20,35 @@ fn check_pooling(pooling: Pooling, normalize: bool) {
     let content = rand(&mut r, 1.0);
     let style_img = rand(&mut r, 1.0);
     let x = rand(&mut r, 1.0);
-    let style_layers: Vec<(Layer, f64)> = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "pool2", "conv3_2"]
-        .iter()
-        .map(|n| (Layer::parse(n).unwrap(), 100.0))
-        .collect();
-    let content_layers = vec![(Layer::parse("relu4_2").unwrap(), 5.0), (Layer::parse("conv1_2").unwrap(), 0.5)];
+    let style_layers: Vec<(Layer, f64)> = [
+        "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "pool2", "conv3_2",
+    ]
+    .iter()
+    .map(|n| (Layer::parse(n).unwrap(), 100.0))
+    .collect();
+    let content_layers = vec![
+        (Layer::parse("relu4_2").unwrap(), 5.0),
+        (Layer::parse("conv1_2").unwrap(), 0.5),
+    ];
     let layers: Vec<Layer> = style_layers.iter().map(|(l, _)| *l).collect();
     let acts = model.forward(&style_img, &layers, pooling).unwrap();
     let targets = StyleTargets {
-        grams: layers.iter().map(|&l| (l, stylefarm_engine::loss::gram(acts.get(l)).unwrap())).collect(),
+        grams: layers
+            .iter()
+            .map(|&l| (l, stylefarm_engine::loss::gram(acts.get(l)).unwrap()))
+            .collect(),
     };
-    let obj = Objective::new(&model, pooling, Some(&content), &content_layers, &targets, &style_layers, 1e-3, normalize)
-        .unwrap();
+    let obj = Objective::new(
+        &model,
+        pooling,
+        Some(&content),
+        &content_layers,
+        &targets,
+        &style_layers,
+        1e-3,
+        normalize,
+    )
+    .unwrap();
     let (_, grad) = obj.evaluate(&x).unwrap();
     let xv = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let gv = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap();
@@ -43,7 +60,10 @@ fn check_pooling(pooling: Pooling, normalize: bool) {
         let at = |d: f64| {
             let mut v = xv.clone();
             v[i] += d;
-            obj.evaluate(&Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap()).unwrap().0.total
+            obj.evaluate(&Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap())
+                .unwrap()
+                .0
+                .total
         };
         let fd = (at(eps) - at(-eps)) / (2.0 * eps);
         if normalize {
@@ -86,7 +106,12 @@ fn tv_gradient_matches_finite_differences() {
         let at = |d: f64| {
             let mut p = v.clone();
             p[i] += d;
-            stylefarm_engine::loss::total_variation(&Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(), 0.7).unwrap().0
+            stylefarm_engine::loss::total_variation(
+                &Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(),
+                0.7,
+            )
+            .unwrap()
+            .0
         };
         let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
         assert!((fd - g[i]).abs() < 1e-6, "element {i}: {fd} vs {}", g[i]);

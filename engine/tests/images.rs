@@ -11,7 +11,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -47,32 +51,57 @@ fn decode(bytes: &[u8]) -> Result<Image, EngineError> {
 #[test]
 fn huge_header_is_refused_before_decoding() {
     let err = decode(&png_header(100_000, 100_000)).unwrap_err();
-    assert!(matches!(err, EngineError::ImageTooLarge { pixels: 10_000_000_000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EngineError::ImageTooLarge {
+                pixels: 10_000_000_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("more than the limit"), "{err}");
 }
 
 #[test]
 fn zero_size_truncated_and_garbage_files_are_clear_errors() {
     let err = decode(&png_header(0, 10)).unwrap_err().to_string();
-    assert!(err.contains("zero size") || err.contains("unreadable header"), "{err}");
+    assert!(
+        err.contains("zero size") || err.contains("unreadable header"),
+        "{err}"
+    );
 
-    let full = encode(image::DynamicImage::new_rgb8(20, 20), image::ImageFormat::Png);
+    let full = encode(
+        image::DynamicImage::new_rgb8(20, 20),
+        image::ImageFormat::Png,
+    );
     let err = decode(&full[..full.len() / 2]).unwrap_err().to_string();
-    assert!(err.contains("cannot decode") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cannot decode") && err.contains("truncated"),
+        "{err}"
+    );
 
-    let err = decode(b"this is not a picture at all").unwrap_err().to_string();
+    let err = decode(b"this is not a picture at all")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unrecognised image format"), "{err}");
 
     let err = decode(&[]).unwrap_err().to_string();
     assert!(err.contains("test.img"), "{err}");
 
-    let jpeg = encode(image::DynamicImage::new_rgb8(32, 32), image::ImageFormat::Jpeg);
+    let jpeg = encode(
+        image::DynamicImage::new_rgb8(32, 32),
+        image::ImageFormat::Jpeg,
+    );
     assert!(decode(&jpeg[..40]).is_err());
 }
 
 #[test]
 fn missing_file_names_the_path() {
-    let err = Image::load(Path::new("/nonexistent/x.png"), DEFAULT_MAX_PIXELS).unwrap_err().to_string();
+    let err = Image::load(Path::new("/nonexistent/x.png"), DEFAULT_MAX_PIXELS)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/x.png"), "{err}");
 }
 
@@ -83,12 +112,24 @@ fn grayscale_sixteen_bit_and_alpha_are_converted() {
     assert_eq!((img.width, img.height), (4, 3));
     assert_eq!(img.data[1], img.data[12 + 1]); // R == G for gray
 
-    let deep = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(5, 5, |_, _| image::Rgb([65535u16, 0, 32768]));
-    let img = decode(&encode(image::DynamicImage::ImageRgb16(deep), image::ImageFormat::Png)).unwrap();
+    let deep = image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(5, 5, |_, _| {
+        image::Rgb([65535u16, 0, 32768])
+    });
+    let img = decode(&encode(
+        image::DynamicImage::ImageRgb16(deep),
+        image::ImageFormat::Png,
+    ))
+    .unwrap();
     assert!((img.data[0] - 1.0).abs() < 1e-6 && (img.data[2 * 25] - 0.5).abs() < 1e-3);
 
     // Fully transparent black becomes white: alpha composited on white.
-    let rgba = image::RgbaImage::from_fn(3, 3, |x, _| if x == 0 { image::Rgba([0, 0, 0, 0]) } else { image::Rgba([0, 0, 0, 255]) });
+    let rgba = image::RgbaImage::from_fn(3, 3, |x, _| {
+        if x == 0 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([0, 0, 0, 255])
+        }
+    });
     let img = decode(&encode(rgba.into(), image::ImageFormat::Png)).unwrap();
     assert_eq!(img.data[0], 1.0);
     assert_eq!(img.data[1], 0.0);
@@ -96,7 +137,10 @@ fn grayscale_sixteen_bit_and_alpha_are_converted() {
 
 #[test]
 fn the_limit_is_configurable() {
-    let png = encode(image::DynamicImage::new_rgb8(20, 20), image::ImageFormat::Png);
+    let png = encode(
+        image::DynamicImage::new_rgb8(20, 20),
+        image::ImageFormat::Png,
+    );
     assert!(Image::decode(&png, Path::new("a.png"), 399).is_err());
     assert!(Image::decode(&png, Path::new("a.png"), 400).is_ok());
 }
@@ -105,7 +149,11 @@ fn the_limit_is_configurable() {
 fn png_round_trip_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.png");
-    let img = Image { width: 2, height: 1, data: vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0] };
+    let img = Image {
+        width: 2,
+        height: 1,
+        data: vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+    };
     img.save(&path).unwrap();
     let back = Image::load(&path, DEFAULT_MAX_PIXELS).unwrap();
     assert_eq!(back, img);
@@ -121,6 +169,10 @@ fn cmyk_jpeg_is_converted_to_rgb() {
     let img = Image::load(&path, DEFAULT_MAX_PIXELS).unwrap();
     assert_eq!((img.width, img.height), (24, 16));
     let n = 24 * 16;
-    let (r, g, b) = (img.data[n / 2], img.data[n + n / 2], img.data[2 * n + n / 2]);
+    let (r, g, b) = (
+        img.data[n / 2],
+        img.data[n + n / 2],
+        img.data[2 * n + n / 2],
+    );
     assert!(r > 0.8 && g < 0.2 && b < 0.2, "rgb {r} {g} {b}");
 }

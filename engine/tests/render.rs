@@ -5,23 +5,36 @@ mod common;
 
 use stylefarm_engine::colors::OriginalColors;
 use stylefarm_engine::optim::Optimizer;
-use stylefarm_engine::{CancelToken, DType, EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, render};
+use stylefarm_engine::{
+    CancelToken, DType, EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, render,
+};
 
 fn quick(iterations: usize) -> Settings {
-    Settings { size: 40, iterations, seed: 7, ..Settings::default() }
+    Settings {
+        size: 40,
+        iterations,
+        seed: 7,
+        ..Settings::default()
+    }
 }
 
 fn run(settings: &Settings, content: Option<&Image>, styles: &[Style]) -> (Image, Vec<Progress>) {
     let model = common::random_model(DType::F32, 11);
     let mut seen = Vec::new();
     let mut on_progress = |p: &Progress| seen.push(*p);
-    let hooks = Hooks { progress: Some(&mut on_progress), ..Hooks::default() };
+    let hooks = Hooks {
+        progress: Some(&mut on_progress),
+        ..Hooks::default()
+    };
     let img = render(&model, content, styles, settings, hooks).unwrap();
     (img, seen)
 }
 
 fn style(seed: u64, weight: f64) -> Style {
-    Style { image: common::picture(48, 40, seed), weight }
+    Style {
+        image: common::picture(48, 40, seed),
+        weight,
+    }
 }
 
 #[test]
@@ -40,8 +53,20 @@ fn same_seed_gives_bit_identical_output_and_other_seed_differs() {
 fn lbfgs_and_adam_reduce_the_loss() {
     let content = common::picture(40, 40, 3);
     // The random-weight network's loss surface is steep: Adam needs a small step here.
-    for optimizer in [Optimizer::Lbfgs { history: 10, learning_rate: 1.0 }, Optimizer::Adam { learning_rate: 0.05 }] {
-        let s = Settings { optimizer, init: Init::Content, ..quick(20) };
+    for optimizer in [
+        Optimizer::Lbfgs {
+            history: 10,
+            learning_rate: 1.0,
+        },
+        Optimizer::Adam {
+            learning_rate: 0.05,
+        },
+    ] {
+        let s = Settings {
+            optimizer,
+            init: Init::Content,
+            ..quick(20)
+        };
         let (_, seen) = run(&s, Some(&content), &[style(4, 1.0)]);
         let (first, last) = (seen[0].losses.total, seen[seen.len() - 1].losses.total);
         assert!(last < 0.9 * first, "{optimizer:?}: loss {first} -> {last}");
@@ -62,41 +87,73 @@ fn blend_weight_one_equals_single_style() {
 
 #[test]
 fn texture_synthesis_needs_no_content() {
-    let s = Settings { texture: Some((48, 32)), ..quick(30) };
+    let s = Settings {
+        texture: Some((48, 32)),
+        ..quick(30)
+    };
     let (img, seen) = run(&s, None, &[style(10, 1.0)]);
     assert_eq!((img.width, img.height), (48, 32));
     assert!(seen.iter().all(|p| p.losses.content == 0.0));
-    assert!(seen[29].losses.style < 0.8 * seen[0].losses.style, "{} -> {}", seen[0].losses.style, seen[29].losses.style);
+    assert!(
+        seen[29].losses.style < 0.8 * seen[0].losses.style,
+        "{} -> {}",
+        seen[0].losses.style,
+        seen[29].losses.style
+    );
 }
 
 #[test]
 fn multiscale_visits_each_scale_and_ends_at_the_output_size() {
     let content = common::picture(64, 48, 12);
-    let s = Settings { scales: Scales::Explicit(vec![24, 40, 56]), ..quick(3) };
+    let s = Settings {
+        scales: Scales::Explicit(vec![24, 40, 56]),
+        ..quick(3)
+    };
     let (img, seen) = run(&s, Some(&content), &[style(13, 1.0)]);
     assert_eq!((img.width, img.height), (56, 42));
-    let dims: Vec<_> = seen.iter().filter(|p| p.iteration == 1).map(|p| (p.scale, p.width, p.height)).collect();
+    let dims: Vec<_> = seen
+        .iter()
+        .filter(|p| p.iteration == 1)
+        .map(|p| (p.scale, p.width, p.height))
+        .collect();
     assert_eq!(dims, vec![(0, 24, 18), (1, 40, 30), (2, 56, 42)]);
 }
 
 #[test]
 fn auto_scales_step_by_root_two_from_about_128() {
     let content = common::picture(64, 48, 1);
-    let s = Settings { size: 512, scales: Scales::Auto, ..Settings::default() };
+    let s = Settings {
+        size: 512,
+        scales: Scales::Auto,
+        ..Settings::default()
+    };
     let dims = s.scale_dims(Some(&content)).unwrap();
-    assert_eq!(dims, vec![(128, 96), (181, 136), (256, 192), (362, 272), (512, 384)]);
-    let small = Settings { size: 100, scales: Scales::Auto, ..Settings::default() };
+    assert_eq!(
+        dims,
+        vec![(128, 96), (181, 136), (256, 192), (362, 272), (512, 384)]
+    );
+    let small = Settings {
+        size: 100,
+        scales: Scales::Auto,
+        ..Settings::default()
+    };
     assert_eq!(small.scale_dims(Some(&content)).unwrap(), vec![(100, 75)]);
 }
 
 #[test]
 fn snapshots_every_k_iterations_and_cancellation() {
     let content = common::picture(32, 32, 14);
-    let s = Settings { save_every: 2, ..quick(5) };
+    let s = Settings {
+        save_every: 2,
+        ..quick(5)
+    };
     let model = common::random_model(DType::F32, 11);
     let mut shots = Vec::new();
     let mut snap = |p: &Progress, img: &Image| shots.push((p.iteration, img.width));
-    let hooks = Hooks { snapshot: Some(&mut snap), ..Hooks::default() };
+    let hooks = Hooks {
+        snapshot: Some(&mut snap),
+        ..Hooks::default()
+    };
     render(&model, Some(&content), &[style(15, 1.0)], &s, hooks).unwrap();
     assert_eq!(shots, vec![(2, 40), (4, 40), (5, 40)]);
 
@@ -109,7 +166,11 @@ fn snapshots_every_k_iterations_and_cancellation() {
             t2.cancel();
         }
     };
-    let hooks = Hooks { progress: Some(&mut on_progress), cancel: Some(token), ..Hooks::default() };
+    let hooks = Hooks {
+        progress: Some(&mut on_progress),
+        cancel: Some(token),
+        ..Hooks::default()
+    };
     let err = render(&model, Some(&content), &[style(15, 1.0)], &quick(50), hooks).unwrap_err();
     assert!(matches!(err, EngineError::Cancelled), "{err}");
     assert_eq!(count, 2);
@@ -119,7 +180,10 @@ fn snapshots_every_k_iterations_and_cancellation() {
 fn original_colors_modes_run() {
     let content = common::picture(32, 32, 16);
     for mode in [OriginalColors::Luminance, OriginalColors::Match] {
-        let s = Settings { original_colors: mode, ..quick(3) };
+        let s = Settings {
+            original_colors: mode,
+            ..quick(3)
+        };
         let (img, _) = run(&s, Some(&content), &[style(17, 1.0)]);
         assert_eq!((img.width, img.height), (40, 40));
         assert!(img.data.iter().all(|v| (0.0..=1.0).contains(v)));
@@ -130,10 +194,21 @@ fn original_colors_modes_run() {
 fn init_from_an_image_starts_there() {
     let content = common::picture(32, 32, 18);
     let init = common::picture(50, 50, 19);
-    let s = Settings { init: Init::Image(init.clone()), iterations: 1, optimizer: Optimizer::Adam { learning_rate: 1e-6 }, ..quick(1) };
+    let s = Settings {
+        init: Init::Image(init.clone()),
+        iterations: 1,
+        optimizer: Optimizer::Adam {
+            learning_rate: 1e-6,
+        },
+        ..quick(1)
+    };
     let (img, _) = run(&s, Some(&content), &[style(20, 1.0)]);
     let expect = init.resize(40, 40);
-    let diff = img.data.iter().zip(&expect.data).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let diff = img
+        .data
+        .iter()
+        .zip(&expect.data)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(diff < 2e-3, "max diff {diff}");
 }
 
@@ -143,31 +218,132 @@ fn bad_settings_are_clear_errors() {
     let content = common::picture(32, 32, 1);
     let styles = [style(2, 1.0)];
     let cases: Vec<(Settings, Option<&Image>, &[Style], &str)> = vec![
-        (Settings { content_weight: -1.0, ..quick(1) }, Some(&content), &styles, "content_weight"),
-        (Settings { style_weight: f64::NAN, ..quick(1) }, Some(&content), &styles, "style_weight"),
-        (Settings { tv_weight: f64::INFINITY, ..quick(1) }, Some(&content), &styles, "tv_weight"),
         (
-            Settings { style_layers: vec![("relu9_1".into(), 1.0)], ..quick(1) },
+            Settings {
+                content_weight: -1.0,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "content_weight",
+        ),
+        (
+            Settings {
+                style_weight: f64::NAN,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "style_weight",
+        ),
+        (
+            Settings {
+                tv_weight: f64::INFINITY,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "tv_weight",
+        ),
+        (
+            Settings {
+                style_layers: vec![("relu9_1".into(), 1.0)],
+                ..quick(1)
+            },
             Some(&content),
             &styles,
             "unknown layer 'relu9_1'",
         ),
-        (Settings { content_layers: vec![("relu4_2".into(), -2.0)], ..quick(1) }, Some(&content), &styles, "content_layers"),
+        (
+            Settings {
+                content_layers: vec![("relu4_2".into(), -2.0)],
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "content_layers",
+        ),
         (quick(1), Some(&content), &[], "at least one style image"),
         (quick(1), None, &styles, "--texture"),
-        (Settings { texture: Some((32, 32)), ..quick(1) }, Some(&content), &styles, "texture mode takes no content"),
-        (Settings { size: 8, ..quick(1) }, Some(&content), &styles, "at least 16 px"),
-        (Settings { iterations: 0, ..quick(1) }, Some(&content), &styles, "iterations"),
-        (Settings { style_scale: 0.0, ..quick(1) }, Some(&content), &styles, "style_scale"),
-        (Settings { scales: Scales::Explicit(vec![64, 32]), ..quick(1) }, Some(&content), &styles, "increasing"),
-        (Settings { optimizer: Optimizer::Adam { learning_rate: -1.0 }, ..quick(1) }, Some(&content), &styles, "learning_rate"),
-        (Settings { texture: Some((32, 32)), original_colors: OriginalColors::Luminance, ..quick(1) }, None, &styles, "original_colors"),
+        (
+            Settings {
+                texture: Some((32, 32)),
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "texture mode takes no content",
+        ),
+        (
+            Settings {
+                size: 8,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "at least 16 px",
+        ),
+        (
+            Settings {
+                iterations: 0,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "iterations",
+        ),
+        (
+            Settings {
+                style_scale: 0.0,
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "style_scale",
+        ),
+        (
+            Settings {
+                scales: Scales::Explicit(vec![64, 32]),
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "increasing",
+        ),
+        (
+            Settings {
+                optimizer: Optimizer::Adam {
+                    learning_rate: -1.0,
+                },
+                ..quick(1)
+            },
+            Some(&content),
+            &styles,
+            "learning_rate",
+        ),
+        (
+            Settings {
+                texture: Some((32, 32)),
+                original_colors: OriginalColors::Luminance,
+                ..quick(1)
+            },
+            None,
+            &styles,
+            "original_colors",
+        ),
     ];
     for (settings, content, styles, expect) in cases {
-        let err = render(&model, content, styles, &settings, Hooks::default()).unwrap_err().to_string();
+        let err = render(&model, content, styles, &settings, Hooks::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expect), "expected '{expect}' in: {err}");
     }
-    let neg = [Style { image: common::picture(16, 16, 1), weight: -1.0 }];
-    let err = render(&model, Some(&content), &neg, &quick(1), Hooks::default()).unwrap_err().to_string();
+    let neg = [Style {
+        image: common::picture(16, 16, 1),
+        weight: -1.0,
+    }];
+    let err = render(&model, Some(&content), &neg, &quick(1), Hooks::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("style weight"), "{err}");
 }

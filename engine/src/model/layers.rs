@@ -55,11 +55,11 @@ pub(crate) const UNITS: [Unit; 21] = [
 
 /// Every layer name, in network order.
 pub const VGG19_LAYERS: [&str; 37] = [
-    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2", "relu2_2",
-    "pool2", "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4",
-    "pool3", "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4",
-    "pool4", "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4",
-    "pool5",
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2",
+    "relu2_2", "pool2", "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3",
+    "conv3_4", "relu3_4", "pool3", "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3",
+    "relu4_3", "conv4_4", "relu4_4", "pool4", "conv5_1", "relu5_1", "conv5_2", "relu5_2",
+    "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
 ];
 
 /// Which tensor of a unit a layer name means.
@@ -84,9 +84,17 @@ impl Layer {
     pub fn parse(name: &str) -> Result<Layer> {
         let mut unit = 0;
         for &n in VGG19_LAYERS.iter() {
-            let kind = if n.starts_with("conv") { LayerKind::Conv } else { LayerKind::Out };
+            let kind = if n.starts_with("conv") {
+                LayerKind::Conv
+            } else {
+                LayerKind::Out
+            };
             if n == name {
-                return Ok(Layer { unit, kind, name: n });
+                return Ok(Layer {
+                    unit,
+                    kind,
+                    name: n,
+                });
             }
             if kind == LayerKind::Out {
                 unit += 1;
@@ -94,7 +102,10 @@ impl Layer {
         }
         Err(EngineError::setting(
             "layers",
-            format!("unknown layer '{name}'; VGG-19 layers are {}", VGG19_LAYERS.join(",")),
+            format!(
+                "unknown layer '{name}'; VGG-19 layers are {}",
+                VGG19_LAYERS.join(",")
+            ),
         ))
     }
 
@@ -117,6 +128,9 @@ mod tests {
         let pool5 = Layer::parse("pool5").unwrap();
         assert_eq!((pool5.unit, UNITS[pool5.unit]), (20, Unit::Pool));
         let err = Layer::parse("relu9_1").unwrap_err().to_string();
-        assert!(err.contains("unknown layer 'relu9_1'") && err.contains("relu5_1"), "{err}");
+        assert!(
+            err.contains("unknown layer 'relu9_1'") && err.contains("relu5_1"),
+            "{err}"
+        );
     }
 }

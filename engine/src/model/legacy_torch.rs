@@ -35,7 +35,11 @@ pub(crate) fn read(bytes: &[u8]) -> Result<HashMap<String, Tensor>, String> {
             .into_iter()
             .map(|k| String::try_from(k).map_err(|o| format!("storage key is not a string: {o:?}")))
             .collect::<Result<Vec<_>, _>>()?,
-        other => return Err(format!("expected the list of storage keys, found {other:?}")),
+        other => {
+            return Err(format!(
+                "expected the list of storage keys, found {other:?}"
+            ));
+        }
     };
 
     let mut storages: HashMap<String, &[u8]> = HashMap::new();
@@ -43,19 +47,28 @@ pub(crate) fn read(bytes: &[u8]) -> Result<HashMap<String, Tensor>, String> {
     let mut rest = &bytes[MAGIC.len() + consumed..];
     let mut infos = Vec::new();
     collect_tensors(object, &mut infos)?;
-    let elem_size: HashMap<&str, usize> =
-        infos.iter().map(|t| (t.key.as_str(), t.dtype.size_in_bytes())).collect();
+    let elem_size: HashMap<&str, usize> = infos
+        .iter()
+        .map(|t| (t.key.as_str(), t.dtype.size_in_bytes()))
+        .collect();
     for key in &keys {
-        let size = *elem_size.get(key.as_str()).ok_or(format!("storage {key} has no tensor"))?;
+        let size = *elem_size
+            .get(key.as_str())
+            .ok_or(format!("storage {key} has no tensor"))?;
         let count = take(&mut rest, 8)?;
         let count = u64::from_le_bytes(count.try_into().map_err(|_| "truncated")?) as usize;
-        let data = take(&mut rest, count.checked_mul(size).ok_or("storage size overflows")?)?;
+        let data = take(
+            &mut rest,
+            count.checked_mul(size).ok_or("storage size overflows")?,
+        )?;
         storages.insert(key.clone(), data);
     }
 
     let mut out = HashMap::new();
     for t in infos {
-        let data = storages.get(&t.key).ok_or(format!("storage {} missing", t.key))?;
+        let data = storages
+            .get(&t.key)
+            .ok_or(format!("storage {} missing", t.key))?;
         let numel: usize = t.shape.iter().product();
         let size = t.dtype.size_in_bytes();
         let start = t.offset * size;
@@ -74,7 +87,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<HashMap<String, Tensor>, String> {
 
 fn read_pickle<R: std::io::BufRead>(r: &mut R) -> Result<Object, String> {
     let mut stack = Stack::empty();
-    stack.read_loop(r).map_err(|e| format!("corrupt pickle: {e}"))?;
+    stack
+        .read_loop(r)
+        .map_err(|e| format!("corrupt pickle: {e}"))?;
     stack.finalize().map_err(|e| format!("corrupt pickle: {e}"))
 }
 
@@ -130,8 +145,10 @@ fn tensor_info(name: String, v: Object) -> Result<Info, String> {
     let bad = |what: &str| format!("tensor {name}: {what}");
     let (callable, args) = v.reduce().map_err(|_| bad("not a tensor"))?;
     match callable {
-        Object::Class { module_name, class_name }
-            if module_name == "torch._utils" && class_name == "_rebuild_tensor_v2" => {}
+        Object::Class {
+            module_name,
+            class_name,
+        } if module_name == "torch._utils" && class_name == "_rebuild_tensor_v2" => {}
         _ => return Err(bad("not a _rebuild_tensor_v2 reduction")),
     }
     let mut args = args.tuple().map_err(|_| bad("bad arguments"))?;
@@ -140,8 +157,14 @@ fn tensor_info(name: String, v: Object) -> Result<Info, String> {
     }
     let stride = usizes(args.remove(3)).ok_or_else(|| bad("bad stride"))?;
     let shape = usizes(args.remove(2)).ok_or_else(|| bad("bad shape"))?;
-    let offset = args.remove(1).int_or_long().map_err(|_| bad("bad offset"))? as usize;
-    let storage = args.remove(0).persistent_load().map_err(|_| bad("bad storage"))?;
+    let offset = args
+        .remove(1)
+        .int_or_long()
+        .map_err(|_| bad("bad offset"))? as usize;
+    let storage = args
+        .remove(0)
+        .persistent_load()
+        .map_err(|_| bad("bad storage"))?;
     let mut st = storage.tuple().map_err(|_| bad("bad storage tuple"))?;
     if st.len() < 5 {
         return Err(bad("short storage tuple"));
@@ -156,13 +179,22 @@ fn tensor_info(name: String, v: Object) -> Result<Info, String> {
         "HalfStorage" => DType::F16,
         other => return Err(bad(&format!("unsupported storage {other}"))),
     };
-    Ok(Info { name, key, dtype, shape, stride, offset })
+    Ok(Info {
+        name,
+        key,
+        dtype,
+        shape,
+        stride,
+        offset,
+    })
 }
 
 fn usizes(o: Object) -> Option<Vec<usize>> {
     match o {
-        Object::Tuple(v) => v.into_iter().map(|x| x.int_or_long().ok().map(|i| i as usize)).collect(),
+        Object::Tuple(v) => v
+            .into_iter()
+            .map(|x| x.int_or_long().ok().map(|i| i as usize))
+            .collect(),
         _ => None,
     }
 }
-

@@ -9,7 +9,9 @@ mod legacy_torch;
 mod net;
 mod weights;
 
-pub use layers::{Layer, LayerKind, VGG19_LAYERS};
 pub use layers::CONV_SHAPES;
+pub use layers::{Layer, LayerKind, VGG19_LAYERS};
 pub use net::{Activations, Pooling};
-pub use weights::{DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, Preprocess, Vgg19, default_model_path};
+pub use weights::{
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, Preprocess, Vgg19, default_model_path,
+};

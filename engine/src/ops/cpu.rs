@@ -49,4 +49,3 @@ pub(crate) use by_dtype;
 pub(crate) fn dims3(t: &Tensor) -> Result<(usize, usize, usize)> {
     Ok(t.dims3()?)
 }
-

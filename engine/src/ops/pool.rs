@@ -34,7 +34,10 @@ pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
 pub(crate) fn avg_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
     if !is_cpu(g) {
         let (_, h, w) = dims3(x)?;
-        let up = g.unsqueeze(0)?.upsample_nearest2d(h / 2 * 2, w / 2 * 2)?.squeeze(0)?;
+        let up = g
+            .unsqueeze(0)?
+            .upsample_nearest2d(h / 2 * 2, w / 2 * 2)?
+            .squeeze(0)?;
         return Ok((pad_to(&up, h, w)? * 0.25)?);
     }
     by_dtype!(g, pool_backward_cpu(g, x, false))
@@ -49,20 +52,22 @@ fn pool_cpu<T: Elem>(x: &Tensor, max: bool) -> Result<Tensor> {
         if oh * ow == 0 {
             return out;
         }
-        out.par_chunks_mut(oh * ow).enumerate().for_each(|(ch, dst)| {
-            let p = &x[ch * h * w..(ch + 1) * h * w];
-            for oy in 0..oh {
-                let (r0, r1) = (&p[2 * oy * w..], &p[(2 * oy + 1) * w..]);
-                for ox in 0..ow {
-                    let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
-                    dst[oy * ow + ox] = if max {
-                        v.into_iter().fold(v[0], |m, a| if a > m { a } else { m })
-                    } else {
-                        (v[0] + v[1] + v[2] + v[3]) * quarter
-                    };
+        out.par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(ch, dst)| {
+                let p = &x[ch * h * w..(ch + 1) * h * w];
+                for oy in 0..oh {
+                    let (r0, r1) = (&p[2 * oy * w..], &p[(2 * oy + 1) * w..]);
+                    for ox in 0..ow {
+                        let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
+                        dst[oy * ow + ox] = if max {
+                            v.into_iter().fold(v[0], |m, a| if a > m { a } else { m })
+                        } else {
+                            (v[0] + v[1] + v[2] + v[3]) * quarter
+                        };
+                    }
                 }
-            }
-        });
+            });
         out
     })?;
     tensor(out, &[c, oh, ow])
@@ -116,7 +121,11 @@ fn max_pool2_backward_tensor(g: &Tensor, x: &Tensor) -> Result<Tensor> {
     let (_, h, w) = dims3(x)?;
     let (h2, w2) = (h / 2 * 2, w / 2 * 2);
     let xc = x.narrow(1, 0, h2)?.narrow(2, 0, w2)?;
-    let m = xc.unsqueeze(0)?.max_pool2d(2)?.upsample_nearest2d(h2, w2)?.squeeze(0)?;
+    let m = xc
+        .unsqueeze(0)?
+        .max_pool2d(2)?
+        .upsample_nearest2d(h2, w2)?
+        .squeeze(0)?;
     let mask = xc.eq(&m)?.to_dtype(g.dtype())?;
     let up = g.unsqueeze(0)?.upsample_nearest2d(h2, w2)?.squeeze(0)?;
     pad_to(&(up * mask)?, h, w)
@@ -125,5 +134,6 @@ fn max_pool2_backward_tensor(g: &Tensor, x: &Tensor) -> Result<Tensor> {
 /// Zero-pads `(C, h2, w2)` at the bottom/right to `(C, h, w)`.
 fn pad_to(t: &Tensor, h: usize, w: usize) -> Result<Tensor> {
     let (_, h2, w2) = dims3(t)?;
-    Ok(t.pad_with_zeros(1, 0, h - h2)?.pad_with_zeros(2, 0, w - w2)?)
+    Ok(t.pad_with_zeros(1, 0, h - h2)?
+        .pad_with_zeros(2, 0, w - w2)?)
 }

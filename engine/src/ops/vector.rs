@@ -12,7 +12,10 @@ const CHUNK: usize = 1 << 15;
 /// `Σ aᵢ bᵢ`, accumulated in f64.
 pub fn dot(a: &Tensor, b: &Tensor) -> Result<f64> {
     if !is_cpu(a) {
-        return Ok((a * b)?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+        return Ok((a * b)?
+            .sum_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?);
     }
     by_dtype!(a, dot_cpu(a, b))
 }
@@ -20,7 +23,11 @@ pub fn dot(a: &Tensor, b: &Tensor) -> Result<f64> {
 /// `Σ |aᵢ|`.
 pub fn sum_abs(a: &Tensor) -> Result<f64> {
     if !is_cpu(a) {
-        return Ok(a.abs()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+        return Ok(a
+            .abs()?
+            .sum_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?);
     }
     by_dtype!(a, sum_abs_cpu(a))
 }
@@ -48,8 +55,10 @@ fn dot_cpu<T: Elem>(a: &Tensor, b: &Tensor) -> Result<f64> {
 
 fn sum_abs_cpu<T: Elem>(a: &Tensor) -> Result<f64> {
     with_slice::<T, _>(a, |a| {
-        let parts: Vec<f64> =
-            a.par_chunks(CHUNK).map(|a| a.iter().map(|&x| x.to_f64().abs()).sum()).collect();
+        let parts: Vec<f64> = a
+            .par_chunks(CHUNK)
+            .map(|a| a.iter().map(|&x| x.to_f64().abs()).sum())
+            .collect();
         parts.into_iter().sum()
     })
 }

@@ -13,7 +13,12 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(lr: f64) -> Adam {
-        Adam { lr, t: 0, m: None, v: None }
+        Adam {
+            lr,
+            t: 0,
+            m: None,
+            v: None,
+        }
     }
 
     pub fn step(&mut self, x: &Tensor, g: &Tensor) -> Result<Tensor> {

@@ -19,7 +19,13 @@ pub struct Lbfgs {
 
 impl Lbfgs {
     pub fn new(history: usize, lr: f64) -> Lbfgs {
-        Lbfgs { history: history.max(1), lr, pairs: VecDeque::new(), h_diag: 1.0, prev: None }
+        Lbfgs {
+            history: history.max(1),
+            lr,
+            pairs: VecDeque::new(),
+            h_diag: 1.0,
+            prev: None,
+        }
     }
 
     pub fn step(&mut self, x: &Tensor, g: &Tensor) -> Result<Tensor> {

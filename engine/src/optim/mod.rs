@@ -23,7 +23,10 @@ pub enum Optimizer {
 
 impl Default for Optimizer {
     fn default() -> Self {
-        Optimizer::Lbfgs { history: 100, learning_rate: 1.0 }
+        Optimizer::Lbfgs {
+            history: 100,
+            learning_rate: 1.0,
+        }
     }
 }
 
@@ -36,7 +39,10 @@ pub(crate) enum State {
 impl State {
     pub(crate) fn new(opt: Optimizer) -> State {
         match opt {
-            Optimizer::Lbfgs { history, learning_rate } => State::Lbfgs(Lbfgs::new(history, learning_rate)),
+            Optimizer::Lbfgs {
+                history,
+                learning_rate,
+            } => State::Lbfgs(Lbfgs::new(history, learning_rate)),
             Optimizer::Adam { learning_rate } => State::Adam(Adam::new(learning_rate)),
         }
     }

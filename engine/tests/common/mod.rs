@@ -8,9 +8,13 @@ use stylefarm_engine::model::{CONV_SHAPES, default_model_path};
 use stylefarm_engine::{DType, Device, Image, Vgg19};
 
 pub fn lcg(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     }
 }
@@ -26,8 +30,14 @@ pub fn random_model(dtype: DType, seed: u64) -> Vgg19 {
         let w: Vec<f32> = (0..o * c * 9).map(|_| (r() * scale) as f32).collect();
         let b: Vec<f32> = (0..o).map(|_| (r() * 0.05) as f32).collect();
         let n = TV_INDEX[i];
-        map.insert(format!("features.{n}.weight"), candle_core::Tensor::from_vec(w, (o, c, 3, 3), &Device::Cpu).unwrap());
-        map.insert(format!("features.{n}.bias"), candle_core::Tensor::from_vec(b, o, &Device::Cpu).unwrap());
+        map.insert(
+            format!("features.{n}.weight"),
+            candle_core::Tensor::from_vec(w, (o, c, 3, 3), &Device::Cpu).unwrap(),
+        );
+        map.insert(
+            format!("features.{n}.bias"),
+            candle_core::Tensor::from_vec(b, o, &Device::Cpu).unwrap(),
+        );
     }
     Vgg19::from_tensors(&map, &Device::Cpu, dtype).unwrap()
 }
@@ -42,21 +52,34 @@ pub fn picture(w: usize, h: usize, seed: u64) -> Image {
         for y in 0..h {
             for x in 0..w {
                 let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
-                let v = 0.5 + 0.4 * ((a + ch as f64) * fx * 6.0 + (b - ch as f64) * fy * 5.0 + c).sin();
+                let v =
+                    0.5 + 0.4 * ((a + ch as f64) * fx * 6.0 + (b - ch as f64) * fy * 5.0 + c).sin();
                 data[ch * n + y * w + x] = v as f32;
             }
         }
     }
-    Image { width: w, height: h, data }
+    Image {
+        width: w,
+        height: h,
+        data,
+    }
 }
 
 /// The real VGG-19 (`stylefarm model fetch`, or STYLEFARM_MODEL).
 pub fn real_model_path() -> PathBuf {
-    let path = std::env::var_os("STYLEFARM_MODEL").map(PathBuf::from).unwrap_or_else(default_model_path);
-    assert!(path.exists(), "no model at {}: run `cargo run -p stylefarm -- model fetch` first", path.display());
+    let path = std::env::var_os("STYLEFARM_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_model_path);
+    assert!(
+        path.exists(),
+        "no model at {}: run `cargo run -p stylefarm -- model fetch` first",
+        path.display()
+    );
     path
 }
 
 pub fn shared_image(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/images")
+        .join(name)
 }
