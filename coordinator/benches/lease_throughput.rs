@@ -9,7 +9,7 @@
 //!   output prefix and completes with it, so Complete also HEADs it in the
 //!   embedded S3 server — closer to a real farm, but measures S3 as well.
 //!
-//! `cargo bench -p stylefarm-coordinator --bench lease_throughput [-- --tasks N] [-- --only-no-outputs]`
+//! `cargo bench -p stylefarm-coordinator --bench lease_throughput [-- --tasks N --workers N --only-no-outputs]`
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,8 @@ use stylefarm_storage::{EmbeddedS3, Store};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-const WORKERS: usize = 16;
+/// Concurrent workers (`--workers N` to change).
+const DEFAULT_WORKERS: usize = 16;
 const DEFAULT_TASKS: usize = 10_000;
 /// Tasks per job: the queue holds several jobs, as a farm would.
 const TASKS_PER_JOB: usize = 1_000;
@@ -32,24 +33,28 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    let tasks = args
-        .iter()
-        .position(|a| a == "--tasks")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(DEFAULT_TASKS);
-    println!("lease_throughput: {tasks} tasks, {WORKERS} concurrent workers, Lease → Complete");
+    let number = |flag: &str, default: usize| -> Result<usize, Error> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => Ok(args
+                .get(i + 1)
+                .ok_or(format!("{flag} needs a number"))?
+                .parse()?),
+            None => Ok(default),
+        }
+    };
+    let tasks = number("--tasks", DEFAULT_TASKS)?;
+    let workers = number("--workers", DEFAULT_WORKERS)?;
+    println!("lease_throughput: {tasks} tasks, {workers} concurrent workers, Lease → Complete");
     println!("target: ≥ {TARGET_TASKS_PER_S} tasks/s, Lease p99 < {TARGET_P99_MS} ms\n");
-    round(tasks, false).await?;
+    round(tasks, workers, false).await?;
     if !args.iter().any(|a| a == "--only-no-outputs") {
-        round(tasks, true).await?;
+        round(tasks, workers, true).await?;
     }
     Ok(())
 }
 
 /// One farm, filled with `tasks` tasks, drained by the workers.
-async fn round(tasks: usize, with_outputs: bool) -> Result<(), Error> {
+async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse()?).await?;
     let storage = s3.storage_config("bench", "");
@@ -72,7 +77,7 @@ async fn round(tasks: usize, with_outputs: bool) -> Result<(), Error> {
 
     let started = Instant::now();
     let mut handles = Vec::new();
-    for i in 0..WORKERS {
+    for i in 0..workers {
         // Each worker has its own connection, as separate machines would.
         let channel = Channel::from_shared(format!("http://{addr}"))?
             .connect()
@@ -80,7 +85,7 @@ async fn round(tasks: usize, with_outputs: bool) -> Result<(), Error> {
         let store = with_outputs.then(|| store.clone());
         handles.push(tokio::spawn(worker(i, WorkClient::new(channel), store)));
     }
-    let mut lease_latencies = Vec::with_capacity(tasks + WORKERS);
+    let mut lease_latencies = Vec::with_capacity(tasks + workers);
     let mut complete_latencies = Vec::with_capacity(tasks);
     for handle in handles {
         let (leases, completes) = handle.await??;

@@ -7,7 +7,9 @@
 --   * enumerations are lower-case TEXT ('queued', 'leased', ...);
 --   * list values are JSON arrays in TEXT columns;
 --   * `seq INTEGER PRIMARY KEY` is SQLite's rowid; PostgreSQL would use
---     BIGINT GENERATED ALWAYS AS IDENTITY.
+--     BIGINT GENERATED ALWAYS AS IDENTITY;
+--   * WITHOUT ROWID (SQLite only) stores a table as its primary key's b-tree,
+--     saving a write per row; PostgreSQL needs nothing in its place.
 
 CREATE TABLE jobs (
     -- Submission order: the lease tie-break after priority.
@@ -62,17 +64,20 @@ CREATE TABLE tasks (
     UNIQUE (job_id, ordinal)
 );
 
+-- Partial indexes: only the few ready or leased tasks are in them, however
+-- many finished tasks the table holds, so each state change touches a small
+-- index (both SQLite and PostgreSQL have partial indexes).
 -- The claim: best ready task by priority, then submission/task order.
-CREATE INDEX tasks_claim ON tasks (state, priority DESC, seq);
--- Expired leases, and the earliest expiry a long poll should wake up for.
-CREATE INDEX tasks_lease ON tasks (state, lease_expires_ms);
+CREATE INDEX tasks_ready ON tasks (priority DESC, seq) WHERE state = 'ready';
+-- Expired leases, the earliest expiry, and each worker's current tasks.
+CREATE INDEX tasks_leased ON tasks (lease_expires_ms) WHERE state = 'leased';
 
 -- The DAG: `task_id` waits for `depends_on` to succeed.
 CREATE TABLE task_dependencies (
     task_id    TEXT NOT NULL REFERENCES tasks (task_id),
     depends_on TEXT NOT NULL REFERENCES tasks (task_id),
     PRIMARY KEY (task_id, depends_on)
-);
+) WITHOUT ROWID;
 CREATE INDEX task_dependents ON task_dependencies (depends_on);
 
 -- One row per lease of a task: who ran it, when, and how it ended.
@@ -86,7 +91,7 @@ CREATE TABLE attempts (
     outcome    TEXT    NOT NULL DEFAULT 'running',
     error      TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (task_id, attempt)
-);
+) WITHOUT ROWID; -- SQLite: the table is its key's b-tree, one write per row
 
 CREATE TABLE workers (
     worker_id      TEXT    PRIMARY KEY,
@@ -106,4 +111,4 @@ CREATE TABLE worker_job_failures (
     job_id    TEXT    NOT NULL REFERENCES jobs (job_id),
     failures  INTEGER NOT NULL,
     PRIMARY KEY (worker_id, job_id)
-);
+) WITHOUT ROWID;

@@ -9,29 +9,41 @@
 //! read a consistent snapshot while a write is in flight. An in-memory
 //! database exists only inside its one connection, so there the readers
 //! share the writer's.
+//!
+//! Every statement is a round trip to the connection's thread, and the
+//! writer is the farm's bottleneck, so the hot paths send `BEGIN IMMEDIATE`
+//! and `COMMIT` together with their statements ([`Db::write_manual`]) instead
+//! of as round trips of their own. Transactions are therefore managed here
+//! with plain statements; one left open (an error halfway, a caller that went
+//! away) is rolled back before the writer's next use.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-    SqliteTransactionManager,
-};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool, TransactionManager};
-use tokio::sync::{Mutex, MutexGuard};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, MutexGuard, oneshot};
 
 use crate::error::Result;
 
 /// Reader connections for a database file.
 const READERS: u32 = 8;
 
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 pub(crate) struct Db {
     /// `None` for an in-memory database: reads go through the writer.
     readers: Option<SqlitePool>,
     writer: Mutex<SqliteConnection>,
+    /// A transaction was left open on the writer: roll it back first.
+    rollback_pending: AtomicBool,
+    /// Dropping it stops the checkpointer.
+    _checkpointer: Option<oneshot::Sender<()>>,
 }
 
 /// A connection to read with.
@@ -43,7 +55,9 @@ pub(crate) enum ReadConn<'a> {
 /// The write transaction, holding the writer until commit or drop (which
 /// rolls back).
 pub(crate) struct WriteTx<'a> {
+    db: &'a Db,
     conn: MutexGuard<'a, SqliteConnection>,
+    /// A transaction may be open on the connection.
     open: bool,
 }
 
@@ -66,12 +80,19 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            .statement_cache_capacity(256);
+            .statement_cache_capacity(256)
+            // Checkpoints (copying the WAL into the database file, with an
+            // fsync) would otherwise run inside whichever commit crosses
+            // 1000 pages, stalling the writer: a background task does them.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", (64 << 20).to_string())
+            // Statement journals (multi-statement transactions) stay in memory.
+            .pragma("temp_store", "memory");
         let mut writer = options.connect().await?;
         sqlx::migrate!("./migrations").run(&mut writer).await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let readers = if in_memory {
-            None
+        let (readers, checkpointer) = if in_memory {
+            (None, None)
         } else {
             // No ping before each use: the connections are local files.
             let pool = SqlitePoolOptions::new()
@@ -79,11 +100,15 @@ impl Db {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            Some(pool)
+            let (stop, stopped) = oneshot::channel();
+            tokio::spawn(checkpoint_forever(pool.clone(), stopped));
+            (Some(pool), Some(stop))
         };
         Ok(Db {
             readers,
             writer: Mutex::new(writer),
+            rollback_pending: AtomicBool::new(false),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -91,15 +116,36 @@ impl Db {
     pub(crate) async fn read(&self) -> Result<ReadConn<'_>> {
         Ok(match &self.readers {
             Some(pool) => ReadConn::Pooled(pool.acquire().await?),
-            None => ReadConn::Shared(self.writer.lock().await),
+            None => ReadConn::Shared(self.writer().await?),
         })
     }
 
     /// Starts the (only) write transaction.
     pub(crate) async fn write(&self) -> Result<WriteTx<'_>> {
+        let mut tx = self.write_manual().await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(tx.conn()).await?;
+        Ok(tx)
+    }
+
+    /// The writer, for statement lists that begin the transaction themselves
+    /// (`BEGIN IMMEDIATE; …`) and may commit it themselves (`…; COMMIT`,
+    /// then [`WriteTx::ended`]); until then it counts as open.
+    pub(crate) async fn write_manual(&self) -> Result<WriteTx<'_>> {
+        Ok(WriteTx {
+            db: self,
+            conn: self.writer().await?,
+            open: true,
+        })
+    }
+
+    async fn writer(&self) -> Result<MutexGuard<'_, SqliteConnection>> {
         let mut conn = self.writer.lock().await;
-        SqliteTransactionManager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
-        Ok(WriteTx { conn, open: true })
+        if self.rollback_pending.swap(false, Ordering::AcqRel) {
+            // Fails harmlessly ("no transaction is active") when the
+            // transaction did end after all.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        Ok(conn)
     }
 }
 
@@ -111,18 +157,22 @@ impl<'a> WriteTx<'a> {
 
     /// Commits; see [`Committed`].
     pub(crate) async fn commit(mut self) -> Result<Committed<'a>> {
-        SqliteTransactionManager::commit(&mut self.conn).await?;
+        sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+        Ok(self.ended())
+    }
+
+    /// The transaction was committed by the last statement list run.
+    pub(crate) fn ended(mut self) -> Committed<'a> {
         self.open = false;
-        Ok(Committed { _writer: self })
+        Committed { _writer: self }
     }
 }
 
 impl Drop for WriteTx<'_> {
     fn drop(&mut self) {
         if self.open {
-            // Queued on the connection ahead of anything the next holder
-            // sends, so nobody sees this transaction's writes.
-            SqliteTransactionManager::start_rollback(&mut self.conn);
+            // Done by the next holder before anything else (Drop cannot wait).
+            self.db.rollback_pending.store(true, Ordering::Release);
         }
     }
 }
@@ -143,6 +193,23 @@ impl DerefMut for ReadConn<'_> {
         match self {
             ReadConn::Pooled(c) => c,
             ReadConn::Shared(c) => c,
+        }
+    }
+}
+
+/// Checkpoints the WAL from a reader connection until `stop` fires or is
+/// dropped. PASSIVE: it copies what it can without blocking the writer.
+async fn checkpoint_forever(pool: SqlitePool, mut stop: oneshot::Receiver<()>) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
         }
     }
 }

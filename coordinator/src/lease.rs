@@ -2,11 +2,12 @@
 //! and reaping leases whose worker stopped heartbeating.
 //!
 //! One claim is one short write transaction, and the hot path of the whole
-//! farm: every statement costs a hop to SQLite's thread under the writer
-//! mutex, so the claim itself is a single `UPDATE … RETURNING` (see
-//! `repo::tasks::CLAIM`), and what need not be asked every time is
-//! remembered here: when a worker was last recorded as seen, the earliest
-//! moment a lease can expire, and the specs of running jobs.
+//! farm: every statement costs a round trip to SQLite's thread under the
+//! writer mutex. So the claim is one statement list (log the attempt, lease
+//! the best task: `repo::tasks::CLAIM`), usually sent together with its
+//! `BEGIN`/`COMMIT` as a single round trip, and what need not be asked every
+//! time is remembered here: when a worker was last recorded as seen, the
+//! earliest moment a lease can expire, and the specs of running jobs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -111,15 +112,13 @@ impl Coordinator {
         }
     }
 
-    /// One claim transaction.
+    /// One claim. The common case, with no upkeep due and nobody watching,
+    /// is a single round trip to the database; otherwise a transaction also
+    /// records the worker as seen, reaps expired leases and builds the event.
     async fn try_claim(&self, worker_id: &str) -> Result<Claim> {
         let now = now_ms();
         let config = self.config();
         let deadline_ms = now.saturating_add(millis(config.lease_timeout));
-        let memory = &self.inner.lease;
-        let mut tx = self.db().write().await?;
-        self.touch_worker(&mut tx, worker_id, now).await?;
-        let reaped = self.reap_in(&mut tx, now).await?;
         let claimer = Claimer {
             worker_id,
             deadline_ms,
@@ -129,57 +128,30 @@ impl Coordinator {
             },
             alive_since_ms: now.saturating_sub(3 * millis(config.heartbeat_interval)),
         };
-        let Some(task) = tasks::claim(tx.conn(), &claimer, now).await? else {
-            let next_due_ms = tasks::next_due(tx.conn(), now).await?;
-            let _writer = tx.commit().await?;
-            self.reaped(reaped);
+        let upkeep = self.touch_due(worker_id, now)
+            || now >= self.inner.lease.expiry_floor.load(Ordering::Relaxed);
+        let claimed = if upkeep || self.events().watched() {
+            self.claim_with_upkeep(&claimer, now).await?
+        } else {
+            let mut tx = self.db().write_manual().await?;
+            let task = tasks::claim_tx(tx.conn(), &claimer, now).await?;
+            drop(tx.ended());
+            task.map(|task| (task, None))
+        };
+        let Some((task, event)) = claimed else {
+            let next_due_ms = tasks::next_due(&mut *self.db().read().await?, now).await?;
             return Ok(Claim::Nothing { next_due_ms });
         };
-        let cached = lock(&memory.running).get(&task.job_id).cloned();
-        let spec = match cached {
-            Some(spec) => spec,
-            None => {
-                let job = jobs::lease_info(tx.conn(), &task.job_id)
-                    .await?
-                    .ok_or_else(|| no_job(&task))?;
-                if JobState::parse(&job.state)? == JobState::Queued {
-                    jobs::mark_running(tx.conn(), &task.job_id).await?;
-                }
-                let spec: Arc<[u8]> = job.spec.into();
-                let mut running = lock(&memory.running);
-                if running.len() >= SPEC_CACHE_JOBS {
-                    running.clear();
-                }
-                running.insert(task.job_id.clone(), spec.clone());
-                spec
-            }
-        };
-        let event = if self.events().watched() {
-            let message = format!(
-                "task {} leased to worker {worker_id} (attempt {})",
-                task.task_id, task.attempt
-            );
-            Some(
-                self.task_event(
-                    &mut tx,
-                    &task.job_id,
-                    &task.task_id,
-                    TaskState::Leased,
-                    message,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        let _writer = tx.commit().await?;
-        self.reaped(reaped);
-        memory
+        // Safe outside the writer: a reaper's floor is computed under it, so
+        // it either saw this lease or is lowered here.
+        self.inner
+            .lease
             .expiry_floor
             .fetch_min(deadline_ms, Ordering::Relaxed);
         if let Some(event) = event {
             self.events().publish(|| event);
         }
+        let spec = self.running_spec(&task.job_id).await?;
         Ok(Claim::Leased(LeasedTask {
             output_prefix: output_prefix(&task.job_id, &task.task_id),
             attempt: to_u32(task.attempt),
@@ -191,6 +163,75 @@ impl Coordinator {
         }))
     }
 
+    /// The claim in a transaction with the upkeep around it.
+    async fn claim_with_upkeep(
+        &self,
+        claimer: &Claimer<'_>,
+        now: i64,
+    ) -> Result<Option<(TaskRow, Option<JobEvent>)>> {
+        let mut tx = self.db().write().await?;
+        self.touch_worker(&mut tx, claimer.worker_id, now).await?;
+        let reaped = self.reap_in(&mut tx, now).await?;
+        let task = tasks::claim(tx.conn(), claimer, now).await?;
+        let event = match &task {
+            Some(task) if self.events().watched() => {
+                // The event reports the job running (`running_spec` would
+                // mark it only after this transaction).
+                jobs::mark_running(tx.conn(), &task.job_id).await?;
+                let message = format!(
+                    "task {} leased to worker {} (attempt {})",
+                    task.task_id, claimer.worker_id, task.attempt
+                );
+                Some(
+                    self.task_event(
+                        &mut tx,
+                        &task.job_id,
+                        &task.task_id,
+                        TaskState::Leased,
+                        message,
+                    )
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        let _writer = tx.commit().await?;
+        self.reaped(reaped);
+        Ok(task.map(|task| (task, event)))
+    }
+
+    /// The spec of a job whose task was just leased, marking the job running
+    /// the first time. Remembered: a spec never changes.
+    async fn running_spec(&self, job_id: &str) -> Result<Arc<[u8]>> {
+        let memory = &self.inner.lease;
+        if let Some(spec) = lock(&memory.running).get(job_id) {
+            return Ok(spec.clone());
+        }
+        let mut tx = self.db().write().await?;
+        let missing = || CoordinatorError::Corrupt(format!("a leased task has no job {job_id}"));
+        let job = jobs::lease_info(tx.conn(), job_id)
+            .await?
+            .ok_or_else(missing)?;
+        if JobState::parse(&job.state)? == JobState::Queued {
+            jobs::mark_running(tx.conn(), job_id).await?;
+        }
+        drop(tx.commit().await?);
+        let spec: Arc<[u8]> = job.spec.into();
+        let mut running = lock(&memory.running);
+        if running.len() >= SPEC_CACHE_JOBS {
+            running.clear();
+        }
+        running.insert(job_id.to_owned(), spec.clone());
+        Ok(spec)
+    }
+
+    /// Whether the worker's last-seen time is due to be written.
+    fn touch_due(&self, worker_id: &str, now: i64) -> bool {
+        let every = millis(self.config().heartbeat_interval / 2).min(1000);
+        let seen = lock(&self.inner.lease.seen).get(worker_id).copied();
+        seen.is_none_or(|at| now.saturating_sub(at) >= every)
+    }
+
     /// Records that the worker called in, at most every half heartbeat (the
     /// liveness window is three heartbeats); unknown workers are refused.
     pub(crate) async fn touch_worker(
@@ -199,9 +240,7 @@ impl Coordinator {
         worker_id: &str,
         now: i64,
     ) -> Result<()> {
-        let every = millis(self.config().heartbeat_interval / 2).min(1000);
-        let seen = lock(&self.inner.lease.seen).get(worker_id).copied();
-        if seen.is_some_and(|at| now.saturating_sub(at) < every) {
+        if !self.touch_due(worker_id, now) {
             return Ok(());
         }
         if !workers::touch(tx.conn(), worker_id, now).await? {
@@ -352,10 +391,6 @@ impl Coordinator {
             message,
         })
     }
-}
-
-fn no_job(task: &TaskRow) -> CoordinatorError {
-    CoordinatorError::Corrupt(format!("task {} has no job {}", task.task_id, task.job_id))
 }
 
 /// The memories hold plain data; a panic elsewhere cannot leave them torn.

@@ -89,10 +89,12 @@ impl Coordinator {
         // name their job, which the update below confirms.
         let named_job = self.check_outputs(&at.task_id, &outputs).await?;
         let now = now_ms();
-        let mut tx = self.db().write().await?;
-        let Some(done) =
-            tasks::succeed(tx.conn(), &fence(at), &repo::encode_keys(&outputs)).await?
-        else {
+        // The transaction begins with the fenced update, and in the common
+        // case (no dependents, nobody watching) commits with the bookkeeping:
+        // two round trips to the database.
+        let mut tx = self.db().write_manual().await?;
+        let keys = repo::encode_keys(&outputs);
+        let Some(done) = tasks::begin_succeed(tx.conn(), &fence(at), &keys).await? else {
             let task = self.task_in(&mut tx, &at.task_id).await?;
             if task.state == TaskState::Succeeded.as_str() && holds(&task, at) {
                 // The same attempt reporting twice (a retried RPC): done.
@@ -125,12 +127,16 @@ impl Coordinator {
                 got: outputs.len(),
             });
         }
+        let watched = self.events().watched();
+        let commit_now = !done.has_dependents && !watched;
+        let attempt = i64::from(at.attempt);
         let counts = tasks::record_success(
             tx.conn(),
             &at.task_id,
-            i64::from(at.attempt),
+            attempt,
             &done.job_id,
             now,
+            commit_now,
         )
         .await?
         .ok_or_else(|| {
@@ -139,32 +145,36 @@ impl Coordinator {
                 done.job_id, at.task_id
             ))
         })?;
-        let newly_ready = if done.has_dependents {
-            tasks::unblock_dependents(tx.conn(), &at.task_id, now).await?
-        } else {
-            Vec::new()
-        };
         let job_done = counts.state == JobState::Succeeded.as_str();
-        let event = if self.events().watched() {
-            let message = if job_done {
-                "job succeeded".to_owned()
-            } else {
-                format!("task {} succeeded", at.task_id)
-            };
-            Some(
-                self.task_event(
-                    &mut tx,
-                    &done.job_id,
-                    &at.task_id,
-                    TaskState::Succeeded,
-                    message,
-                )
-                .await?,
-            )
+        let (newly_ready, event, _writer) = if commit_now {
+            (Vec::new(), None, tx.ended())
         } else {
-            None
+            let newly_ready = if done.has_dependents {
+                tasks::unblock_dependents(tx.conn(), &at.task_id, now).await?
+            } else {
+                Vec::new()
+            };
+            let event = if watched {
+                let message = if job_done {
+                    "job succeeded".to_owned()
+                } else {
+                    format!("task {} succeeded", at.task_id)
+                };
+                Some(
+                    self.task_event(
+                        &mut tx,
+                        &done.job_id,
+                        &at.task_id,
+                        TaskState::Succeeded,
+                        message,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            (newly_ready, event, tx.commit().await?)
         };
-        let _writer = tx.commit().await?;
         self.events().clear_progress(&at.task_id);
         if job_done {
             info!("job succeeded");

@@ -138,16 +138,24 @@ macro_rules! pick {
 // Two statements sent as one (one round trip to SQLite's thread): the
 // attempt is logged, then the task leased. Both pick the same row: nothing
 // the pick reads changes in between, and its order is total.
-const CLAIM: &str = concat!(
-    "INSERT INTO attempts (task_id, attempt, worker_id, started_ms) \
-     SELECT task_id, attempt + 1, $1, $3 FROM tasks WHERE seq = (",
-    pick!(),
-    "); UPDATE tasks SET state = 'leased', attempt = attempt + 1, worker_id = $1, lease_expires_ms = $2 \
-     WHERE seq = (",
-    pick!(),
-    ") RETURNING ",
-    task_columns!()
-);
+macro_rules! claim {
+    () => {
+        concat!(
+            "INSERT INTO attempts (task_id, attempt, worker_id, started_ms) \
+             SELECT task_id, attempt + 1, $1, $3 FROM tasks WHERE seq = (",
+            pick!(),
+            "); UPDATE tasks SET state = 'leased', attempt = attempt + 1, worker_id = $1, lease_expires_ms = $2 \
+             WHERE seq = (",
+            pick!(),
+            ") RETURNING ",
+            task_columns!()
+        )
+    };
+}
+
+const CLAIM: &str = claim!();
+/// The claim as a whole transaction, for `Db::write_manual`.
+const CLAIM_TX: &str = concat!("BEGIN IMMEDIATE; ", claim!(), "; COMMIT");
 
 /// What a claim needs to know besides the time.
 #[derive(Debug, Clone, Copy)]
@@ -160,21 +168,43 @@ pub(crate) struct Claimer<'a> {
     pub(crate) alive_since_ms: i64,
 }
 
-/// Leases the best ready task to the claimer and logs the attempt; returns
-/// the task as leased.
+/// Leases the best ready task to the claimer and logs the attempt, inside
+/// the caller's transaction; returns the task as leased.
 pub(crate) async fn claim(
     ex: impl SqliteExecutor<'_>,
     c: &Claimer<'_>,
     now_ms: i64,
 ) -> Result<Option<TaskRow>> {
-    Ok(sqlx::query_as(CLAIM)
+    claim_with(CLAIM, ex, c, now_ms).await
+}
+
+/// [`claim`] as a transaction of its own, begun and committed in the same
+/// round trip (`Db::write_manual`).
+pub(crate) async fn claim_tx(
+    ex: impl SqliteExecutor<'_>,
+    c: &Claimer<'_>,
+    now_ms: i64,
+) -> Result<Option<TaskRow>> {
+    claim_with(CLAIM_TX, ex, c, now_ms).await
+}
+
+async fn claim_with(
+    sql: &str,
+    ex: impl SqliteExecutor<'_>,
+    c: &Claimer<'_>,
+    now_ms: i64,
+) -> Result<Option<TaskRow>> {
+    // `fetch_all`: a statement list runs to its end only if all its rows are
+    // asked for.
+    let rows = sqlx::query_as(sql)
         .bind(c.worker_id)
         .bind(c.deadline_ms)
         .bind(now_ms)
         .bind(c.block_after)
         .bind(c.alive_since_ms)
-        .fetch_optional(ex)
-        .await?)
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 const NEXT_DUE: &str = "SELECT MIN(due) FROM ( \
@@ -283,51 +313,76 @@ pub(crate) struct Succeeded {
     pub(crate) has_dependents: bool,
 }
 
-const SUCCEED: &str = "UPDATE tasks SET state = 'succeeded', output_keys = $4, error = '', lease_expires_ms = 0 \
-     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' \
-     RETURNING job_id, kind, \
-       EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents";
+macro_rules! succeed {
+    () => {
+        "UPDATE tasks SET state = 'succeeded', output_keys = $4, error = '', lease_expires_ms = 0 \
+         WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' \
+         RETURNING job_id, kind, \
+           EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents"
+    };
+}
 
-/// Marks the task succeeded if the fence holds.
-pub(crate) async fn succeed(
+/// Begins the transaction and marks the task succeeded if the fence holds,
+/// in one round trip (`Db::write_manual`).
+const BEGIN_SUCCEED: &str = concat!("BEGIN IMMEDIATE; ", succeed!());
+
+/// Begins the transaction (see [`BEGIN_SUCCEED`]) and marks the task
+/// succeeded if the fence holds. The transaction stays open either way.
+pub(crate) async fn begin_succeed(
     ex: impl SqliteExecutor<'_>,
     at: &Fence<'_>,
     output_keys: &str,
 ) -> Result<Option<Succeeded>> {
-    Ok(at
-        .query_as(SUCCEED)
+    let rows = at
+        .query_as(BEGIN_SUCCEED)
         .bind(output_keys)
-        .fetch_optional(ex)
-        .await?)
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 // After a task succeeded (two statements, one round trip): its attempt
 // ends, and its job counts one more task done, succeeding with the last one
 // (on the right-hand side of SET, columns read the old row).
-const RECORD_SUCCESS: &str = "UPDATE attempts SET outcome = 'succeeded', ended_ms = $3 \
-       WHERE task_id = $1 AND attempt = $2 AND outcome = 'running'; \
-     UPDATE jobs SET tasks_done = tasks_done + 1, \
-       state = CASE WHEN tasks_done + 1 >= tasks_total THEN 'succeeded' ELSE state END, \
-       finished_ms = CASE WHEN tasks_done + 1 >= tasks_total THEN $3 ELSE finished_ms END \
-     WHERE job_id = $4 AND state IN ('queued', 'running') \
-     RETURNING state, tasks_done, tasks_total";
+macro_rules! record_success {
+    () => {
+        "UPDATE attempts SET outcome = 'succeeded', ended_ms = $3 \
+           WHERE task_id = $1 AND attempt = $2 AND outcome = 'running'; \
+         UPDATE jobs SET tasks_done = tasks_done + 1, \
+           state = CASE WHEN tasks_done + 1 >= tasks_total THEN 'succeeded' ELSE state END, \
+           finished_ms = CASE WHEN tasks_done + 1 >= tasks_total THEN $3 ELSE finished_ms END \
+         WHERE job_id = $4 AND state IN ('queued', 'running') \
+         RETURNING state, tasks_done, tasks_total"
+    };
+}
+
+const RECORD_SUCCESS: &str = record_success!();
+const RECORD_SUCCESS_COMMIT: &str = concat!(record_success!(), "; COMMIT");
 
 /// Ends the succeeded attempt and counts the task done; returns the job's
-/// new counters and state (none if the job was not running).
+/// new counters and state (none if the job was not running). With `commit`,
+/// the same round trip commits the transaction.
 pub(crate) async fn record_success(
     ex: impl SqliteExecutor<'_>,
     task_id: &str,
     attempt: i64,
     job_id: &str,
     now_ms: i64,
+    commit: bool,
 ) -> Result<Option<JobCounts>> {
-    Ok(sqlx::query_as(RECORD_SUCCESS)
+    let sql = if commit {
+        RECORD_SUCCESS_COMMIT
+    } else {
+        RECORD_SUCCESS
+    };
+    let rows = sqlx::query_as(sql)
         .bind(task_id)
         .bind(attempt)
         .bind(now_ms)
         .bind(job_id)
-        .fetch_optional(ex)
-        .await?)
+        .fetch_all(ex)
+        .await?;
+    Ok(rows.into_iter().next())
 }
 
 const REQUEUE: &str = "UPDATE tasks SET state = 'ready', failures = $4, ready_at_ms = $5, error = $6, \
@@ -425,7 +480,6 @@ const END_ATTEMPT: &str = "UPDATE attempts SET outcome = $3, error = $4, ended_m
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Outcome {
-    Succeeded,
     Failed,
     Expired,
     Released,
@@ -434,7 +488,6 @@ pub(crate) enum Outcome {
 impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
-            Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Expired => "expired",
             Self::Released => "released",

@@ -88,6 +88,21 @@ impl TestFarm {
         }
     }
 
+    /// The attempts logged for a task, read straight from the database file:
+    /// (attempt, worker, outcome).
+    pub async fn attempts(&self, task_id: &str) -> Vec<(i64, String, String)> {
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.config.db_url)
+            .await
+            .expect("open db");
+        sqlx::query_as(
+            "SELECT attempt, worker_id, outcome FROM attempts WHERE task_id = $1 ORDER BY attempt",
+        )
+        .bind(task_id)
+        .fetch_all(&mut db)
+        .await
+        .expect("read attempts")
+    }
+
     pub async fn upload(&self, file_name: &str, data: &[u8]) -> pb::UploadInputResponse {
         self.try_upload(file_name, data, 64 << 10)
             .await

@@ -67,6 +67,13 @@ async fn stale_attempt_is_refused_after_its_lease_expired() {
     farm.complete(&fast, &second, vec![key])
         .await
         .expect("repeat complete");
+    // The attempts log: the expired one and the winner.
+    let attempts = farm.attempts(&first.task_id).await;
+    let expected = vec![
+        (1, slow.clone(), "expired".to_owned()),
+        (2, fast.clone(), "succeeded".to_owned()),
+    ];
+    assert_eq!(attempts, expected);
 }
 
 #[tokio::test]
