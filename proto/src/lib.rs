@@ -8,7 +8,12 @@
 //!   [`InvalidSpec`], [`VGG19_LAYERS`].
 
 pub mod pb {
-    #![allow(clippy::all, missing_docs)]
+    #![allow(
+        clippy::all,
+        missing_docs,
+        rustdoc::invalid_html_tags,
+        rustdoc::bare_urls
+    )]
     tonic::include_proto!("stylefarm.v1");
 }
 

@@ -1,4 +1,4 @@
-//! Validation of a [`JobSpec`](crate::pb::JobSpec) as it arrives on the wire.
+//! Validation of a [`JobSpec`] as it arrives on the wire.
 //!
 //! The coordinator runs [`validate_spec`] at submit time and workers run it
 //! again before rendering, so both sides agree on what a valid job is. Every
