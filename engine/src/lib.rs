@@ -35,8 +35,9 @@ pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
-pub use render::{CancelToken, Hooks, Progress, render};
+pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use settings::{Init, Scales, Settings, Style};
+pub use targets::StyleTargets;
 
 /// The engine's version, reported by workers so that a farm can tell
 /// which engine rendered what.

@@ -9,13 +9,13 @@ use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::colors::{OriginalColors, match_colors, transfer_luminance};
+use crate::colors::{OriginalColors, transfer_luminance};
 use crate::error::{EngineError, Result};
 use crate::image::Image;
 use crate::model::Vgg19;
 use crate::objective::{Losses, Objective};
 use crate::optim::State;
-use crate::settings::{Init, Settings, Style};
+use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
 
 /// Where a render stands, reported after every iteration.
@@ -67,49 +67,70 @@ pub fn render(
     content: Option<&Image>,
     styles: &[Style],
     settings: &Settings,
+    hooks: Hooks<'_>,
+) -> Result<Image> {
+    let plan = settings.plan(content, Some(styles))?;
+    let targets = plan
+        .dims
+        .iter()
+        .map(|&dims| StyleTargets::for_scale(model, styles, content, settings, dims))
+        .collect::<Result<Vec<_>>>()?;
+    optimize(model, content, &targets, settings, &plan, hooks)
+}
+
+/// Renders against precomputed style targets, one per scale of
+/// [`Settings::scale_dims`] (see [`StyleTargets::for_scale`]): what a farm
+/// does with targets it computed once and shares between tasks.
+pub fn render_with_targets(
+    model: &Vgg19,
+    content: Option<&Image>,
+    targets: &[StyleTargets],
+    settings: &Settings,
+    hooks: Hooks<'_>,
+) -> Result<Image> {
+    let plan = settings.plan(content, None)?;
+    if targets.len() != plan.dims.len() {
+        return Err(EngineError::setting(
+            "style targets",
+            format!(
+                "{} given for {} scales; compute one per scale",
+                targets.len(),
+                plan.dims.len()
+            ),
+        ));
+    }
+    for t in targets {
+        for (l, _) in &plan.style_layers {
+            if !t.grams.iter().any(|(tl, _)| tl == l) {
+                return Err(EngineError::setting(
+                    "style targets",
+                    format!("no Gram matrix for style layer {}", l.name()),
+                ));
+            }
+        }
+    }
+    optimize(model, content, targets, settings, &plan, hooks)
+}
+
+fn optimize(
+    model: &Vgg19,
+    content: Option<&Image>,
+    targets: &[StyleTargets],
+    settings: &Settings,
+    plan: &Plan,
     mut hooks: Hooks<'_>,
 ) -> Result<Image> {
-    let plan = settings.plan(content, styles)?;
     let start = Instant::now();
     let pre = *model.preprocess();
     let (device, dtype) = (model.device().clone(), model.dtype());
-    let styles: Vec<Style> = match (settings.original_colors, content) {
-        (OriginalColors::Match, Some(c)) => styles
-            .iter()
-            .map(|s| Style {
-                image: match_colors(&s.image, c),
-                weight: s.weight,
-            })
-            .collect(),
-        _ => styles.to_vec(),
-    };
-    let style_layers: Vec<_> = plan.style_layers.iter().map(|(l, _)| *l).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut current: Option<Image> = None;
 
-    for (scale, &(w, h)) in plan.dims.iter().enumerate() {
+    for (scale, (&(w, h), targets)) in plan.dims.iter().zip(targets).enumerate() {
         let content_x = match content {
             Some(c) => Some(c.resize(w, h).to_input(&pre, &device, dtype)?),
             None => None,
         };
-        let style_side = ((w.max(h) as f64) * settings.style_scale).round().max(16.0) as usize;
-        let per_style = styles
-            .iter()
-            .map(|s| {
-                StyleTargets::of_image(
-                    model,
-                    &s.image.resize_long_side(style_side),
-                    &style_layers,
-                    settings.pooling,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let blend: Vec<(&StyleTargets, f64)> = per_style
-            .iter()
-            .zip(&styles)
-            .map(|(t, s)| (t, s.weight))
-            .collect();
-        let targets = StyleTargets::blend(&blend)?;
         let content_layers: Vec<_> = plan
             .content_layers
             .iter()
@@ -129,7 +150,7 @@ pub fn render(
             } else {
                 &[]
             },
-            &targets,
+            targets,
             &style_layers_w,
             settings.tv_weight,
             settings.normalize_gradients,

@@ -10,6 +10,10 @@ use crate::optim::Optimizer;
 pub const MIN_SIDE: usize = 16;
 /// Largest long side of a render.
 pub const MAX_SIDE: usize = 65_536;
+/// Smallest exact-tiling tile (inner region).
+pub const MIN_TILE: usize = 32;
+/// Smallest memory budget `max_memory` accepts.
+pub const MIN_MEMORY: u64 = 64 << 20;
 
 /// How the image starts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -67,6 +71,13 @@ pub struct Settings {
     pub normalize_gradients: bool,
     /// Texture synthesis at `width × height`: no content image.
     pub texture: Option<(usize, usize)>,
+    /// Circular padding everywhere: the result repeats without a seam.
+    pub tileable: bool,
+    /// Exact tiling with tiles of this many pixels (inner region, a multiple
+    /// of 16); `None` tiles only when `max_memory` would be exceeded.
+    pub tile: Option<usize>,
+    /// Memory budget in bytes for one evaluation; `None` = the default budget.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for Settings {
@@ -92,6 +103,9 @@ impl Default for Settings {
             save_every: 0,
             normalize_gradients: false,
             texture: None,
+            tileable: false,
+            tile: None,
+            max_memory: None,
         }
     }
 }
@@ -124,7 +138,7 @@ impl Settings {
 
     /// Checks every field against the inputs; each error names the field,
     /// the bad value and the valid range.
-    pub(crate) fn plan(&self, content: Option<&Image>, styles: &[Style]) -> Result<Plan> {
+    pub(crate) fn plan(&self, content: Option<&Image>, styles: Option<&[Style]>) -> Result<Plan> {
         let finite_nonneg = |field: &'static str, v: f64| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
@@ -177,19 +191,37 @@ impl Settings {
                 }
             }
         }
-        if styles.is_empty() {
+        if let Some(styles) = styles {
+            if styles.is_empty() {
+                return Err(EngineError::setting(
+                    "style",
+                    "at least one style image is needed (--style PATH[:WEIGHT])",
+                ));
+            }
+            for s in styles {
+                finite_nonneg("style weight", s.weight)?;
+            }
+            if styles.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
+                return Err(EngineError::setting(
+                    "style weight",
+                    "the style blend weights must not all be 0",
+                ));
+            }
+        }
+        if let Some(t) = self.tile
+            && (t < MIN_TILE || !t.is_multiple_of(16))
+        {
             return Err(EngineError::setting(
-                "style",
-                "at least one style image is needed (--style PATH[:WEIGHT])",
+                "tile",
+                format!("{t} must be a multiple of 16 and at least {MIN_TILE} px"),
             ));
         }
-        for s in styles {
-            finite_nonneg("style weight", s.weight)?;
-        }
-        if styles.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
+        if let Some(m) = self.max_memory
+            && m < MIN_MEMORY
+        {
             return Err(EngineError::setting(
-                "style weight",
-                "the style blend weights must not all be 0",
+                "max_memory",
+                format!("{m} bytes is below the smallest budget, {} MiB", MIN_MEMORY >> 20),
             ));
         }
         match (content, self.texture) {
@@ -285,6 +317,16 @@ impl Settings {
             ));
         }
         Ok(dims)
+    }
+}
+
+impl Settings {
+    /// The style layers, parsed (an unknown name is an error).
+    pub fn style_layer_list(&self) -> Result<Vec<Layer>> {
+        Ok(parse_layers("style_layers", &self.style_layers)?
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect())
     }
 }
 

@@ -347,3 +347,35 @@ fn bad_settings_are_clear_errors() {
         .to_string();
     assert!(err.contains("style weight"), "{err}");
 }
+
+#[test]
+fn precomputed_targets_through_safetensors_give_the_same_render() {
+    use stylefarm_engine::{StyleTargets, render_with_targets};
+    let model = common::random_model(DType::F32, 11);
+    let content = common::picture(48, 36, 1);
+    let styles = [style(2, 1.0), style(5, 0.5)];
+    let s = Settings {
+        scales: Scales::Explicit(vec![24, 40]),
+        ..quick(3)
+    };
+    let direct = render(&model, Some(&content), &styles, &s, Hooks::default()).unwrap();
+    let targets: Vec<StyleTargets> = s
+        .scale_dims(Some(&content))
+        .unwrap()
+        .into_iter()
+        .map(|dims| {
+            let t = StyleTargets::for_scale(&model, &styles, Some(&content), &s, dims).unwrap();
+            let bytes = t.to_safetensors().unwrap();
+            StyleTargets::from_safetensors(&bytes, model.device(), DType::F32).unwrap()
+        })
+        .collect();
+    let cached =
+        render_with_targets(&model, Some(&content), &targets, &s, Hooks::default()).unwrap();
+    assert_eq!(direct, cached);
+
+    let err = render_with_targets(&model, Some(&content), &targets[..1], &s, Hooks::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("one per scale"), "{err}");
+    let err = StyleTargets::from_safetensors(b"garbage", model.device(), DType::F32).unwrap_err();
+    assert!(err.to_string().contains("delete the cached targets"), "{err}");
+}

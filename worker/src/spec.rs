@@ -67,5 +67,6 @@ pub(crate) fn settings(s: &pb::RenderSettings) -> Result<Settings, WorkerError> 
         save_every: s.save_every as usize,
         normalize_gradients: s.normalize_gradients,
         texture,
+        ..Settings::default()
     })
 }
