@@ -113,6 +113,7 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         save_every,
         normalize_gradients: f.normalize_gradients,
         texture,
+        ..Settings::default()
     };
     let styles = f
         .styles
