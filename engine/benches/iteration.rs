@@ -17,7 +17,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use stylefarm_engine::loss;
 use stylefarm_engine::model::{Layer, Pooling, Vgg19, default_model_path};
-use stylefarm_engine::objective::Objective;
+use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::optim::{Adam, Lbfgs};
 use stylefarm_engine::targets::StyleTargets;
 
@@ -137,13 +137,18 @@ fn main() {
     drop(acts);
     let obj = Objective::new(
         &model,
-        Pooling::Max,
-        Some(&content),
-        &content_layers,
-        &targets,
-        &style_layers,
-        1e-3,
-        false,
+        Terms {
+            pooling: Pooling::Max,
+            content_image: Some(&content),
+            content_layers: &content_layers,
+            style: &targets,
+            style_layers: &style_layers,
+            tv_weight: 1e-3,
+            normalize_gradients: false,
+            tileable: false,
+            tile: None,
+        },
+        (w, h),
     )
     .unwrap();
     let mut opt = match a.opt.as_str() {

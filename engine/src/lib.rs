@@ -13,6 +13,7 @@
 //! - [`loss`]: Gram, content, style and TV terms with their gradients.
 //! - [`targets`]: style Grams of images and their blends.
 //! - [`objective`]: one evaluation: loss terms and image gradient.
+//! - `tiling`: the same evaluation tile by tile, exact, in bounded memory.
 //! - [`optim`]: L-BFGS and Adam.
 //! - [`settings`]: every render control, its defaults and validation.
 //! - [`render`]: multi-scale rendering with progress, snapshots, cancellation.
@@ -30,6 +31,7 @@ pub mod optim;
 pub mod render;
 pub mod settings;
 pub mod targets;
+mod tiling;
 
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
@@ -38,6 +40,7 @@ pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use settings::{Init, Scales, Settings, Style};
 pub use targets::StyleTargets;
+pub use tiling::default_max_memory;
 
 /// The engine's version, reported by workers so that a farm can tell
 /// which engine rendered what.

@@ -63,3 +63,20 @@ pub fn l1_normalize(g: &Tensor) -> Result<Tensor> {
     let n = vector::sum_abs(g)?;
     Ok((g / (n + 1e-8))?)
 }
+
+/// Total variation with wrap-around differences (the last column against the
+/// first, the last row against the first), for tileable images.
+pub fn total_variation_circular(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    if weight == 0.0 {
+        return Ok((0.0, x.zeros_like()?));
+    }
+    let mut loss = 0.0;
+    let mut grad = x.zeros_like()?;
+    for dim in [1, 2] {
+        // d = x − x shifted by one (with wrap); its gradient is d − d shifted back.
+        let d = (x - x.roll(-1, dim)?)?;
+        loss += 0.5 * weight * vector::dot(&d, &d)?;
+        grad = (grad + ((&d - d.roll(1, dim)?)? * weight)?)?;
+    }
+    Ok((loss, grad))
+}

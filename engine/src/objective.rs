@@ -1,12 +1,14 @@
-//! The whole objective at one scale: one forward pass, every loss term, and
-//! the exact gradient with respect to the image.
+//! The whole objective at one scale: every loss term and the exact gradient
+//! with respect to the image, from one forward and backward pass, or tile by
+//! tile in bounded memory (see `tiling`).
 
 use candle_core::Tensor;
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::loss;
-use crate::model::{Layer, Pooling, Vgg19};
+use crate::model::{Layer, Padding, Pooling, Vgg19};
 use crate::targets::StyleTargets;
+use crate::tiling::{self, TileGrid, Tiled};
 
 /// The loss terms of one evaluation (already weighted).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -17,90 +19,178 @@ pub struct Losses {
     pub total: f64,
 }
 
+/// What an objective is made of, besides the model.
+#[derive(Clone, Debug)]
+pub struct Terms<'a> {
+    pub pooling: Pooling,
+    /// The content image `(3, H, W)`, preprocessed; None in texture mode.
+    pub content_image: Option<&'a Tensor>,
+    /// (layer, weight including content_weight)
+    pub content_layers: &'a [(Layer, f64)],
+    pub style: &'a StyleTargets,
+    /// (layer, weight including style_weight)
+    pub style_layers: &'a [(Layer, f64)],
+    pub tv_weight: f64,
+    pub normalize_gradients: bool,
+    /// Circular padding and wrap-around TV: a tileable result.
+    pub tileable: bool,
+    /// Exact tiling with inner tiles of about this many pixels.
+    pub tile: Option<usize>,
+}
+
 /// `content_weight · Σ wₗ content + style_weight · Σ wₗ style + tv`.
 pub struct Objective<'m> {
-    pub(crate) model: &'m Vgg19,
-    pub(crate) pooling: Pooling,
+    model: &'m Vgg19,
+    pooling: Pooling,
+    padding: Padding,
     /// (layer, weight including content_weight, target features)
-    pub(crate) content: Vec<(Layer, f64, Tensor)>,
+    content: Vec<(Layer, f64, Tensor)>,
     /// (layer, weight including style_weight, target Gram)
-    pub(crate) style: Vec<(Layer, f64, Tensor)>,
-    pub(crate) tv_weight: f64,
-    pub(crate) normalize_gradients: bool,
+    style: Vec<(Layer, f64, Tensor)>,
+    tv_weight: f64,
+    normalize_gradients: bool,
     layers: Vec<Layer>,
+    tiled: Option<Tiled<'m>>,
 }
 
 impl<'m> Objective<'m> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        model: &'m Vgg19,
-        pooling: Pooling,
-        content_image: Option<&Tensor>,
-        content_layers: &[(Layer, f64)],
-        style: &StyleTargets,
-        style_layers: &[(Layer, f64)],
-        tv_weight: f64,
-        normalize_gradients: bool,
-    ) -> Result<Objective<'m>> {
-        let mut content = Vec::new();
-        if let Some(x) = content_image {
-            let layers: Vec<Layer> = content_layers.iter().map(|(l, _)| *l).collect();
-            let acts = model.forward(x, &layers, pooling)?;
-            for &(l, w) in content_layers {
-                content.push((l, w, acts.get(l).clone()));
-            }
+    /// `dims` is the `(width, height)` of the images it will evaluate.
+    pub fn new(model: &'m Vgg19, terms: Terms<'_>, dims: (usize, usize)) -> Result<Objective<'m>> {
+        let mut style = Vec::new();
+        for &(l, w) in terms.style_layers {
+            let g = terms
+                .style
+                .grams
+                .iter()
+                .find(|(sl, _)| *sl == l)
+                .ok_or_else(|| {
+                    EngineError::setting(
+                        "style targets",
+                        format!("no Gram matrix for style layer {}", l.name()),
+                    )
+                })?;
+            style.push((l, w, g.1.clone()));
         }
-        let mut style_terms = Vec::new();
-        for &(l, w) in style_layers {
-            if let Some((_, g)) = style.grams.iter().find(|(sl, _)| *sl == l) {
-                style_terms.push((l, w, g.clone()));
-            }
+        let content_layers: Vec<(Layer, f64)> = match terms.content_image {
+            Some(_) => terms.content_layers.to_vec(),
+            None => Vec::new(),
+        };
+        let mut layers: Vec<Layer> = content_layers.iter().map(|c| c.0).collect();
+        layers.extend(style.iter().map(|s| s.0));
+        let padding = if terms.tileable {
+            Padding::Circular
+        } else {
+            Padding::Zeros
+        };
+        let (w, h) = dims;
+        let deepest = layers.iter().map(|l| l.unit).max();
+        let grid = match (terms.tile, deepest) {
+            (Some(t), Some(d)) => Some(TileGrid::new(h, w, t, d)).filter(|g| g.tiles.len() > 1),
+            _ => None,
+        };
+        if grid.is_some() && terms.tileable {
+            return Err(EngineError::setting(
+                "tileable",
+                "tileable output and exact tiling do not combine yet: drop --tile/--max-memory or --tileable",
+            ));
         }
-        let mut layers: Vec<Layer> = content.iter().map(|c| c.0).collect();
-        layers.extend(style_terms.iter().map(|s| s.0));
-        Ok(Objective {
+        let mut objective = Objective {
             model,
-            pooling,
-            content,
-            style: style_terms,
-            tv_weight,
-            normalize_gradients,
+            pooling: terms.pooling,
+            padding,
+            content: Vec::new(),
+            style,
+            tv_weight: terms.tv_weight,
+            normalize_gradients: terms.normalize_gradients,
             layers,
-        })
+            tiled: None,
+        };
+        match (grid, terms.content_image) {
+            (Some(grid), content_image) => {
+                let content = match content_image {
+                    Some(x) => {
+                        let ls: Vec<Layer> = content_layers.iter().map(|c| c.0).collect();
+                        let per_layer =
+                            tiling::content_targets(model, terms.pooling, &grid, x, &ls)?;
+                        content_layers
+                            .iter()
+                            .zip(per_layer)
+                            .map(|(&(l, w), t)| (l, w, t))
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                objective.tiled = Some(Tiled {
+                    model,
+                    pooling: terms.pooling,
+                    grid,
+                    content,
+                    style: objective.style.clone(),
+                    normalize_gradients: terms.normalize_gradients,
+                    layers: objective.layers.clone(),
+                });
+            }
+            (None, Some(x)) if !content_layers.is_empty() => {
+                let ls: Vec<Layer> = content_layers.iter().map(|c| c.0).collect();
+                let acts = model.forward_padded(x, &ls, terms.pooling, padding)?;
+                objective.content = content_layers
+                    .iter()
+                    .map(|&(l, w)| (l, w, acts.get(l).clone()))
+                    .collect();
+            }
+            (None, _) => {}
+        }
+        Ok(objective)
+    }
+
+    /// How many tiles an evaluation visits (1 = untiled).
+    pub fn tiles(&self) -> usize {
+        self.tiled.as_ref().map_or(1, |t| t.grid.tiles.len())
     }
 
     /// Loss terms at `x: (3, H, W)` and the gradient of the total.
     pub fn evaluate(&self, x: &Tensor) -> Result<(Losses, Tensor)> {
         let mut losses = Losses::default();
-        let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
-        let acts = if self.layers.is_empty() {
-            None
-        } else {
-            Some(self.model.forward(x, &self.layers, self.pooling)?)
-        };
-        if let Some(acts) = &acts {
-            for (l, w, p) in &self.content {
-                let (loss, g) = loss::content(acts.get(*l), p, *w)?;
-                losses.content += loss;
-                grads.push((*l, self.normalized(g, *w)?));
+        let mut grad = match &self.tiled {
+            Some(tiled) => {
+                let (content, style, grad) = tiling::evaluate(tiled, x)?;
+                losses.content = content;
+                losses.style = style;
+                grad
             }
-            for (l, w, a) in &self.style {
-                let (loss, g) = loss::style(acts.get(*l), a, *w)?;
-                losses.style += loss;
-                grads.push((*l, self.normalized(g, *w)?));
-            }
-        }
-        let mut grad = match &acts {
-            Some(acts) => self.model.backward(acts, &grads)?,
-            None => x.zeros_like()?,
+            None => self.evaluate_whole(x, &mut losses)?,
         };
         if self.tv_weight > 0.0 {
-            let (tv, g) = loss::total_variation(x, self.tv_weight)?;
+            let (tv, g) = match self.padding {
+                Padding::Zeros => loss::total_variation(x, self.tv_weight)?,
+                Padding::Circular => loss::total_variation_circular(x, self.tv_weight)?,
+            };
             losses.tv = tv;
             grad = (grad + g)?;
         }
         losses.total = losses.content + losses.style + losses.tv;
         Ok((losses, grad))
+    }
+
+    fn evaluate_whole(&self, x: &Tensor, losses: &mut Losses) -> Result<Tensor> {
+        if self.layers.is_empty() {
+            return Ok(x.zeros_like()?);
+        }
+        let acts = self
+            .model
+            .forward_padded(x, &self.layers, self.pooling, self.padding)?;
+        let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
+        for (l, w, p) in &self.content {
+            let (loss, g) = loss::content(acts.get(*l), p, *w)?;
+            losses.content += loss;
+            grads.push((*l, self.normalized(g, *w)?));
+        }
+        for (l, w, a) in &self.style {
+            let (loss, g) = loss::style(acts.get(*l), a, *w)?;
+            losses.style += loss;
+            grads.push((*l, self.normalized(g, *w)?));
+        }
+        self.model.backward(&acts, &grads)
     }
 
     /// With `normalize_gradients`, `w · g/|g|₁` where `g` is the gradient at weight 1.

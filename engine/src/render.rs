@@ -13,10 +13,11 @@ use crate::colors::{OriginalColors, transfer_luminance};
 use crate::error::{EngineError, Result};
 use crate::image::Image;
 use crate::model::Vgg19;
-use crate::objective::{Losses, Objective};
+use crate::objective::{Losses, Objective, Terms};
 use crate::optim::State;
 use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
+use crate::tiling;
 
 /// Where a render stands, reported after every iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,6 +32,8 @@ pub struct Progress {
     pub iterations: usize,
     pub losses: Losses,
     pub elapsed_seconds: f64,
+    /// Tiles each evaluation visits at this scale (1 = untiled).
+    pub tiles: usize,
 }
 
 /// A flag another thread sets to stop a render at its next iteration.
@@ -141,19 +144,32 @@ fn optimize(
             .iter()
             .map(|&(l, lw)| (l, lw * settings.style_weight))
             .collect();
+        let deepest = plan
+            .content_layers
+            .iter()
+            .chain(&plan.style_layers)
+            .map(|(l, _)| l.unit)
+            .max()
+            .unwrap_or(0);
+        let (tile, optimizer) = tiling::plan_memory(settings, model, (w, h), deepest)?;
         let objective = Objective::new(
             model,
-            settings.pooling,
-            content_x.as_ref(),
-            if settings.content_weight > 0.0 {
-                &content_layers
-            } else {
-                &[]
+            Terms {
+                pooling: settings.pooling,
+                content_image: content_x.as_ref(),
+                content_layers: if settings.content_weight > 0.0 {
+                    &content_layers
+                } else {
+                    &[]
+                },
+                style: targets,
+                style_layers: &style_layers_w,
+                tv_weight: settings.tv_weight,
+                normalize_gradients: settings.normalize_gradients,
+                tileable: settings.tileable,
+                tile,
             },
-            targets,
-            &style_layers_w,
-            settings.tv_weight,
-            settings.normalize_gradients,
+            (w, h),
         )?;
 
         let mut x = match (&current, &settings.init) {
@@ -171,7 +187,7 @@ fn optimize(
             (None, Init::Image(img)) => img.resize(w, h).to_input(&pre, &device, dtype)?,
         };
 
-        let mut state = State::new(settings.optimizer);
+        let mut state = State::new(optimizer);
         for it in 1..=settings.iterations {
             if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 return Err(EngineError::Cancelled);
@@ -196,6 +212,7 @@ fn optimize(
                 iterations: settings.iterations,
                 losses,
                 elapsed_seconds: start.elapsed().as_secs_f64(),
+                tiles: objective.tiles(),
             };
             if let Some(p) = hooks.progress.as_mut() {
                 p(&progress);

@@ -221,7 +221,10 @@ impl Settings {
         {
             return Err(EngineError::setting(
                 "max_memory",
-                format!("{m} bytes is below the smallest budget, {} MiB", MIN_MEMORY >> 20),
+                format!(
+                    "{m} bytes is below the smallest budget, {} MiB",
+                    MIN_MEMORY >> 20
+                ),
             ));
         }
         match (content, self.texture) {
@@ -268,6 +271,17 @@ impl Settings {
             ));
         }
         let dims = self.scale_dims(content)?;
+        if self.tileable
+            && let Some((w, h)) = dims.last()
+            && (!w.is_multiple_of(16) || !h.is_multiple_of(16))
+        {
+            return Err(EngineError::setting(
+                "tileable",
+                format!(
+                    "{w}×{h}: a tileable render needs width and height multiples of 16, so that every pooling wraps cleanly"
+                ),
+            ));
+        }
         Ok(Plan {
             dims,
             content_layers,

@@ -83,7 +83,8 @@ impl StyleTargets {
     /// matrices are linear in the blend weights, so no network pass is needed.
     pub fn blend(parts: &[(&StyleTargets, f64)]) -> Result<StyleTargets> {
         let total: f64 = parts.iter().map(|(_, w)| w).sum();
-        if !(total.is_finite() && total > 0.0) || parts.iter().any(|(_, w)| !(*w >= 0.0)) {
+        if !(total.is_finite() && total > 0.0) || parts.iter().any(|(_, w)| w.is_nan() || *w < 0.0)
+        {
             return Err(EngineError::setting(
                 "style weight",
                 "blend weights must be finite, ≥ 0 and not all 0",
@@ -131,9 +132,8 @@ impl StyleTargets {
         let mut meta = HashMap::new();
         let order: Vec<&str> = self.grams.iter().map(|(l, _)| l.name()).collect();
         meta.insert("layers".to_string(), order.join(","));
-        safetensors::tensor::serialize(tensors, Some(meta)).map_err(|e| {
-            EngineError::setting("style targets", format!("cannot serialise: {e}"))
-        })
+        safetensors::tensor::serialize(tensors, Some(meta))
+            .map_err(|e| EngineError::setting("style targets", format!("cannot serialise: {e}")))
     }
 
     /// Reads targets written by [`StyleTargets::to_safetensors`].

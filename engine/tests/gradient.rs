@@ -5,11 +5,15 @@ mod common;
 
 use candle_core::Tensor;
 use stylefarm_engine::model::{Layer, Pooling};
-use stylefarm_engine::objective::Objective;
+use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::targets::StyleTargets;
 use stylefarm_engine::{DType, Device};
 
 fn check_pooling(pooling: Pooling, normalize: bool) {
+    check(pooling, normalize, false)
+}
+
+fn check(pooling: Pooling, normalize: bool, tileable: bool) {
     let model = common::random_model(DType::F64, 1);
     let (h, w) = (21, 18);
     let mut r = common::lcg(2);
@@ -40,13 +44,18 @@ fn check_pooling(pooling: Pooling, normalize: bool) {
     };
     let obj = Objective::new(
         &model,
-        pooling,
-        Some(&content),
-        &content_layers,
-        &targets,
-        &style_layers,
-        1e-3,
-        normalize,
+        Terms {
+            pooling,
+            content_image: Some(&content),
+            content_layers: &content_layers,
+            style: &targets,
+            style_layers: &style_layers,
+            tv_weight: 1e-3,
+            normalize_gradients: normalize,
+            tileable,
+            tile: None,
+        },
+        (w, h),
     )
     .unwrap();
     let (_, grad) = obj.evaluate(&x).unwrap();
@@ -90,28 +99,37 @@ fn whole_loss_gradient_avg_pooling() {
 }
 
 #[test]
+fn whole_loss_gradient_circular_padding() {
+    check(Pooling::Max, false, true);
+}
+
+#[test]
 fn normalized_gradients_are_finite() {
     check_pooling(Pooling::Max, true);
 }
 
 #[test]
 fn tv_gradient_matches_finite_differences() {
+    tv_check(stylefarm_engine::loss::total_variation);
+    tv_check(stylefarm_engine::loss::total_variation_circular);
+}
+
+type TvFn = fn(&Tensor, f64) -> stylefarm_engine::Result<(f64, Tensor)>;
+
+fn tv_check(tv: TvFn) {
     let mut r = common::lcg(9);
     let (h, w) = (5, 7);
     let v: Vec<f64> = (0..3 * h * w).map(|_| r()).collect();
     let x = Tensor::from_vec(v.clone(), (3, h, w), &Device::Cpu).unwrap();
-    let (_, g) = stylefarm_engine::loss::total_variation(&x, 0.7).unwrap();
+    let (_, g) = tv(&x, 0.7).unwrap();
     let g = g.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     for i in 0..v.len() {
         let at = |d: f64| {
             let mut p = v.clone();
             p[i] += d;
-            stylefarm_engine::loss::total_variation(
-                &Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(),
-                0.7,
-            )
-            .unwrap()
-            .0
+            tv(&Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(), 0.7)
+                .unwrap()
+                .0
         };
         let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
         assert!((fd - g[i]).abs() < 1e-6, "element {i}: {fd} vs {}", g[i]);

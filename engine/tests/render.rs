@@ -377,5 +377,73 @@ fn precomputed_targets_through_safetensors_give_the_same_render() {
         .unwrap_err();
     assert!(err.to_string().contains("one per scale"), "{err}");
     let err = StyleTargets::from_safetensors(b"garbage", model.device(), DType::F32).unwrap_err();
-    assert!(err.to_string().contains("delete the cached targets"), "{err}");
+    assert!(
+        err.to_string().contains("delete the cached targets"),
+        "{err}"
+    );
+}
+
+/// Mean absolute difference across the wrap-around edges over the mean
+/// difference between neighbours inside: about 1 for a tileable picture.
+fn seam_ratio(img: &Image) -> f64 {
+    let (w, h) = (img.width, img.height);
+    let px = |c: usize, y: usize, x: usize| img.data[(c * h + y) * w + x] as f64;
+    let (mut inner, mut n_inner, mut wrap, mut n_wrap) = (0.0, 0.0, 0.0, 0.0);
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let right = (px(c, y, x) - px(c, y, (x + 1) % w)).abs();
+                let down = (px(c, y, x) - px(c, (y + 1) % h, x)).abs();
+                if x + 1 == w {
+                    wrap += right;
+                    n_wrap += 1.0;
+                } else {
+                    inner += right;
+                    n_inner += 1.0;
+                }
+                if y + 1 == h {
+                    wrap += down;
+                    n_wrap += 1.0;
+                } else {
+                    inner += down;
+                    n_inner += 1.0;
+                }
+            }
+        }
+    }
+    (wrap / n_wrap) / (inner / n_inner)
+}
+
+#[test]
+fn tileable_textures_repeat_without_a_seam() {
+    let s = Settings {
+        texture: Some((48, 32)),
+        tileable: true,
+        ..quick(30)
+    };
+    let (tiled, _) = run(&s, None, &[style(10, 1.0)]);
+    let (plain, _) = run(
+        &Settings {
+            tileable: false,
+            ..s.clone()
+        },
+        None,
+        &[style(10, 1.0)],
+    );
+    let (t, p) = (seam_ratio(&tiled), seam_ratio(&plain));
+    assert!(t < 1.3, "tileable seam ratio {t} (plain {p})");
+    assert!(t < p, "tileable seam ratio {t} not below plain {p}");
+
+    let err = render(
+        &common::random_model(DType::F32, 11),
+        None,
+        &[style(10, 1.0)],
+        &Settings {
+            texture: Some((40, 32)),
+            ..s
+        },
+        Hooks::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("multiples of 16"), "{err}");
 }

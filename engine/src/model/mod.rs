@@ -11,7 +11,8 @@ mod weights;
 
 pub use layers::CONV_SHAPES;
 pub use layers::{Layer, LayerKind, VGG19_LAYERS};
-pub use net::{Activations, Pooling};
+pub(crate) use layers::{UNITS, Unit};
+pub use net::{Activations, Padding, Pooling};
 pub use weights::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, Preprocess, Vgg19, default_model_path,
 };

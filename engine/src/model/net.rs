@@ -17,12 +17,22 @@ pub enum Pooling {
     Avg,
 }
 
+/// How convolutions see beyond the image's edge: zeros (VGG's training), or
+/// the opposite edge, which makes the optimised image tileable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Padding {
+    #[default]
+    Zeros,
+    Circular,
+}
+
 /// Every unit output of one forward pass up to the deepest layer asked for.
 pub struct Activations {
     input: Tensor,
     outs: Vec<Tensor>,
     pre: Vec<Option<Tensor>>,
     pooling: Pooling,
+    padding: Padding,
 }
 
 impl Activations {
@@ -50,6 +60,17 @@ impl Vgg19 {
     /// Runs the network on `x: (3, H, W)` (already preprocessed) up to the
     /// deepest of `layers`, never further.
     pub fn forward(&self, x: &Tensor, layers: &[Layer], pooling: Pooling) -> Result<Activations> {
+        self.forward_padded(x, layers, pooling, Padding::Zeros)
+    }
+
+    /// [`Vgg19::forward`] with a choice of convolution padding.
+    pub fn forward_padded(
+        &self,
+        x: &Tensor,
+        layers: &[Layer],
+        pooling: Pooling,
+        padding: Padding,
+    ) -> Result<Activations> {
         let last = layers.iter().map(|l| l.unit).max().unwrap_or(0);
         let mut outs: Vec<Tensor> = Vec::with_capacity(last + 1);
         let mut pre = Vec::with_capacity(last + 1);
@@ -58,14 +79,23 @@ impl Vgg19 {
             let (out, p) = match *unit {
                 Unit::Conv(i) => {
                     let c = &self.convs[i];
-                    if layers
+                    let keep_pre = layers
                         .iter()
-                        .any(|l| l.unit == u && l.kind == LayerKind::Conv)
-                    {
-                        let p = ops::conv3x3(prev, &c.w, Some(&c.b), false)?;
+                        .any(|l| l.unit == u && l.kind == LayerKind::Conv);
+                    let conv = |relu| match padding {
+                        Padding::Zeros => ops::conv3x3(prev, &c.w, Some(&c.b), relu),
+                        Padding::Circular => ops::crop1(&ops::conv3x3(
+                            &ops::circular_pad1(prev)?,
+                            &c.w,
+                            Some(&c.b),
+                            relu,
+                        )?),
+                    };
+                    if keep_pre {
+                        let p = conv(false)?;
                         (p.relu()?, Some(p))
                     } else {
-                        (ops::conv3x3(prev, &c.w, Some(&c.b), true)?, None)
+                        (conv(true)?, None)
                     }
                 }
                 Unit::Pool => match pooling {
@@ -81,6 +111,7 @@ impl Vgg19 {
             outs,
             pre,
             pooling,
+            padding,
         })
     }
 
@@ -97,7 +128,13 @@ impl Vgg19 {
                         None => None,
                     };
                     match add_at(gp, grads, u, LayerKind::Conv)? {
-                        Some(gp) => Some(ops::conv3x3_backward(&gp, &self.convs[i].w_back)?),
+                        Some(gp) => Some(match acts.padding {
+                            Padding::Zeros => ops::conv3x3_backward(&gp, &self.convs[i].w_back)?,
+                            Padding::Circular => ops::circular_fold1(&ops::conv3x3_backward(
+                                &gp.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?,
+                                &self.convs[i].w_back,
+                            )?)?,
+                        }),
                         None => None,
                     }
                 }

@@ -8,11 +8,13 @@
 
 mod conv;
 mod cpu;
+mod pad;
 mod pool;
 pub mod vector;
 mod winograd;
 
 pub(crate) use conv::{conv3x3, conv3x3_backward, relu_backward};
+pub(crate) use pad::{circular_fold1, circular_pad1, crop1};
 pub(crate) use pool::{avg_pool2, avg_pool2_backward, max_pool2, max_pool2_backward};
 
 #[cfg(test)]

@@ -1,0 +1,154 @@
+//! A large multi-scale render in bounded memory (exact tiling), timed.
+//!
+//! ```text
+//! cargo bench -p stylefarm-engine --bench highres -- --size 4096 --iterations 2 --max-memory 3GiB
+//! ```
+//!
+//! Renders ../shared/images/boston.jpg (or `--content`) in the style of
+//! starry_night (or `--style`) with automatic scales (√2 steps from ~128 px)
+//! and prints, per scale, the size, the tiles per evaluation, seconds per
+//! iteration and seconds per iteration per megapixel; then the peak RSS of the
+//! process, which must stay under the `--max-memory` budget plus the decoded
+//! input pictures.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use stylefarm_engine::model::default_model_path;
+use stylefarm_engine::optim::Optimizer;
+use stylefarm_engine::{
+    DType, Hooks, Image, Progress, Scales, Settings, Style, Vgg19, parse_device, render,
+};
+
+fn parse_size(s: &str) -> u64 {
+    let s = s.trim();
+    let (num, mult) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        .iter()
+        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+        .unwrap_or((s, 1));
+    (num.trim().parse::<f64>().expect("--max-memory like 3GiB") * mult as f64) as u64
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    let mut content = shared.join("boston.jpg");
+    let mut style = shared.join("starry_night.jpg");
+    let mut size = 4096;
+    let mut iterations = 2;
+    let mut max_memory = 3u64 << 30;
+    let mut device = "cpu".to_string();
+    let mut out: Option<PathBuf> = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--content" => content = val().into(),
+            "--style" => style = val().into(),
+            "--size" => size = val().parse().expect("--size N"),
+            "--iterations" => iterations = val().parse().expect("--iterations N"),
+            "--max-memory" => max_memory = parse_size(&val()),
+            "--device" => device = val(),
+            "--out" => out = Some(val().into()),
+            "--bench" => {}
+            other => panic!(
+                "unknown argument {other}; use --content --style --size --iterations --max-memory --device --out"
+            ),
+        }
+    }
+    let device = parse_device(&device).expect("device");
+    let model = Vgg19::load(&default_model_path(), &device, DType::F32)
+        .expect("the VGG-19 model (run `stylefarm model fetch`)");
+    let content = Image::load(&content, 1 << 30).expect("content image");
+    let style = Image::load(&style, 1 << 30).expect("style image");
+    let settings = Settings {
+        size,
+        iterations,
+        scales: Scales::Auto,
+        // L-BFGS history would be capped at this size anyway; Adam keeps 2 vectors.
+        optimizer: Optimizer::Adam {
+            learning_rate: 10.0,
+        },
+        max_memory: Some(max_memory),
+        ..Settings::default()
+    };
+    eprintln!(
+        "highres: {}×{} content, size {size}, {iterations} iterations per scale, budget {} MiB",
+        content.width,
+        content.height,
+        max_memory >> 20
+    );
+    let start = Instant::now();
+    let mut last = (usize::MAX, 0.0f64);
+    let mut rows: Vec<(usize, usize, usize, f64)> = Vec::new();
+    let mut on_progress = |p: &Progress| {
+        let t = p.elapsed_seconds;
+        if p.scale != last.0 {
+            last = (p.scale, t - 0.0);
+            rows.push((p.width, p.height, p.tiles, 0.0));
+        }
+        if let Some(r) = rows.last_mut() {
+            r.3 = t;
+        }
+        eprintln!(
+            "  scale {}/{} {}×{} tiles {} iteration {}/{} at {:.1} s, loss {:.4e}",
+            p.scale + 1,
+            p.scales,
+            p.width,
+            p.height,
+            p.tiles,
+            p.iteration,
+            p.iterations,
+            t,
+            p.losses.total
+        );
+    };
+    let img = render(
+        &model,
+        Some(&content),
+        &[Style {
+            image: style,
+            weight: 1.0,
+        }],
+        &settings,
+        Hooks {
+            progress: Some(&mut on_progress),
+            ..Hooks::default()
+        },
+    )
+    .expect("render");
+    let total = start.elapsed().as_secs_f64();
+    println!("| scale | tiles | s/iteration | s/iteration/Mpx |");
+    println!("|---|---|---|---|");
+    let mut prev_end = 0.0;
+    for (w, h, tiles, end) in &rows {
+        // Includes the scale's setup (content targets, style Grams): an upper bound.
+        let per_iter = (end - prev_end) / iterations as f64;
+        let mpx = (w * h) as f64 / 1e6;
+        println!(
+            "| {w}×{h} | {tiles} | {per_iter:.2} | {:.2} |",
+            per_iter / mpx
+        );
+        prev_end = *end;
+    }
+    println!(
+        "RESULT highres size={size} out={}x{} iterations_per_scale={iterations} total_s={total:.1} peak_rss_mb={:.0} budget_mb={}",
+        img.width,
+        img.height,
+        peak_rss_mb(),
+        max_memory >> 20
+    );
+    if let Some(p) = out {
+        img.save(&p).expect("save");
+    }
+}
