@@ -11,6 +11,7 @@ use crate::image::Image;
 use crate::loss;
 use crate::model::{Layer, Pooling, Vgg19};
 use crate::settings::{Settings, Style};
+use crate::tiling::{self, TileGrid};
 
 /// Gram matrices of a style (or a blend of styles) at each style layer.
 #[derive(Clone, Debug)]
@@ -26,7 +27,29 @@ impl StyleTargets {
         layers: &[Layer],
         pooling: Pooling,
     ) -> Result<StyleTargets> {
+        StyleTargets::of_image_tiled(model, image, layers, pooling, None)
+    }
+
+    /// [`StyleTargets::of_image`] in tiles of about `tile` pixels (exact; see
+    /// `tiling`), for style images too large for one pass.
+    pub fn of_image_tiled(
+        model: &Vgg19,
+        image: &Image,
+        layers: &[Layer],
+        pooling: Pooling,
+        tile: Option<usize>,
+    ) -> Result<StyleTargets> {
         let x = image.to_input(model.preprocess(), model.device(), model.dtype())?;
+        let deepest = layers.iter().map(|l| l.unit).max().unwrap_or(0);
+        let grid = tile
+            .map(|t| TileGrid::new(image.height, image.width, t, deepest))
+            .filter(|g| g.tiles.len() > 1);
+        if let Some(grid) = grid {
+            let grams = tiling::grams(model, pooling, &grid, &x, layers)?;
+            return Ok(StyleTargets {
+                grams: layers.iter().copied().zip(grams).collect(),
+            });
+        }
         let acts = model.forward(&x, layers, pooling)?;
         let grams = layers
             .iter()
@@ -63,12 +86,11 @@ impl StyleTargets {
                     (OriginalColors::Match, Some(c)) => match_colors(&s.image, c),
                     _ => s.image.clone(),
                 };
-                StyleTargets::of_image(
-                    model,
-                    &image.resize_long_side(side),
-                    &layers,
-                    settings.pooling,
-                )
+                let image = image.resize_long_side(side);
+                let deepest = layers.iter().map(|l| l.unit).max().unwrap_or(0);
+                let (tile, _) =
+                    tiling::plan_memory(settings, model, (image.width, image.height), deepest)?;
+                StyleTargets::of_image_tiled(model, &image, &layers, settings.pooling, tile)
             })
             .collect::<Result<Vec<_>>>()?;
         let parts: Vec<(&StyleTargets, f64)> = per_style

@@ -154,3 +154,20 @@ fn twenty_adam_iterations_tiled_and_untiled_end_within_one_level() {
         "the render barely changed the image"
     );
 }
+
+#[test]
+fn tiled_style_grams_equal_whole_ones() {
+    let model = common::random_model(DType::F32, 5);
+    let style = common::picture(W, H, 6);
+    let ls: Vec<Layer> = layers(&["relu1_1", "relu3_1", "relu5_1"], 1.0)
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
+    let whole = StyleTargets::of_image(&model, &style, &ls, Pooling::Max).unwrap();
+    let tiled = StyleTargets::of_image_tiled(&model, &style, &ls, Pooling::Max, Some(32)).unwrap();
+    for ((la, a), (lb, b)) in whole.grams.iter().zip(&tiled.grams) {
+        assert_eq!(la, lb);
+        let rel = max_rel_diff(a, b);
+        assert!(rel < 1e-4, "{}: {rel:e}", la.name());
+    }
+}

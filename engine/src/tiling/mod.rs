@@ -104,36 +104,74 @@ pub(crate) fn content_targets(
     Ok(per_layer)
 }
 
+/// `Σ F Fᵀ` over every position of each layer's feature map, tile by tile
+/// (None for a layer with no positions).
+fn gram_sums(
+    model: &Vgg19,
+    pooling: Pooling,
+    grid: &TileGrid,
+    x: &Tensor,
+    layers: &[Layer],
+) -> Result<Vec<Option<Tensor>>> {
+    let mut sums: Vec<Option<Tensor>> = vec![None; layers.len()];
+    if layers.is_empty() {
+        return Ok(sums);
+    }
+    for t in &grid.tiles {
+        let acts = model.forward_padded(&crop(x, t)?, layers, pooling, Padding::Zeros)?;
+        for (i, &l) in layers.iter().enumerate() {
+            let f = inner(acts.get(l), t, grid, l)?;
+            let (c, h, w) = f.dims3()?;
+            if h * w == 0 {
+                continue;
+            }
+            let m = f.reshape((c, h * w))?;
+            let fft = m.matmul(&m.t()?)?;
+            sums[i] = Some(match sums[i].take() {
+                Some(s) => (s + fft)?,
+                None => fft,
+            });
+        }
+    }
+    Ok(sums)
+}
+
+/// Normalised Gram matrices of `x: (3, H, W)` at `layers`, tile by tile:
+/// equal to `loss::gram` of the whole image's features.
+pub(crate) fn grams(
+    model: &Vgg19,
+    pooling: Pooling,
+    grid: &TileGrid,
+    x: &Tensor,
+    layers: &[Layer],
+) -> Result<Vec<Tensor>> {
+    let sums = gram_sums(model, pooling, grid, x, layers)?;
+    layers
+        .iter()
+        .zip(sums)
+        .map(|(l, s)| {
+            let n = feature_len(grid.height, l.unit) * feature_len(grid.width, l.unit);
+            match s {
+                Some(s) => {
+                    let c = s.dim(0)?;
+                    Ok((s / (c * n) as f64)?)
+                }
+                None => Err(crate::error::EngineError::setting(
+                    "style",
+                    format!("the style image is too small to reach {}", l.name()),
+                )),
+            }
+        })
+        .collect()
+}
+
 /// Loss terms (content, style) and the network part of the image gradient.
 pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> {
     let grid = &tiled.grid;
     let style_layers: Vec<Layer> = tiled.style.iter().map(|s| s.0).collect();
 
     // Pass 1: global Gram matrices.
-    let mut sums: Vec<Option<Tensor>> = vec![None; tiled.style.len()];
-    if !style_layers.is_empty() {
-        for t in &grid.tiles {
-            let acts = tiled.model.forward_padded(
-                &crop(x, t)?,
-                &style_layers,
-                tiled.pooling,
-                Padding::Zeros,
-            )?;
-            for (i, &l) in style_layers.iter().enumerate() {
-                let f = inner(acts.get(l), t, grid, l)?;
-                let (c, h, w) = f.dims3()?;
-                if h * w == 0 {
-                    continue;
-                }
-                let m = f.reshape((c, h * w))?;
-                let fft = m.matmul(&m.t()?)?;
-                sums[i] = Some(match sums[i].take() {
-                    Some(s) => (s + fft)?,
-                    None => fft,
-                });
-            }
-        }
-    }
+    let sums = gram_sums(tiled.model, tiled.pooling, grid, x, &style_layers)?;
     let mut style_loss = 0.0;
     // (G − A) · 4w / (C² · C·N) per style layer: dL/dF = this · F at every position.
     let mut style_coef = Vec::with_capacity(tiled.style.len());
