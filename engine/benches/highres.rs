@@ -89,19 +89,20 @@ fn main() {
         max_memory >> 20
     );
     let start = Instant::now();
-    let mut last = (usize::MAX, 0.0f64);
-    let mut rows: Vec<(usize, usize, usize, f64)> = Vec::new();
+    // (width, height, tiles, seconds of the scale incl. setup, seconds per iteration)
+    let mut rows: Vec<(usize, usize, usize, f64, f64)> = Vec::new();
+    let mut scale_start = 0.0;
     let mut on_progress = |p: &Progress| {
-        let t = p.elapsed_seconds;
-        if p.scale != last.0 {
-            last = (p.scale, t - 0.0);
-            rows.push((p.width, p.height, p.tiles, 0.0));
+        if rows.len() <= p.scale {
+            scale_start = rows.last().map_or(0.0, |r| r.3);
+            rows.push((p.width, p.height, p.tiles, 0.0, 0.0));
         }
         if let Some(r) = rows.last_mut() {
-            r.3 = t;
+            r.3 = p.elapsed_seconds;
+            r.4 += p.iteration_seconds / p.iterations as f64;
         }
         eprintln!(
-            "  scale {}/{} {}×{} tiles {} iteration {}/{} at {:.1} s, loss {:.4e}",
+            "  scale {}/{} {}×{} tiles {} iteration {}/{}: {:.1} s (scale so far {:.1} s), loss {:.4e}",
             p.scale + 1,
             p.scales,
             p.width,
@@ -109,7 +110,8 @@ fn main() {
             p.tiles,
             p.iteration,
             p.iterations,
-            t,
+            p.iteration_seconds,
+            p.elapsed_seconds - scale_start,
             p.losses.total
         );
     };
@@ -128,16 +130,15 @@ fn main() {
     )
     .expect("render");
     let total = start.elapsed().as_secs_f64();
-    println!("| scale | tiles | s/iteration | s/iteration/Mpx |");
-    println!("|---|---|---|---|");
+    println!("| scale | tiles | s/iteration | s/iteration/Mpx | s for the scale incl. targets |");
+    println!("|---|---|---|---|---|");
     let mut prev_end = 0.0;
-    for (w, h, tiles, end) in &rows {
-        // Includes the scale's setup (content targets, style Grams): an upper bound.
-        let per_iter = (end - prev_end) / iterations as f64;
+    for (w, h, tiles, end, per_iter) in &rows {
         let mpx = (w * h) as f64 / 1e6;
         println!(
-            "| {w}×{h} | {tiles} | {per_iter:.2} | {:.2} |",
-            per_iter / mpx
+            "| {w}×{h} | {tiles} | {per_iter:.2} | {:.2} | {:.1} |",
+            per_iter / mpx,
+            end - prev_end
         );
         prev_end = *end;
     }

@@ -28,6 +28,7 @@ struct Args {
     warmup: usize,
     model: PathBuf,
     phases: bool,
+    device: String,
 }
 
 fn parse_args() -> Args {
@@ -38,6 +39,7 @@ fn parse_args() -> Args {
         warmup: 2,
         model: default_model_path(),
         phases: false,
+        device: "cpu".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -49,6 +51,7 @@ fn parse_args() -> Args {
             "--warmup" => a.warmup = val().parse().expect("--warmup N"),
             "--model" => a.model = PathBuf::from(val()),
             "--phases" => a.phases = true,
+            "--device" => a.device = val(),
             "--bench" => {} // passed by `cargo bench`
             other => panic!(
                 "unknown argument {other}; use --size --opt lbfgs|adam --iters --warmup --model --phases"
@@ -117,16 +120,17 @@ enum Opt {
 fn main() {
     let a = parse_args();
     let (h, w) = (a.size * 3 / 4, a.size);
-    let model = Vgg19::load(&a.model, &Device::Cpu, DType::F32)
-        .expect("load the model (stylefarm model fetch)");
+    let dev = stylefarm_engine::parse_device(&a.device).expect("--device cpu|cuda:N");
+    let model =
+        Vgg19::load(&a.model, &dev, DType::F32).expect("load the model (stylefarm model fetch)");
     let content_layers = vec![(Layer::parse("relu4_2").unwrap(), 5.0)];
     let style_layers: Vec<(Layer, f64)> = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
         .iter()
         .map(|n| (Layer::parse(n).unwrap(), 100.0))
         .collect();
     let layers: Vec<Layer> = style_layers.iter().map(|(l, _)| *l).collect();
-    let content = synthetic(h, w, 1.0);
-    let style = synthetic(h, w, 2.3);
+    let content = synthetic(h, w, 1.0).to_device(&dev).unwrap();
+    let style = synthetic(h, w, 2.3).to_device(&dev).unwrap();
     let acts = model.forward(&style, &layers, Pooling::Max).unwrap();
     let targets = StyleTargets {
         grams: layers
@@ -163,7 +167,7 @@ fn main() {
         .unwrap()
         .get(all_layers[0])
         .clone();
-    let mut x = init(h, w);
+    let mut x = init(h, w).to_device(&dev).unwrap();
     let mut times = Vec::new();
     let mut phases: Vec<[f64; 4]> = Vec::new();
     let mut last_loss = f64::NAN;
@@ -204,6 +208,7 @@ fn main() {
             Opt::Lbfgs(o) => o.step(&x, &grad).unwrap(),
             Opt::Adam(o) => o.step(&x, &grad).unwrap(),
         };
+        dev.synchronize().unwrap();
         let dt = t0.elapsed().as_secs_f64();
         if let Some(p) = phases.last_mut() {
             p[3] = ts.elapsed().as_secs_f64();

@@ -34,6 +34,8 @@ pub struct Progress {
     pub elapsed_seconds: f64,
     /// Tiles each evaluation visits at this scale (1 = untiled).
     pub tiles: usize,
+    /// Wall time of this iteration's evaluation and step.
+    pub iteration_seconds: f64,
 }
 
 /// A flag another thread sets to stop a render at its next iteration.
@@ -73,11 +75,10 @@ pub fn render(
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let plan = settings.plan(content, Some(styles))?;
-    let targets = plan
-        .dims
-        .iter()
-        .map(|&dims| StyleTargets::for_scale(model, styles, content, settings, dims))
-        .collect::<Result<Vec<_>>>()?;
+    // One scale's targets at a time: large styles take time, and progress shows it.
+    let targets = |_: usize, dims: (usize, usize)| {
+        StyleTargets::for_scale(model, styles, content, settings, dims)
+    };
     optimize(model, content, &targets, settings, &plan, hooks)
 }
 
@@ -112,13 +113,20 @@ pub fn render_with_targets(
             }
         }
     }
-    optimize(model, content, targets, settings, &plan, hooks)
+    optimize(
+        model,
+        content,
+        &|scale, _| Ok(targets[scale].clone()),
+        settings,
+        &plan,
+        hooks,
+    )
 }
 
 fn optimize(
     model: &Vgg19,
     content: Option<&Image>,
-    targets: &[StyleTargets],
+    targets: &dyn Fn(usize, (usize, usize)) -> Result<StyleTargets>,
     settings: &Settings,
     plan: &Plan,
     mut hooks: Hooks<'_>,
@@ -129,7 +137,8 @@ fn optimize(
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut current: Option<Image> = None;
 
-    for (scale, (&(w, h), targets)) in plan.dims.iter().zip(targets).enumerate() {
+    for (scale, &(w, h)) in plan.dims.iter().enumerate() {
+        let targets = &targets(scale, (w, h))?;
         let content_x = match content {
             Some(c) => Some(c.resize(w, h).to_input(&pre, &device, dtype)?),
             None => None,
@@ -192,6 +201,7 @@ fn optimize(
             if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
                 return Err(EngineError::Cancelled);
             }
+            let t0 = Instant::now();
             let (losses, grad) = objective.evaluate(&x)?;
             if !losses.total.is_finite() {
                 return Err(EngineError::setting(
@@ -213,6 +223,7 @@ fn optimize(
                 losses,
                 elapsed_seconds: start.elapsed().as_secs_f64(),
                 tiles: objective.tiles(),
+                iteration_seconds: t0.elapsed().as_secs_f64(),
             };
             if let Some(p) = hooks.progress.as_mut() {
                 p(&progress);

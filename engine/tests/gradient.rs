@@ -4,10 +4,10 @@
 mod common;
 
 use candle_core::Tensor;
+use stylefarm_engine::DType;
 use stylefarm_engine::model::{Layer, Pooling};
 use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::targets::StyleTargets;
-use stylefarm_engine::{DType, Device};
 
 fn check_pooling(pooling: Pooling, normalize: bool) {
     check(pooling, normalize, false)
@@ -19,7 +19,7 @@ fn check(pooling: Pooling, normalize: bool, tileable: bool) {
     let mut r = common::lcg(2);
     let rand = |r: &mut dyn FnMut() -> f64, scale: f64| {
         let v: Vec<f64> = (0..3 * h * w).map(|_| r() * scale).collect();
-        Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap()
+        Tensor::from_vec(v, (3, h, w), &common::device()).unwrap()
     };
     let content = rand(&mut r, 1.0);
     let style_img = rand(&mut r, 1.0);
@@ -69,7 +69,7 @@ fn check(pooling: Pooling, normalize: bool, tileable: bool) {
         let at = |d: f64| {
             let mut v = xv.clone();
             v[i] += d;
-            obj.evaluate(&Tensor::from_vec(v, (3, h, w), &Device::Cpu).unwrap())
+            obj.evaluate(&Tensor::from_vec(v, (3, h, w), &common::device()).unwrap())
                 .unwrap()
                 .0
                 .total
@@ -120,16 +120,19 @@ fn tv_check(tv: TvFn) {
     let mut r = common::lcg(9);
     let (h, w) = (5, 7);
     let v: Vec<f64> = (0..3 * h * w).map(|_| r()).collect();
-    let x = Tensor::from_vec(v.clone(), (3, h, w), &Device::Cpu).unwrap();
+    let x = Tensor::from_vec(v.clone(), (3, h, w), &common::device()).unwrap();
     let (_, g) = tv(&x, 0.7).unwrap();
     let g = g.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     for i in 0..v.len() {
         let at = |d: f64| {
             let mut p = v.clone();
             p[i] += d;
-            tv(&Tensor::from_vec(p, (3, h, w), &Device::Cpu).unwrap(), 0.7)
-                .unwrap()
-                .0
+            tv(
+                &Tensor::from_vec(p, (3, h, w), &common::device()).unwrap(),
+                0.7,
+            )
+            .unwrap()
+            .0
         };
         let fd = (at(1e-6) - at(-1e-6)) / 2e-6;
         assert!((fd - g[i]).abs() < 1e-6, "element {i}: {fd} vs {}", g[i]);

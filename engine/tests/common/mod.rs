@@ -19,6 +19,14 @@ pub fn lcg(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
+/// The device the tests run on: `STYLEFARM_TEST_DEVICE` (`cpu`, `cuda:0`), default cpu.
+pub fn device() -> Device {
+    match std::env::var("STYLEFARM_TEST_DEVICE") {
+        Ok(d) => stylefarm_engine::parse_device(&d).expect("STYLEFARM_TEST_DEVICE"),
+        Err(_) => Device::Cpu,
+    }
+}
+
 /// VGG-19 with random He-scaled weights in torchvision naming: enough to
 /// test gradients and plumbing without the real weights.
 pub fn random_model(dtype: DType, seed: u64) -> Vgg19 {
@@ -39,7 +47,7 @@ pub fn random_model(dtype: DType, seed: u64) -> Vgg19 {
             candle_core::Tensor::from_vec(b, o, &Device::Cpu).unwrap(),
         );
     }
-    Vgg19::from_tensors(&map, &Device::Cpu, dtype).unwrap()
+    Vgg19::from_tensors(&map, &device(), dtype).unwrap()
 }
 
 /// A smooth synthetic picture.
