@@ -130,7 +130,7 @@ pub struct WorkerArgs {
 /// What kind of job, on which pictures: flags or a TOML job file.
 #[derive(Args, Debug, Clone, Default)]
 pub struct JobFlags {
-    /// Job kind (single, grid, gallery, texture; default single), then the content photo
+    /// Job kind (single, grid, gallery, texture, highres; default single), then the content photo
     /// (omit with --texture, gallery and texture jobs).
     #[arg(value_name = "[KIND] CONTENT", num_args = 0..=2)]
     pub inputs: Vec<String>,
@@ -143,6 +143,10 @@ pub struct JobFlags {
     /// Grid: blend the styles (styles) or vary the style weight from x0.1 to x10 (weights).
     #[arg(long, value_parser = ["styles", "weights"])]
     pub axis: Option<String>,
+    /// Highres: overlap of neighbouring tiles in pixels [default: 128, at most tile/4 by default].
+    /// (Highres takes its tile size from --tile [default: 1024].)
+    #[arg(long, value_name = "N")]
+    pub overlap: Option<u32>,
     /// Read the job from a TOML file (see docs/jobs.md); flags override its values.
     #[arg(long, value_name = "FILE")]
     pub job: Option<PathBuf>,

@@ -43,6 +43,9 @@ pub struct Submission {
     /// Grid cells per axis and axis.
     pub steps: u32,
     pub axis: String,
+    /// Highres tile side and overlap.
+    pub tile: u32,
+    pub overlap: u32,
     pub engine: ResolvedEngine,
     pub priority: i32,
     pub max_input_pixels: u64,
@@ -63,6 +66,8 @@ impl Submission {
             contents: job.contents,
             steps: job.steps,
             axis: job.axis,
+            tile: job.tile,
+            overlap: job.overlap,
             engine: job.engine,
             priority: job.priority.unwrap_or(priority),
             max_input_pixels,
@@ -91,13 +96,17 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
     files.extend(s.engine.styles.iter().map(|(p, _)| p.as_path()));
     files.extend(s.engine.init_image.as_deref());
     let mut keys: HashMap<PathBuf, String> = HashMap::new();
+    let mut content_dims = (0, 0);
     for path in files {
         if keys.contains_key(path) {
             continue;
         }
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Image::decode(&bytes, path, s.max_input_pixels)?;
+        let img = Image::decode(&bytes, path, s.max_input_pixels)?;
+        if s.content.as_deref() == Some(path) {
+            content_dims = (img.width as u32, img.height as u32);
+        }
         let key = upload(client, path, bytes).await?;
         keys.insert(path.to_path_buf(), key);
     }
@@ -136,6 +145,18 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
             s.axis.clone()
         } else {
             String::new()
+        },
+        tile: s.tile,
+        overlap: s.overlap,
+        content_width: if s.kind == "highres" {
+            content_dims.0
+        } else {
+            0
+        },
+        content_height: if s.kind == "highres" {
+            content_dims.1
+        } else {
+            0
         },
         settings: Some(settings),
         priority: s.priority,

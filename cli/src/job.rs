@@ -14,7 +14,7 @@ use crate::config::RenderDefaults;
 use crate::engine_flags::{self, ResolvedEngine, parse_style};
 
 /// The job kinds the CLI knows.
-pub const KINDS: &[&str] = &["single", "grid", "gallery", "texture"];
+pub const KINDS: &[&str] = &["single", "grid", "gallery", "texture", "highres"];
 
 /// Extensions taken from a folder.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"];
@@ -29,6 +29,9 @@ pub struct JobRequest {
     pub contents: Vec<PathBuf>,
     pub steps: u32,
     pub axis: String,
+    /// Highres: tile side and overlap in pixels (0 otherwise).
+    pub tile: u32,
+    pub overlap: u32,
     pub engine: ResolvedEngine,
 }
 
@@ -44,6 +47,7 @@ struct JobFile {
     styles: Vec<String>,
     steps: Option<u32>,
     axis: Option<String>,
+    overlap: Option<u32>,
     render: JobRender,
 }
 
@@ -151,7 +155,16 @@ pub fn resolve(
         merged.styles = styles;
     }
     let defaults = r.defaults.over(config);
-    let engine = engine_flags::resolve(&merged, &defaults)?;
+    let mut engine = engine_flags::resolve(&merged, &defaults)?;
+    // Highres: --tile is the farm's tile (tasks across workers), not the
+    // engine's single-machine tiling.
+    let (tile, overlap) = if kind == "highres" {
+        let tile = engine.settings.tile.take().unwrap_or(1024) as u32;
+        let overlap = job.overlap.or(file.overlap).unwrap_or((tile / 4).min(128));
+        (tile, overlap)
+    } else {
+        (0, 0)
+    };
 
     let listed: Vec<PathBuf> = if job.contents.is_empty() {
         file.contents.iter().map(|c| rel(c)).collect()
@@ -186,7 +199,12 @@ pub fn resolve(
             bail!("a texture job needs its size: --texture WIDTHxHEIGHT")
         }
         "texture" if content.is_some() => bail!("a texture job has no content photo"),
-        "single" | "grid" | "texture" if !contents.is_empty() => {
+        "highres" if content.is_none() => {
+            bail!(
+                "a highres job needs a content photo: stylefarm … highres CONTENT --style S --size 8192"
+            )
+        }
+        "single" | "grid" | "texture" | "highres" if !contents.is_empty() => {
             bail!("--content is for gallery jobs; give the content photo as CONTENT")
         }
         _ => {}
@@ -199,6 +217,8 @@ pub fn resolve(
         contents,
         steps,
         axis,
+        tile,
+        overlap,
         engine,
     })
 }

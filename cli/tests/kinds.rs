@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use common::*;
 use stylefarm_proto::pb;
@@ -184,7 +185,7 @@ fn gallery_page_links_exactly_its_images_and_a_second_gallery_reuses_the_targets
     std::fs::write(
         &job,
         format!(
-            "kind = \"gallery\"\ncontents = [{:?}]\nstyles = [{:?}, {:?}]\n[render]\nsize = 32\niterations = 4\nstyle_weight = 1000\n",
+            "kind = \"gallery\"\ncontents = [{:?}]\nstyles = [{:?}, {:?}]\n[render]\nsize = 32\niterations = 4\ninit = \"content\"\n",
             s(3),
             s(1),
             s(2)
@@ -233,4 +234,135 @@ fn texture_job_renders_on_the_embedded_farm() {
     ]));
     let img = stylefarm_engine::Image::load(&out, u64::MAX).unwrap();
     assert_eq!((img.width, img.height), (48, 32));
+}
+
+fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = FarmClient::connect(url.to_string()).await.unwrap();
+            c.list_workers(pb::ListWorkersRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .workers
+        })
+}
+
+/// Mean gradient magnitude on the columns `xs` and rows `ys` (tile
+/// borders) ÷ the mean elsewhere.
+fn seam_ratio(img: &stylefarm_engine::Image, xs: &[usize], ys: &[usize]) -> f64 {
+    let (w, h) = (img.width, img.height);
+    let n = w * h;
+    let (mut seam, mut seam_n, mut rest, mut rest_n) = (0.0, 0.0, 0.0, 0.0);
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 1..w {
+                let g =
+                    (img.data[c * n + y * w + x] - img.data[c * n + y * w + x - 1]).abs() as f64;
+                if xs.contains(&x) {
+                    (seam, seam_n) = (seam + g, seam_n + 1.0);
+                } else {
+                    (rest, rest_n) = (rest + g, rest_n + 1.0);
+                }
+            }
+        }
+        for y in 1..h {
+            for x in 0..w {
+                let g =
+                    (img.data[c * n + y * w + x] - img.data[c * n + (y - 1) * w + x]).abs() as f64;
+                if ys.contains(&y) {
+                    (seam, seam_n) = (seam + g, seam_n + 1.0);
+                } else {
+                    (rest, rest_n) = (rest + g, rest_n + 1.0);
+                }
+            }
+        }
+    }
+    (seam / seam_n) / (rest / rest_n)
+}
+
+#[test]
+fn highres_with_a_worker_killed_mid_job_still_assembles_a_seamless_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = small_images(dir.path());
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 2.0);
+    let url = coord.url.clone();
+    let mut w0 = worker(&url, "w0");
+    let mut procs = Procs(vec![coord.child, worker(&url, "w1")]);
+    let args = [
+        "submit",
+        "highres",
+        imgs[0].to_str().unwrap(),
+        "--style",
+        imgs[1].to_str().unwrap(),
+        "--size",
+        "64",
+        "--tile",
+        "32",
+        "--overlap",
+        "8",
+        "--iterations",
+        "60",
+        "--init",
+        "content",
+        "--coordinator",
+        &url,
+    ];
+    let id = ok(&stylefarm(&args)).trim().to_string();
+    let w0_id = wait_for(Duration::from_secs(60), "w0 to register", || {
+        list_workers(&url)
+            .into_iter()
+            .find(|w| w.name == "w0")
+            .map(|w| w.worker_id)
+    });
+    // Kill w0 while it holds a tile (a stylize task after the first one).
+    wait_for(Duration::from_secs(120), "w0 to run a tile", || {
+        let job = get_job(&url, &id);
+        let base_done = job
+            .tasks
+            .iter()
+            .filter(|t| t.kind == "stylize")
+            .any(|t| t.state() == pb::TaskState::Succeeded);
+        let w0_busy = job.tasks.iter().any(|t| {
+            t.kind == "stylize"
+                && t.state() == pb::TaskState::Leased
+                && t.worker_id == w0_id
+                && t.progress.as_ref().is_some_and(|p| p.iteration >= 1)
+        });
+        (base_done && w0_busy).then_some(())
+    });
+    kill(&mut w0);
+    procs.0.push(worker(&url, "w2"));
+    ok(&stylefarm(&["watch", &id, "--coordinator", &url]));
+    let job = get_job(&url, &id);
+    assert_eq!(job.state(), pb::JobState::Succeeded, "{job:?}");
+    // 1 targets, the whole at 32 px, 6 tiles at 64×48, 1 assemble.
+    assert_eq!(kinds_of(&job, "targets"), 1);
+    assert_eq!(kinds_of(&job, "stylize"), 7);
+    assert_eq!(kinds_of(&job, "assemble"), 1);
+    assert!(
+        job.tasks.iter().any(|t| t.attempt >= 2),
+        "the killed worker's tile was retried"
+    );
+    let out = dir.path().join("out");
+    ok(&stylefarm(&[
+        "get",
+        &id,
+        "-o",
+        out.to_str().unwrap(),
+        "--coordinator",
+        &url,
+    ]));
+    let result = files_ending(&out, "result.png");
+    assert_eq!(result.len(), 1, "{result:?}");
+    let img = stylefarm_engine::Image::load(&result[0], u64::MAX).unwrap();
+    assert_eq!((img.width, img.height), (64, 48));
+    // Tiles start at x = 0, 24, 32 and y = 0, 16: their edges inside the
+    // picture are the seams.
+    let ratio = seam_ratio(&img, &[24, 32, 56], &[16, 32]);
+    println!("highres seam ratio (border gradient / elsewhere): {ratio:.3}");
+    assert!(ratio < 1.5, "visible seams: ratio {ratio:.3}");
 }

@@ -35,6 +35,8 @@ pub(crate) enum JobKind {
     Gallery,
     /// Texture synthesis: targets → one stylize with no content.
     Texture,
+    /// One big picture: whole at low resolution → tiles per finer scale → assemble.
+    Highres,
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
             "grid" => Some(Self::Grid),
             "gallery" => Some(Self::Gallery),
             "texture" => Some(Self::Texture),
+            "highres" => Some(Self::Highres),
             _ => None,
         }
     }
@@ -104,6 +107,7 @@ pub(crate) fn plan(
         JobKind::Grid => multi::plan_grid(spec, job_id, cached),
         JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
         JobKind::Texture => multi::plan_texture(spec, cached),
+        JobKind::Highres => multi::plan_highres(spec, job_id, cached),
     }
 }
 

@@ -22,6 +22,113 @@ pub const MAX_STEPS: u32 = 32;
 /// Most content × style pairs in one gallery.
 pub const MAX_GALLERY_CELLS: usize = 1024;
 
+/// Most tiles at the finest scale of a highres job.
+pub const MAX_TILES: usize = 4096;
+
+/// The long side of every scale of a highres job: the whole picture at
+/// `min(size, tile)` on one worker, then doubling up to `size`.
+pub fn highres_sides(spec: &JobSpec) -> Vec<u32> {
+    let size = spec.settings.as_ref().map_or(0, |s| s.size);
+    let mut sides = vec![size.min(spec.tile.max(MIN_TILE))];
+    while let Some(&last) = sides.last() {
+        if last >= size {
+            break;
+        }
+        sides.push((last * 2).min(size));
+    }
+    sides
+}
+
+/// `(width, height)` with the long side `long`, keeping the aspect ratio,
+/// exactly as the engine's `fit_long_side`.
+pub fn fit_long_side(width: u32, height: u32, long: u32) -> (u32, u32) {
+    let scale = f64::from(long) / f64::from(width.max(height).max(1));
+    let w = ((f64::from(width) * scale).round() as u32).max(1);
+    let h = ((f64::from(height) * scale).round() as u32).max(1);
+    (w, h)
+}
+
+/// Overlapping tiles `(x, y, w, h)` covering `width × height`: tiles of
+/// `tile` px stepping by `tile - overlap`, the last flush with the edge.
+pub fn tiles(width: u32, height: u32, tile: u32, overlap: u32) -> Vec<(u32, u32, u32, u32)> {
+    let starts = |len: u32| -> Vec<u32> {
+        if len <= tile {
+            return vec![0];
+        }
+        let step = (tile - overlap).max(1);
+        let mut v = Vec::new();
+        let mut x = 0;
+        while x + tile < len {
+            v.push(x);
+            x += step;
+        }
+        if v.last() != Some(&(len - tile)) {
+            v.push(len - tile);
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for y in starts(height) {
+        for x in starts(width) {
+            out.push((x, y, tile.min(width), tile.min(height)));
+        }
+    }
+    out
+}
+
+/// Smallest highres tile.
+pub const MIN_TILE: u32 = 32;
+
+pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
+    let s = settings(spec)?;
+    content(spec)?;
+    validate_styles(spec)?;
+    if s.texture_width > 0 || s.texture_height > 0 || !s.scales.is_empty() || s.multiscale {
+        return Err(InvalidSpec::new(
+            "settings.scales",
+            "explicit scales, multiscale or a texture size in a highres job",
+            "highres chooses its scales (the whole at the tile size, then doubling); give only size, tile and overlap",
+        ));
+    }
+    if spec.tile % 16 != 0 || !(MIN_TILE..=crate::settings::MAX_SIZE).contains(&spec.tile) {
+        return Err(InvalidSpec::new(
+            "tile",
+            format!("{} is not a tile size", spec.tile),
+            format!(
+                "use a multiple of 16 in {MIN_TILE}..={}",
+                crate::settings::MAX_SIZE
+            ),
+        ));
+    }
+    if spec.overlap > spec.tile / 2 {
+        return Err(InvalidSpec::new(
+            "overlap",
+            format!(
+                "{} is more than half the tile ({})",
+                spec.overlap, spec.tile
+            ),
+            "use an overlap of at most tile / 2",
+        ));
+    }
+    if spec.content_width == 0 || spec.content_height == 0 {
+        return Err(InvalidSpec::new(
+            "content_width",
+            "0",
+            "send the content's width and height (the CLI does)",
+        ));
+    }
+    let (w, h) = fit_long_side(spec.content_width, spec.content_height, s.size);
+    let n = tiles(w, h, spec.tile, spec.overlap).len();
+    if n > MAX_TILES {
+        return Err(InvalidSpec::new(
+            "tile",
+            format!("{n} tiles at {w}×{h}"),
+            format!("use larger tiles: at most {MAX_TILES} per scale"),
+        ));
+    }
+    validate_settings(s, false, true)
+}
+
 /// One cell of a grid: where it is and how it blends the styles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridCell {
@@ -219,6 +326,26 @@ mod tests {
             axis: axis.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn highres_scales_and_tiles() {
+        let spec = JobSpec {
+            tile: 32,
+            settings: Some(crate::pb::RenderSettings {
+                size: 100,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(highres_sides(&spec), vec![32, 64, 100]);
+        assert_eq!(fit_long_side(64, 48, 32), (32, 24));
+        let t = tiles(64, 48, 32, 8);
+        let xs: Vec<u32> = t.iter().filter(|t| t.1 == 0).map(|t| t.0).collect();
+        assert_eq!(xs, vec![0, 24, 32]);
+        assert_eq!(t.len(), 3 * 2);
+        assert!(t.iter().all(|&(x, y, w, h)| x + w <= 64 && y + h <= 48));
+        assert_eq!(tiles(30, 20, 32, 8), vec![(0, 0, 30, 20)]);
     }
 
     #[test]

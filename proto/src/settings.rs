@@ -22,7 +22,7 @@ pub const VGG19_LAYERS: &[&str] = &[
 ];
 
 /// The job kinds the farm knows how to plan.
-pub const JOB_KINDS: &[&str] = &["single", "grid", "gallery", "texture"];
+pub const JOB_KINDS: &[&str] = &["single", "grid", "gallery", "texture", "highres"];
 
 /// Smallest and largest image side, in pixels.
 pub const MIN_SIZE: u32 = 16;
@@ -88,6 +88,7 @@ pub fn validate_spec(spec: &JobSpec) -> Check {
         "grid" => crate::kinds::validate_grid(spec),
         "gallery" => crate::kinds::validate_gallery(spec),
         "texture" => crate::kinds::validate_texture(spec),
+        "highres" => crate::kinds::validate_highres(spec),
         other => Err(InvalidSpec::new(
             "kind",
             format!("unknown job kind {:?}", truncate(other)),

@@ -28,6 +28,9 @@ pub(crate) async fn run(
     prefix: &str,
     params: &pb::TaskParams,
 ) -> Result<Vec<String>, WorkerError> {
+    if params.layout == "tiles" {
+        return tiles(ctx, prefix, params).await;
+    }
     let mut files = Vec::with_capacity(params.cells.len());
     for cell in &params.cells {
         let name = file_name(&cell.key)?;
@@ -92,6 +95,103 @@ pub(crate) async fn run(
         }
     }
     Ok(keys)
+}
+
+/// highres: the tiles of one scale feathered into the whole picture
+/// (`output_name`, default `result.png`).
+async fn tiles(
+    ctx: &Context,
+    prefix: &str,
+    params: &pb::TaskParams,
+) -> Result<Vec<String>, WorkerError> {
+    let mut files = Vec::with_capacity(params.cells.len());
+    for cell in &params.cells {
+        files.push((cell.key.clone(), ctx.store.get(&cell.key).await?));
+    }
+    let name = match params.output_name.as_str() {
+        "" => "result.png".to_string(),
+        n => file_name(n)?,
+    };
+    let max_pixels = ctx.max_pixels;
+    let p = params.clone();
+    let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WorkerError> {
+        let images = files
+            .iter()
+            .map(|(k, b)| Image::decode(b, Path::new(k), max_pixels))
+            .collect::<Result<Vec<_>, _>>()?;
+        let placed: Vec<(usize, usize, &Image)> = p
+            .cells
+            .iter()
+            .zip(&images)
+            .map(|(c, i)| (c.x as usize, c.y as usize, i))
+            .collect();
+        Ok(feather(
+            p.full_width as usize,
+            p.full_height as usize,
+            p.overlap as usize,
+            &placed,
+        )
+        .encode_png()?)
+    })
+    .await
+    .map_err(|e| WorkerError::Join(e.to_string()))??;
+    let key = format!("{prefix}{name}");
+    ctx.store.put(&key, Bytes::from(png)).await?;
+    Ok(vec![key])
+}
+
+/// Tiles placed at (x, y) in a `width × height` picture, blended with linear
+/// ramps over `overlap` px at every edge that meets another tile (edges on
+/// the picture's border keep full weight): a weighted mean per pixel.
+pub(crate) fn feather(
+    width: usize,
+    height: usize,
+    overlap: usize,
+    tiles: &[(usize, usize, &Image)],
+) -> Image {
+    let n = width * height;
+    let mut acc = vec![0f32; 3 * n];
+    let mut wsum = vec![0f32; n];
+    let ramp = |d: usize| -> f32 {
+        if overlap == 0 {
+            1.0
+        } else {
+            ((d as f32 + 0.5) / overlap as f32).min(1.0)
+        }
+    };
+    for &(x0, y0, img) in tiles {
+        let (w, h) = (img.width, img.height);
+        let m = w * h;
+        for y in 0..h.min(height.saturating_sub(y0)) {
+            let wy = if y0 > 0 { ramp(y) } else { 1.0 }
+                * if y0 + h < height {
+                    ramp(h - 1 - y)
+                } else {
+                    1.0
+                };
+            for x in 0..w.min(width.saturating_sub(x0)) {
+                let wx = if x0 > 0 { ramp(x) } else { 1.0 }
+                    * if x0 + w < width { ramp(w - 1 - x) } else { 1.0 };
+                let wgt = wx * wy;
+                let i = (y0 + y) * width + x0 + x;
+                wsum[i] += wgt;
+                for c in 0..3 {
+                    acc[c * n + i] += wgt * img.data[c * m + y * w + x];
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        let s = wsum[i].max(1e-12);
+        for c in 0..3 {
+            acc[c * n + i] /= s;
+        }
+    }
+    Image {
+        width,
+        height,
+        data: acc,
+    }
 }
 
 /// Where a task's outputs go.
@@ -272,6 +372,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn feathering_equal_tiles_gives_the_same_picture() {
+        let flat = |v: f32, w: usize, h: usize| Image {
+            width: w,
+            height: h,
+            data: vec![v; 3 * w * h],
+        };
+        let a = flat(0.25, 32, 24);
+        let out = feather(56, 24, 8, &[(0, 0, &a), (24, 0, &a)]);
+        assert!(out.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        // Different tiles: a smooth ramp across the overlap, the ends untouched.
+        let b = flat(0.75, 32, 24);
+        let out = feather(56, 24, 8, &[(0, 0, &a), (24, 0, &b)]);
+        assert!((out.data[0] - 0.25).abs() < 1e-6 && (out.data[55] - 0.75).abs() < 1e-6);
+        let row: Vec<f32> = out.data[24..32].to_vec();
+        assert!(row.windows(2).all(|p| p[1] >= p[0]), "{row:?}");
+    }
+
+    #[test]
     fn page_links_every_cell_and_escapes_labels() {
         let p = pb::TaskParams {
             rows: 1,
@@ -284,12 +402,14 @@ mod tests {
                     row: 0,
                     col: 0,
                     caption: "x".into(),
+                    ..Default::default()
                 },
                 pb::Cell {
                     key: "jobs/j/u/c0-s1.png".into(),
                     row: 0,
                     col: 1,
                     caption: "y".into(),
+                    ..Default::default()
                 },
             ],
             ..Default::default()

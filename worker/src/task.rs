@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use stylefarm_engine::animation::Animation;
 use stylefarm_engine::{
-    CancelToken, EngineError, Hooks, Image, Init, Progress, Settings, Style, StyleTargets, Vgg19,
-    render, render_with_targets,
+    CancelToken, EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, StyleTargets,
+    Vgg19, render, render_with_targets,
 };
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
@@ -204,6 +204,21 @@ async fn run_task(
     if params.style_weight > 0.0 {
         settings.style_weight = params.style_weight;
     }
+    if params.size > 0 {
+        settings.size = params.size as usize;
+        settings.scales = Scales::Single;
+    }
+    // A highres tile: this crop of the content at full_width × full_height.
+    let tile = (params.crop_width > 0).then(|| Tile {
+        full: (params.full_width as usize, params.full_height as usize),
+        at: (params.crop_x as usize, params.crop_y as usize),
+        size: (params.crop_width as usize, params.crop_height as usize),
+        content: (spec.content_width, spec.content_height),
+    });
+    if let Some(t) = &tile {
+        settings.size = t.size.0.max(t.size.1);
+        settings.scales = Scales::Single;
+    }
     let output_name = match params.output_name.as_str() {
         "" => "result.png".to_string(),
         n if n.ends_with(".png")
@@ -251,8 +266,13 @@ async fn run_task(
         }
     }
     let cached = cached.filter(|c| !c.is_empty());
-    let expected_sides = stylefarm_proto::cache::style_sides(wire);
+    let expected_sides = if params.style_sides.is_empty() {
+        stylefarm_proto::cache::style_sides(wire)
+    } else {
+        params.style_sides.clone()
+    };
     let init = match (wire.init.as_str(), wire.init_input_key.as_str()) {
+        _ if !params.init_key.is_empty() => Some(fetch(params.init_key.clone()).await?),
         ("image", key) if !key.is_empty() => Some(fetch(key.to_string()).await?),
         ("image", _) => {
             return Err(WorkerError::BadTask(
@@ -286,6 +306,20 @@ async fn run_task(
                     .collect::<Result<_, EngineError>>()?,
                 init: init.as_ref().map(decode).transpose()?,
             };
+            if let Some(t) = &tile {
+                let content = inputs
+                    .content
+                    .take()
+                    .ok_or_else(|| WorkerError::BadTask("a tile without content".into()))?;
+                if (content.width as u32, content.height as u32) != t.content {
+                    return Err(WorkerError::BadTask(format!(
+                        "the content is {}×{}, the job says {}×{}",
+                        content.width, content.height, t.content.0, t.content.1
+                    )));
+                }
+                inputs.content = Some(t.crop(&content)?);
+                inputs.init = inputs.init.take().map(|i| t.crop(&i)).transpose()?;
+            }
             if let Some(img) = inputs.init.take() {
                 settings.init = Init::Image(img);
             }
@@ -319,7 +353,14 @@ async fn run_task(
                 cancel: Some(cancel),
             };
             let shared = match &cached {
-                Some(bytes) => shared_targets(&model, &inputs, &settings, bytes, &expected_sides)?,
+                Some(bytes) => shared_targets(
+                    &model,
+                    &inputs,
+                    &settings,
+                    bytes,
+                    &expected_sides,
+                    tile.is_some(),
+                )?,
                 None => None,
             };
             let out = match shared {
@@ -363,6 +404,43 @@ async fn run_task(
     Ok(keys)
 }
 
+/// Where a highres tile lies in its scale's picture.
+struct Tile {
+    /// The scale's full picture size.
+    full: (usize, usize),
+    at: (usize, usize),
+    size: (usize, usize),
+    /// The content's size as the job states it.
+    content: (u32, u32),
+}
+
+impl Tile {
+    /// `img` resized to the full size, cropped to the tile.
+    fn crop(&self, img: &Image) -> Result<Image, WorkerError> {
+        let full = img.resize(self.full.0, self.full.1);
+        let ((x0, y0), (w, h)) = (self.at, self.size);
+        if x0 + w > full.width || y0 + h > full.height {
+            return Err(WorkerError::BadTask(format!(
+                "tile {w}×{h} at ({x0}, {y0}) outside {}×{}",
+                full.width, full.height
+            )));
+        }
+        let n = full.width * full.height;
+        let mut data = Vec::with_capacity(3 * w * h);
+        for c in 0..3 {
+            for y in 0..h {
+                let row = c * n + (y0 + y) * full.width + x0;
+                data.extend_from_slice(&full.data[row..row + w]);
+            }
+        }
+        Ok(Image {
+            width: w,
+            height: h,
+            data,
+        })
+    }
+}
+
 /// The per-scale targets of this render, blended from the cached per-style
 /// targets (`bytes`: styles × scales, style-major); `None` when they do not
 /// fit this render (then the render computes its own).
@@ -372,12 +450,19 @@ fn shared_targets(
     settings: &Settings,
     bytes: &[Bytes],
     expected_sides: &[u32],
+    global: bool,
 ) -> Result<Option<Vec<StyleTargets>>, WorkerError> {
     let dims = settings.scale_dims(inputs.content.as_ref())?;
-    let sides: Vec<u32> = dims
-        .iter()
-        .map(|&(w, h)| stylefarm_proto::cache::style_side(w.max(h) as u32, settings.style_scale))
-        .collect();
+    // A tile aims at the whole picture's targets (`global`), not its own.
+    let sides: Vec<u32> = if global {
+        expected_sides.to_vec()
+    } else {
+        dims.iter()
+            .map(|&(w, h)| {
+                stylefarm_proto::cache::style_side(w.max(h) as u32, settings.style_scale)
+            })
+            .collect()
+    };
     let n = dims.len();
     if sides != expected_sides || bytes.len() != n * inputs.styles.len() {
         warn!(

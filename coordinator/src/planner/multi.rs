@@ -12,8 +12,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use stylefarm_proto::cache::style_side;
 use stylefarm_proto::cache::{cacheable, style_sides, targets_key};
-use stylefarm_proto::kinds::grid_cells;
+use stylefarm_proto::kinds::{fit_long_side, grid_cells, highres_sides, tiles};
 use stylefarm_proto::pb;
 
 use super::{Plan, PlannedTask};
@@ -22,22 +23,38 @@ use crate::model::TaskKind;
 /// Every cache key the plan of `spec` would read (to be looked up in
 /// storage before planning); empty when the kind uses no shared targets.
 pub(crate) fn wanted_targets(spec: &pb::JobSpec) -> Vec<String> {
-    if !matches!(spec.kind.as_str(), "grid" | "gallery" | "texture") {
+    if !matches!(
+        spec.kind.as_str(),
+        "grid" | "gallery" | "texture" | "highres"
+    ) {
         return Vec::new();
     }
     let Some(s) = spec.settings.as_ref().filter(|s| cacheable(s)) else {
         return Vec::new();
     };
+    let sides = sides_of(spec, s);
     spec.styles
         .iter()
-        .flat_map(|st| keys_of(s, &st.input_key))
+        .flat_map(|st| keys_of(s, &st.input_key, &sides))
         .collect()
 }
 
-fn keys_of(s: &pb::RenderSettings, style_key: &str) -> Vec<String> {
-    style_sides(s)
-        .into_iter()
-        .map(|side| targets_key(&s.model, style_key, side, &s.pooling, &s.style_layers))
+/// The style side of every scale of the job.
+fn sides_of(spec: &pb::JobSpec, s: &pb::RenderSettings) -> Vec<u32> {
+    if spec.kind == "highres" {
+        highres_sides(spec)
+            .into_iter()
+            .map(|l| style_side(l, s.style_scale))
+            .collect()
+    } else {
+        style_sides(s)
+    }
+}
+
+fn keys_of(s: &pb::RenderSettings, style_key: &str, sides: &[u32]) -> Vec<String> {
+    sides
+        .iter()
+        .map(|&side| targets_key(&s.model, style_key, side, &s.pooling, &s.style_layers))
         .collect()
 }
 
@@ -65,12 +82,12 @@ impl Targets {
             return t;
         };
         t.enabled = true;
-        let sides = style_sides(s);
+        let sides = sides_of(spec, s);
         for style in &spec.styles {
             if t.by_style.contains_key(&style.input_key) {
                 continue;
             }
-            let keys = keys_of(s, &style.input_key);
+            let keys = keys_of(s, &style.input_key, &sides);
             let task = if keys.iter().all(|k| cached.contains(k)) {
                 t.cached += 1;
                 None
@@ -94,6 +111,15 @@ impl Targets {
     /// The cache keys (style-major) and dependencies of a stylize task
     /// blending `styles`.
     fn for_styles(&self, styles: &[pb::StyleInput]) -> (Vec<String>, Vec<usize>) {
+        self.for_styles_at(styles, None)
+    }
+
+    /// [`Self::for_styles`] at one scale only (`Some(k)`) or at all.
+    fn for_styles_at(
+        &self,
+        styles: &[pb::StyleInput],
+        scale: Option<usize>,
+    ) -> (Vec<String>, Vec<usize>) {
         if !self.enabled {
             return (Vec::new(), Vec::new());
         }
@@ -101,7 +127,10 @@ impl Targets {
         let mut deps = Vec::new();
         for s in styles {
             if let Some((k, task)) = self.by_style.get(&s.input_key) {
-                keys.extend(k.iter().cloned());
+                match scale {
+                    Some(j) => keys.extend(k.get(j).cloned()),
+                    None => keys.extend(k.iter().cloned()),
+                }
                 if let Some(t) = task
                     && !deps.contains(t)
                 {
@@ -212,6 +241,7 @@ pub(super) fn plan_grid(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<Strin
             row: cell.row,
             col: cell.col,
             caption,
+            ..Default::default()
         });
         tasks.push(task);
         deps.push(tasks.len() - 1);
@@ -291,6 +321,7 @@ pub(super) fn plan_gallery(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
                     settings.tv_weight,
                     settings.style_scale
                 ),
+                ..Default::default()
             });
             tasks.push(task);
             deps.push(tasks.len() - 1);
@@ -346,6 +377,101 @@ pub(super) fn plan_texture(spec: &pb::JobSpec, cached: &HashSet<String>) -> Plan
         true,
     ));
     let note = targets.note();
+    Plan { tasks, note }
+}
+
+/// highres: targets per style (at every scale) → the whole picture at the
+/// first scale on one worker → per finer scale, overlapping tiles on any
+/// workers, each initialised from the previous scale upsampled and all
+/// optimising against the same global targets of that scale → an assemble
+/// task feathering the tiles together. The last assemble's `result.png` is
+/// the job's output.
+pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+    let mut tasks = Vec::new();
+    let targets = Targets::plan(spec, &mut tasks, cached);
+    let s = spec.settings.clone().unwrap_or_default();
+    let sides = highres_sides(spec);
+    let style_sides: Vec<u32> = sides
+        .iter()
+        .map(|&l| style_side(l, s.style_scale))
+        .collect();
+    let n = sides.len();
+    let name = |k: usize| {
+        if k + 1 == n {
+            "result.png".to_string()
+        } else {
+            format!("scale-{k}.png")
+        }
+    };
+    let (keys, deps) = targets.for_styles_at(&spec.styles, Some(0));
+    let mut base = PlannedTask::new(TaskKind::Stylize, deps, n == 1);
+    base.params = Some(pb::TaskParams {
+        content_key: spec.content_key.clone(),
+        styles: spec.styles.clone(),
+        cache_keys: keys,
+        style_sides: vec![style_sides[0]],
+        size: sides[0],
+        output_name: name(0),
+        ..Default::default()
+    });
+    let mut prev_key = output_key(job_id, &base);
+    tasks.push(base);
+    let mut prev = tasks.len() - 1;
+    let mut tile_count = 0;
+    for k in 1..n {
+        let (w, h) = fit_long_side(spec.content_width, spec.content_height, sides[k]);
+        let (keys, target_deps) = targets.for_styles_at(&spec.styles, Some(k));
+        let mut cells = Vec::new();
+        let mut tile_tasks = Vec::new();
+        for (x, y, tw, th) in tiles(w, h, spec.tile, spec.overlap) {
+            let mut deps = target_deps.clone();
+            deps.push(prev);
+            let mut task = PlannedTask::new(TaskKind::Stylize, deps, false);
+            task.params = Some(pb::TaskParams {
+                content_key: spec.content_key.clone(),
+                styles: spec.styles.clone(),
+                cache_keys: keys.clone(),
+                style_sides: vec![style_sides[k]],
+                init_key: prev_key.clone(),
+                full_width: w,
+                full_height: h,
+                crop_x: x,
+                crop_y: y,
+                crop_width: tw,
+                crop_height: th,
+                output_name: "tile.png".into(),
+                ..Default::default()
+            });
+            cells.push(pb::Cell {
+                key: output_key(job_id, &task),
+                x,
+                y,
+                ..Default::default()
+            });
+            tasks.push(task);
+            tile_tasks.push(tasks.len() - 1);
+        }
+        tile_count += tile_tasks.len();
+        let mut assemble = PlannedTask::new(TaskKind::Assemble, tile_tasks, k + 1 == n);
+        assemble.params = Some(pb::TaskParams {
+            layout: "tiles".into(),
+            cells,
+            full_width: w,
+            full_height: h,
+            overlap: spec.overlap,
+            output_name: name(k),
+            ..Default::default()
+        });
+        prev_key = output_key(job_id, &assemble);
+        tasks.push(assemble);
+        prev = tasks.len() - 1;
+    }
+    let note = format!(
+        "highres scales {sides:?}: {tile_count} tiles of {} px (overlap {}); {}",
+        spec.tile,
+        spec.overlap,
+        targets.note()
+    );
     Plan { tasks, note }
 }
 
