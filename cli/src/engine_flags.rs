@@ -198,7 +198,7 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
         other => bail!("--max-memory {s}: unknown unit '{other}'; use B, KiB, MiB, GiB or TiB"),
     };
     let bytes = value * mult;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19) {
+    if !(1.0..1.8e19).contains(&bytes) {
         bail!("--max-memory {s}: out of range");
     }
     Ok(bytes.round() as u64)

@@ -90,7 +90,8 @@ pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
             "highres chooses its scales (the whole at the tile size, then doubling); give only size, tile and overlap",
         ));
     }
-    if spec.tile % 16 != 0 || !(MIN_TILE..=crate::settings::MAX_SIZE).contains(&spec.tile) {
+    if !spec.tile.is_multiple_of(16) || !(MIN_TILE..=crate::settings::MAX_SIZE).contains(&spec.tile)
+    {
         return Err(InvalidSpec::new(
             "tile",
             format!("{} is not a tile size", spec.tile),

@@ -323,7 +323,7 @@ pub(crate) fn validate_settings(s: &RenderSettings, texture: bool, has_content: 
 pub const MIN_MEMORY: u64 = 64 << 20;
 
 fn validate_tiling(s: &RenderSettings) -> Check {
-    if s.tile != 0 && (s.tile % 16 != 0 || !(MIN_SIZE..=MAX_SIZE).contains(&s.tile)) {
+    if s.tile != 0 && (!s.tile.is_multiple_of(16) || !(MIN_SIZE..=MAX_SIZE).contains(&s.tile)) {
         return Err(InvalidSpec::new(
             "settings.tile",
             format!("{} is not a tile size", s.tile),

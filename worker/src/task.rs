@@ -209,7 +209,7 @@ async fn run_task(
         settings.scales = Scales::Single;
     }
     // A highres tile: this crop of the content at full_width × full_height.
-    let tile = (params.crop_width > 0).then(|| Tile {
+    let tile = (params.crop_width > 0).then_some(Tile {
         full: (params.full_width as usize, params.full_height as usize),
         at: (params.crop_x as usize, params.crop_y as usize),
         size: (params.crop_width as usize, params.crop_height as usize),
