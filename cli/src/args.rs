@@ -127,11 +127,35 @@ pub struct WorkerArgs {
     pub max_input_pixels: Option<u64>,
 }
 
+/// What kind of job, on which pictures: flags or a TOML job file.
+#[derive(Args, Debug, Clone, Default)]
+pub struct JobFlags {
+    /// Job kind (single, grid, gallery, texture, highres; default single), then the content photo
+    /// (omit with --texture, gallery and texture jobs).
+    #[arg(value_name = "[KIND] CONTENT", num_args = 0..=2)]
+    pub inputs: Vec<String>,
+    /// Gallery: a content photo or a folder of them; repeat.
+    #[arg(long = "content", value_name = "PATH")]
+    pub contents: Vec<PathBuf>,
+    /// Grid: cells per axis [default: 5].
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Grid: blend the styles (styles) or vary the style weight from x0.1 to x10 (weights).
+    #[arg(long, value_parser = ["styles", "weights"])]
+    pub axis: Option<String>,
+    /// Highres: overlap of neighbouring tiles in pixels [default: 128, at most tile/4 by default].
+    /// (Highres takes its tile size from --tile [default: 1024].)
+    #[arg(long, value_name = "N")]
+    pub overlap: Option<u32>,
+    /// Read the job from a TOML file (see docs/jobs.md); flags override its values.
+    #[arg(long, value_name = "FILE")]
+    pub job: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 pub struct SubmitArgs {
-    /// Content photo (omit with --texture).
-    #[arg(value_name = "CONTENT")]
-    pub content: Option<PathBuf>,
+    #[command(flatten)]
+    pub job: JobFlags,
     #[command(flatten)]
     pub engine: EngineFlags,
     #[command(flatten)]
@@ -171,12 +195,12 @@ pub enum ModelCommand {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// Content photo (omit with --texture).
-    #[arg(value_name = "CONTENT")]
-    pub content: Option<PathBuf>,
-    /// Output picture (PNG, JPEG, … by extension).
-    #[arg(short, long, default_value = "out.png")]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub job: JobFlags,
+    /// Output picture (PNG, JPEG, … by extension) [default: out.png]; for grid and gallery
+    /// jobs a folder [default: ./KIND].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineFlags,
     /// Model file (else STYLEFARM_MODEL, the config's `model`, or the cache).
@@ -268,4 +292,14 @@ pub struct EngineFlags {
     /// L1-normalise each layer's gradient (neural-style's -normalize_gradients).
     #[arg(long)]
     pub normalize_gradients: bool,
+    /// Circular padding: the result repeats without a seam (for textures).
+    #[arg(long)]
+    pub tileable: bool,
+    /// Exact tiling on one machine with tiles of N pixels (a multiple of 16).
+    #[arg(long, value_name = "N")]
+    pub tile: Option<usize>,
+    /// Memory budget of one evaluation (e.g. 2GiB, 512MiB, or bytes); larger pictures are
+    /// tiled exactly.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
 }

@@ -35,26 +35,78 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 /// A job to submit, with local files.
 pub struct Submission {
     pub name: String,
+    /// "single", "grid", "gallery" or "texture".
+    pub kind: String,
     pub content: Option<PathBuf>,
+    /// Gallery contents.
+    pub contents: Vec<PathBuf>,
+    /// Grid cells per axis and axis.
+    pub steps: u32,
+    pub axis: String,
+    /// Highres tile side and overlap.
+    pub tile: u32,
+    pub overlap: u32,
     pub engine: ResolvedEngine,
     pub priority: i32,
     pub max_input_pixels: u64,
+}
+
+impl Submission {
+    /// A submission of `job` (see `crate::job`).
+    pub fn new(
+        job: crate::job::JobRequest,
+        name: String,
+        priority: i32,
+        max_input_pixels: u64,
+    ) -> Self {
+        Submission {
+            name: job.name.unwrap_or(name),
+            kind: job.kind,
+            content: job.content,
+            contents: job.contents,
+            steps: job.steps,
+            axis: job.axis,
+            tile: job.tile,
+            overlap: job.overlap,
+            engine: job.engine,
+            priority: job.priority.unwrap_or(priority),
+            max_input_pixels,
+        }
+    }
+}
+
+/// A picture's label: its file name without the extension.
+fn label(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Checks every input locally (a bad image is refused before anything is
 /// sent), uploads them once each, and submits. Returns the job id.
 pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<String> {
     let mut files: Vec<&Path> = s.content.iter().map(PathBuf::as_path).collect();
+    files.extend(s.contents.iter().map(PathBuf::as_path));
     files.extend(s.engine.styles.iter().map(|(p, _)| p.as_path()));
     files.extend(s.engine.init_image.as_deref());
     let mut keys: HashMap<PathBuf, String> = HashMap::new();
+    let mut content_dims = (0, 0);
     for path in files {
         if keys.contains_key(path) {
             continue;
         }
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Image::decode(&bytes, path, s.max_input_pixels)?;
+        let img = Image::decode(&bytes, path, s.max_input_pixels)?;
+        if s.content.as_deref() == Some(path) {
+            content_dims = (img.width as u32, img.height as u32);
+        }
         let key = upload(client, path, bytes).await?;
         keys.insert(path.to_path_buf(), key);
     }
@@ -63,12 +115,13 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
         wire::render_settings(&s.engine.settings, init_key, s.engine.animation.is_some());
     let spec = pb::JobSpec {
         name: s.name.clone(),
-        kind: "single".into(),
+        kind: s.kind.clone(),
         content_key: s
             .content
             .as_ref()
             .map(|p| keys[p].clone())
             .unwrap_or_default(),
+        content_name: s.content.as_deref().map(label).unwrap_or_default(),
         styles: s
             .engine
             .styles
@@ -76,8 +129,35 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
             .map(|(p, w)| pb::StyleInput {
                 input_key: keys[p].clone(),
                 weight: *w,
+                name: label(p),
             })
             .collect(),
+        contents: s
+            .contents
+            .iter()
+            .map(|p| pb::ContentInput {
+                input_key: keys[p].clone(),
+                name: label(p),
+            })
+            .collect(),
+        steps: if s.kind == "grid" { s.steps } else { 0 },
+        axis: if s.kind == "grid" {
+            s.axis.clone()
+        } else {
+            String::new()
+        },
+        tile: s.tile,
+        overlap: s.overlap,
+        content_width: if s.kind == "highres" {
+            content_dims.0
+        } else {
+            0
+        },
+        content_height: if s.kind == "highres" {
+            content_dims.1
+        } else {
+            0
+        },
         settings: Some(settings),
         priority: s.priority,
     };

@@ -43,6 +43,31 @@ pub struct RenderDefaults {
     pub original_colors: Option<String>,
 }
 
+impl RenderDefaults {
+    /// These values where set, else `base`'s.
+    pub fn over(&self, base: &RenderDefaults) -> RenderDefaults {
+        let s = self.clone();
+        let b = base.clone();
+        RenderDefaults {
+            size: s.size.or(b.size),
+            iterations: s.iterations.or(b.iterations),
+            seed: s.seed.or(b.seed),
+            optimizer: s.optimizer.or(b.optimizer),
+            learning_rate: s.learning_rate.or(b.learning_rate),
+            lbfgs_history: s.lbfgs_history.or(b.lbfgs_history),
+            content_weight: s.content_weight.or(b.content_weight),
+            style_weight: s.style_weight.or(b.style_weight),
+            tv_weight: s.tv_weight.or(b.tv_weight),
+            content_layers: s.content_layers.or(b.content_layers),
+            style_layers: s.style_layers.or(b.style_layers),
+            init: s.init.or(b.init),
+            pooling: s.pooling.or(b.pooling),
+            style_scale: s.style_scale.or(b.style_scale),
+            original_colors: s.original_colors.or(b.original_colors),
+        }
+    }
+}
+
 impl FileConfig {
     pub fn load(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         let mut builder = config::Config::builder();

@@ -83,6 +83,7 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         }
         size = last;
     }
+    let max_memory = f.max_memory.as_deref().map(parse_bytes).transpose()?;
     let settings = Settings {
         size,
         iterations: f.iterations.or(d.iterations).unwrap_or(base.iterations),
@@ -113,7 +114,9 @@ pub fn resolve(f: &EngineFlags, d: &RenderDefaults) -> anyhow::Result<ResolvedEn
         save_every,
         normalize_gradients: f.normalize_gradients,
         texture,
-        ..Settings::default()
+        tileable: f.tileable,
+        tile: f.tile,
+        max_memory,
     };
     let styles = f
         .styles
@@ -171,6 +174,36 @@ fn parse_list(s: &str, flag: &str) -> anyhow::Result<Vec<usize>> {
         .collect()
 }
 
+/// `2GiB`, `512MiB`, `64M`, `1.5G`, `1000000` → bytes (binary units; `KB`,
+/// `MB`, `GB` are decimal).
+pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().with_context(|| {
+        format!("--max-memory {s}: expected a size such as 2GiB, 512MiB or 1000000")
+    })?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => bail!("--max-memory {s}: unknown unit '{other}'; use B, KiB, MiB, GiB or TiB"),
+    };
+    let bytes = value * mult;
+    if !(1.0..1.8e19).contains(&bytes) {
+        bail!("--max-memory {s}: out of range");
+    }
+    Ok(bytes.round() as u64)
+}
+
 /// `512x256` → (512, 256).
 pub fn parse_texture(s: &str) -> anyhow::Result<(usize, usize)> {
     let (w, h) = s
@@ -217,6 +250,12 @@ mod tests {
                 .contains("not a number")
         );
         assert_eq!(parse_texture("64x32").unwrap(), (64, 32));
+        assert_eq!(parse_bytes("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert_eq!(parse_bytes("1.5 GB").unwrap(), 1_500_000_000);
+        assert!(parse_bytes("2 parsecs").is_err());
+        assert!(parse_bytes("").is_err());
         assert!(parse_texture("64").is_err());
     }
 

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod embedded;
 mod engine_flags;
+mod job;
 mod logging;
 mod wire;
 

@@ -72,5 +72,8 @@ pub fn render_settings(
         texture_height,
         normalize_gradients: s.normalize_gradients,
         model: String::new(),
+        tileable: s.tileable,
+        tile: s.tile.map_or(0, |t| t as u32),
+        max_memory: s.max_memory.unwrap_or(0),
     }
 }

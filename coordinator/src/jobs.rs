@@ -26,6 +26,8 @@ pub(crate) struct NewJob {
     pub(crate) spec: Vec<u8>,
     /// Every input key the spec refers to.
     pub(crate) inputs: Vec<String>,
+    /// The spec itself, for the planner.
+    pub(crate) parsed: stylefarm_proto::pb::JobSpec,
 }
 
 impl Coordinator {
@@ -42,8 +44,16 @@ impl Coordinator {
                 return Err(CoordinatorError::MissingInput { key: key.clone() });
             }
         }
-        let plan = planner::plan(kind);
-        self.insert_job(&job.name, &job.kind, job.priority, &job.spec, &plan)
+        // Shared style targets already in storage are not computed again.
+        let mut cached = std::collections::HashSet::new();
+        for key in planner::wanted_targets(&job.parsed) {
+            if !cached.contains(&key) && self.store().head(&key).await?.is_some() {
+                cached.insert(key);
+            }
+        }
+        let job_id = Uuid::new_v4().to_string();
+        let plan = planner::plan(kind, &job.parsed, &job_id, &cached);
+        self.insert_job(job_id, &job.name, &job.kind, job.priority, &job.spec, &plan)
             .await
     }
 
@@ -59,6 +69,7 @@ impl Coordinator {
             ..Default::default()
         });
         self.insert_job(
+            Uuid::new_v4().to_string(),
             "bench",
             "bench",
             priority,
@@ -70,6 +81,7 @@ impl Coordinator {
 
     async fn insert_job(
         &self,
+        job_id: String,
         name: &str,
         kind: &str,
         priority: i32,
@@ -79,13 +91,8 @@ impl Coordinator {
         plan.check().map_err(|e| {
             CoordinatorError::Corrupt(format!("planner bug for kind {kind:?}: {e}"))
         })?;
-        let job_id = Uuid::new_v4().to_string();
         Span::current().record("job", job_id.as_str());
-        let task_ids: Vec<String> = plan
-            .tasks
-            .iter()
-            .map(|_| Uuid::new_v4().to_string())
-            .collect();
+        let task_ids: Vec<&String> = plan.tasks.iter().map(|t| &t.task_id).collect();
         let now = now_ms();
         let total = i64::try_from(plan.tasks.len()).unwrap_or(i64::MAX);
         let mut tx = self.db().write().await?;
@@ -100,7 +107,9 @@ impl Coordinator {
         };
         jobs::insert(tx.conn(), &new_job).await?;
         for (i, (task, task_id)) in plan.tasks.iter().zip(&task_ids).enumerate() {
+            let params = task.params_bytes();
             let new_task = tasks::NewTask {
+                params: &params,
                 task_id,
                 job_id: &job_id,
                 ordinal: i64::try_from(i).unwrap_or(i64::MAX),
@@ -112,18 +121,22 @@ impl Coordinator {
             };
             tasks::insert(tx.conn(), &new_task).await?;
             for &dep in &task.deps {
-                tasks::insert_dependency(tx.conn(), task_id, &task_ids[dep]).await?;
+                tasks::insert_dependency(tx.conn(), task_id, task_ids[dep]).await?;
             }
         }
         let _writer = tx.commit().await?;
-        info!(kind, tasks = plan.tasks.len(), priority, "job submitted");
+        info!(kind, tasks = plan.tasks.len(), priority, note = %plan.note, "job submitted");
         self.events().publish(|| JobEvent {
             job_id: job_id.clone(),
             state: JobState::Queued,
             tasks_done: 0,
             tasks_total: to_u32(total),
             task: None,
-            message: format!("job queued with {total} task(s)"),
+            message: if plan.note.is_empty() {
+                format!("job queued with {total} task(s)")
+            } else {
+                format!("job queued with {total} task(s); {}", plan.note)
+            },
         });
         self.events().work_available();
         Ok(job_id)

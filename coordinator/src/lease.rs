@@ -159,6 +159,7 @@ impl Coordinator {
             job_id: task.job_id,
             kind: task.kind,
             spec,
+            params: task.params,
             deadline_ms,
         }))
     }

@@ -91,6 +91,10 @@ impl TaskState {
 pub(crate) enum TaskKind {
     /// Run the optimisation for one picture.
     Stylize,
+    /// Compute one style's Gram targets into the shared cache.
+    Targets,
+    /// Combine earlier tasks' outputs: contact sheets, gallery pages.
+    Assemble,
     /// Synthetic work for the lease benchmark: no outputs.
     Bench,
 }
@@ -99,6 +103,8 @@ impl TaskKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Stylize => "stylize",
+            Self::Targets => "targets",
+            Self::Assemble => "assemble",
             Self::Bench => "bench",
         }
     }
@@ -106,6 +112,8 @@ impl TaskKind {
     pub(crate) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "stylize" => Self::Stylize,
+            "targets" => Self::Targets,
+            "assemble" => Self::Assemble,
             "bench" => Self::Bench,
             other => {
                 return Err(CoordinatorError::Corrupt(format!(
@@ -119,8 +127,9 @@ impl TaskKind {
     /// that produced nothing has not succeeded.
     pub(crate) fn min_outputs(self) -> usize {
         match self {
-            Self::Stylize => 1,
-            Self::Bench => 0,
+            Self::Stylize | Self::Assemble => 1,
+            // Targets go to the shared cache, outside the job's prefix.
+            Self::Targets | Self::Bench => 0,
         }
     }
 }
@@ -196,6 +205,8 @@ pub(crate) struct LeasedTask {
     pub(crate) kind: String,
     /// The job's spec as submitted (protobuf bytes), shared between leases.
     pub(crate) spec: std::sync::Arc<[u8]>,
+    /// This task's `TaskParams` (protobuf), empty for a whole-spec task.
+    pub(crate) params: Vec<u8>,
     pub(crate) output_prefix: String,
     pub(crate) deadline_ms: i64,
 }

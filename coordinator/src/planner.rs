@@ -3,47 +3,111 @@
 //! its dependents (the database keeps that order, and the lease claims in
 //! it), and marks the final tasks whose outputs are the job's outputs.
 //!
+//! Task ids are chosen here, so that a task's parameters can name the
+//! output keys of the tasks it depends on (`jobs/<job>/<task>/<name>`).
+//!
 //! Adding a kind: a `JobKind` variant, its arm in [`plan`], and its rules in
-//! `stylefarm_proto::settings`.
+//! `stylefarm_proto::settings` / `stylefarm_proto::kinds`.
+//!
+//! Layout: this file (kinds, plan types, single, bench, checks); `multi`
+//! (grid, gallery, texture and the shared style targets they depend on).
+
+mod multi;
+
+use std::collections::HashSet;
+
+use prost::Message;
+use stylefarm_proto::pb;
+use uuid::Uuid;
 
 use crate::model::TaskKind;
+
+pub(crate) use multi::wanted_targets;
 
 /// The job kinds the coordinator can plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobKind {
     /// One picture (or texture): one stylize task.
     Single,
+    /// Style interpolation: targets → one stylize per cell → contact sheet.
+    Grid,
+    /// Every content × style: targets → one stylize per pair → sheet + page.
+    Gallery,
+    /// Texture synthesis: targets → one stylize with no content.
+    Texture,
+    /// One big picture: whole at low resolution → tiles per finer scale → assemble.
+    Highres,
 }
 
 impl JobKind {
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "single" => Some(Self::Single),
+            "grid" => Some(Self::Grid),
+            "gallery" => Some(Self::Gallery),
+            "texture" => Some(Self::Texture),
+            "highres" => Some(Self::Highres),
             _ => None,
         }
     }
 }
 
 /// One task of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PlannedTask {
+    pub(crate) task_id: String,
     pub(crate) kind: TaskKind,
     /// Indices of earlier tasks of the same plan that must succeed first.
     pub(crate) deps: Vec<usize>,
     /// Its outputs are (part of) the job's outputs.
     pub(crate) is_final: bool,
+    /// What the task does; `None` = the whole spec (single jobs).
+    pub(crate) params: Option<pb::TaskParams>,
+}
+
+impl PlannedTask {
+    pub(crate) fn new(kind: TaskKind, deps: Vec<usize>, is_final: bool) -> Self {
+        Self {
+            task_id: Uuid::new_v4().to_string(),
+            kind,
+            deps,
+            is_final,
+            params: None,
+        }
+    }
+
+    /// The params as stored (protobuf; empty for none).
+    pub(crate) fn params_bytes(&self) -> Vec<u8> {
+        self.params
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default()
+    }
 }
 
 /// A job's task graph, in dependency order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     pub(crate) tasks: Vec<PlannedTask>,
+    /// What planning decided that a user wants to know (shown in the
+    /// job's first event), e.g. how many style targets were cached.
+    pub(crate) note: String,
 }
 
-/// Plans a job of `kind`.
-pub(crate) fn plan(kind: JobKind) -> Plan {
+/// Plans a job of `kind` with id `job_id`; `cached` holds the cache keys of
+/// style targets already in storage (see [`wanted_targets`]).
+pub(crate) fn plan(
+    kind: JobKind,
+    spec: &pb::JobSpec,
+    job_id: &str,
+    cached: &HashSet<String>,
+) -> Plan {
     match kind {
         JobKind::Single => plan_single(),
+        JobKind::Grid => multi::plan_grid(spec, job_id, cached),
+        JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
+        JobKind::Texture => multi::plan_texture(spec, cached),
+        JobKind::Highres => multi::plan_highres(spec, job_id, cached),
     }
 }
 
@@ -51,23 +115,18 @@ pub(crate) fn plan(kind: JobKind) -> Plan {
 /// separate `targets` task only pays off when several tasks share them).
 fn plan_single() -> Plan {
     Plan {
-        tasks: vec![PlannedTask {
-            kind: TaskKind::Stylize,
-            deps: Vec::new(),
-            is_final: true,
-        }],
+        tasks: vec![PlannedTask::new(TaskKind::Stylize, Vec::new(), true)],
+        note: String::new(),
     }
 }
 
 /// The lease benchmark's plan: `n` independent tasks without outputs.
 pub(crate) fn plan_bench(n: usize) -> Plan {
-    let task = PlannedTask {
-        kind: TaskKind::Bench,
-        deps: Vec::new(),
-        is_final: true,
-    };
     Plan {
-        tasks: vec![task; n],
+        tasks: (0..n)
+            .map(|_| PlannedTask::new(TaskKind::Bench, Vec::new(), true))
+            .collect(),
+        note: String::new(),
     }
 }
 
@@ -99,7 +158,12 @@ mod tests {
 
     #[test]
     fn single_is_one_final_stylize() {
-        let p = plan(JobKind::Single);
+        let p = plan(
+            JobKind::Single,
+            &pb::JobSpec::default(),
+            "j",
+            &HashSet::new(),
+        );
         assert_eq!(p.tasks.len(), 1);
         assert_eq!(p.tasks[0].kind, TaskKind::Stylize);
         assert!(p.tasks[0].is_final);
@@ -116,28 +180,16 @@ mod tests {
 
     #[test]
     fn check_rejects_forward_and_self_dependencies() {
-        let t = |deps: Vec<usize>, is_final| PlannedTask {
-            kind: TaskKind::Stylize,
-            deps,
-            is_final,
+        let t = |deps: Vec<usize>, is_final| PlannedTask::new(TaskKind::Stylize, deps, is_final);
+        let p = |tasks| Plan {
+            tasks,
+            note: String::new(),
         };
-        let ok = Plan {
-            tasks: vec![t(vec![], false), t(vec![0], true)],
-        };
-        assert_eq!(ok.check(), Ok(()));
-        let forward = Plan {
-            tasks: vec![t(vec![1], false), t(vec![], true)],
-        };
-        assert!(forward.check().is_err());
-        let own = Plan {
-            tasks: vec![t(vec![0], true)],
-        };
-        assert!(own.check().is_err());
-        let no_final = Plan {
-            tasks: vec![t(vec![], false)],
-        };
-        assert!(no_final.check().is_err());
-        assert!(Plan { tasks: vec![] }.check().is_err());
+        assert_eq!(p(vec![t(vec![], false), t(vec![0], true)]).check(), Ok(()));
+        assert!(p(vec![t(vec![1], false), t(vec![], true)]).check().is_err());
+        assert!(p(vec![t(vec![0], true)]).check().is_err());
+        assert!(p(vec![t(vec![], false)]).check().is_err());
+        assert!(p(vec![]).check().is_err());
     }
 
     #[test]

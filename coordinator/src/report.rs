@@ -470,6 +470,7 @@ mod tests {
             worker_id: Some(worker.into()),
             output_keys: "[]".into(),
             error: String::new(),
+            params: Vec::new(),
         }
     }
 

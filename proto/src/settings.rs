@@ -22,7 +22,7 @@ pub const VGG19_LAYERS: &[&str] = &[
 ];
 
 /// The job kinds the farm knows how to plan.
-pub const JOB_KINDS: &[&str] = &["single"];
+pub const JOB_KINDS: &[&str] = &["single", "grid", "gallery", "texture", "highres"];
 
 /// Smallest and largest image side, in pixels.
 pub const MIN_SIZE: u32 = 16;
@@ -55,7 +55,11 @@ pub struct InvalidSpec {
 }
 
 impl InvalidSpec {
-    fn new(field: impl Into<String>, problem: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             problem: problem.into(),
@@ -64,7 +68,7 @@ impl InvalidSpec {
     }
 }
 
-type Check = Result<(), InvalidSpec>;
+pub(crate) type Check = Result<(), InvalidSpec>;
 
 /// Checks every field of `spec`; the first problem found is returned.
 pub fn validate_spec(spec: &JobSpec) -> Check {
@@ -81,6 +85,10 @@ pub fn validate_spec(spec: &JobSpec) -> Check {
     // One arm per job kind: a new kind adds its own shape rules here.
     match spec.kind.as_str() {
         "single" => validate_single(spec),
+        "grid" => crate::kinds::validate_grid(spec),
+        "gallery" => crate::kinds::validate_gallery(spec),
+        "texture" => crate::kinds::validate_texture(spec),
+        "highres" => crate::kinds::validate_highres(spec),
         other => Err(InvalidSpec::new(
             "kind",
             format!("unknown job kind {:?}", truncate(other)),
@@ -94,6 +102,7 @@ pub fn validate_spec(spec: &JobSpec) -> Check {
 pub fn referenced_inputs(spec: &JobSpec) -> Vec<&str> {
     let mut keys = Vec::with_capacity(spec.styles.len() + 2);
     keys.push(spec.content_key.as_str());
+    keys.extend(spec.contents.iter().map(|c| c.input_key.as_str()));
     keys.extend(spec.styles.iter().map(|s| s.input_key.as_str()));
     if let Some(settings) = &spec.settings {
         keys.push(settings.init_input_key.as_str());
@@ -147,7 +156,7 @@ pub fn check_input_key(field: &str, key: &str) -> Check {
     Ok(())
 }
 
-fn validate_single(spec: &JobSpec) -> Check {
+pub(crate) fn validate_single(spec: &JobSpec) -> Check {
     let Some(s) = &spec.settings else {
         return Err(InvalidSpec::new(
             "settings",
@@ -188,11 +197,19 @@ fn validate_single(spec: &JobSpec) -> Check {
     } else {
         check_input_key("content_key", &spec.content_key)?;
     }
+    if !spec.contents.is_empty() {
+        return Err(InvalidSpec::new(
+            "contents",
+            format!("{} given in a {:?} job", spec.contents.len(), spec.kind),
+            "only gallery jobs take several contents; use content_key",
+        ));
+    }
+    crate::kinds::label("content_name", &spec.content_name)?;
     validate_styles(spec)?;
     validate_settings(s, texture, !spec.content_key.is_empty())
 }
 
-fn validate_styles(spec: &JobSpec) -> Check {
+pub(crate) fn validate_styles(spec: &JobSpec) -> Check {
     if spec.styles.is_empty() {
         return Err(InvalidSpec::new(
             "styles",
@@ -204,6 +221,7 @@ fn validate_styles(spec: &JobSpec) -> Check {
     for (i, style) in spec.styles.iter().enumerate() {
         check_input_key(&format!("styles[{i}].input_key"), &style.input_key)?;
         non_negative(&format!("styles[{i}].weight"), style.weight)?;
+        crate::kinds::label(&format!("styles[{i}].name"), &style.name)?;
         sum += style.weight;
     }
     if !(sum > 0.0 && sum.is_finite()) {
@@ -216,7 +234,7 @@ fn validate_styles(spec: &JobSpec) -> Check {
     Ok(())
 }
 
-fn validate_settings(s: &RenderSettings, texture: bool, has_content: bool) -> Check {
+pub(crate) fn validate_settings(s: &RenderSettings, texture: bool, has_content: bool) -> Check {
     range_u32("settings.size", s.size, MIN_SIZE, MAX_SIZE)?;
     range_u32("settings.iterations", s.iterations, 1, MAX_ITERATIONS)?;
     one_of("settings.optimizer", &s.optimizer, &["lbfgs", "adam"])?;
@@ -268,6 +286,7 @@ fn validate_settings(s: &RenderSettings, texture: bool, has_content: bool) -> Ch
         ));
     }
     validate_scales(s)?;
+    validate_tiling(s)?;
     if s.save_every > s.iterations {
         return Err(InvalidSpec::new(
             "settings.save_every",
@@ -295,6 +314,27 @@ fn validate_settings(s: &RenderSettings, texture: bool, has_content: bool) -> Ch
             "settings.model",
             format!("{:?} is not a model id", truncate(&s.model)),
             "use \"\" for the farm's default or an id of at most 128 of A-Z a-z 0-9 . _ -",
+        ));
+    }
+    Ok(())
+}
+
+/// Smallest `max_memory` the engine accepts (its `MIN_MEMORY`).
+pub const MIN_MEMORY: u64 = 64 << 20;
+
+fn validate_tiling(s: &RenderSettings) -> Check {
+    if s.tile != 0 && (!s.tile.is_multiple_of(16) || !(MIN_SIZE..=MAX_SIZE).contains(&s.tile)) {
+        return Err(InvalidSpec::new(
+            "settings.tile",
+            format!("{} is not a tile size", s.tile),
+            format!("use 0 (tile only when needed) or a multiple of 16 in {MIN_SIZE}..={MAX_SIZE}"),
+        ));
+    }
+    if s.max_memory != 0 && s.max_memory < MIN_MEMORY {
+        return Err(InvalidSpec::new(
+            "settings.max_memory",
+            format!("{} bytes is below the smallest budget", s.max_memory),
+            format!("use 0 (the default budget) or at least {MIN_MEMORY} bytes (64 MiB)"),
         ));
     }
     Ok(())

@@ -5,14 +5,19 @@
 //! Layout:
 //! - [`config`]: what a worker needs to start.
 //! - `spec`: wire settings → engine settings.
-//! - `task`: one task from inputs to outputs.
+//! - `task`: one task from inputs to outputs; stylize runs here.
+//! - `targets`: style Gram targets into the shared cache.
+//! - `assemble`: contact sheets and gallery pages (`font`: their labels).
 //! - `run`: registration, the lease loop per slot, shutdown.
 //! - [`error`]: the crate's error type.
 
+mod assemble;
 pub mod config;
 pub mod error;
+mod font;
 mod run;
 mod spec;
+mod targets;
 mod task;
 
 pub use config::WorkerConfig;

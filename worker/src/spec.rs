@@ -67,6 +67,8 @@ pub(crate) fn settings(s: &pb::RenderSettings) -> Result<Settings, WorkerError> 
         save_every: s.save_every as usize,
         normalize_gradients: s.normalize_gradients,
         texture,
-        ..Settings::default()
+        tileable: s.tileable,
+        tile: (s.tile > 0).then_some(s.tile as usize),
+        max_memory: (s.max_memory > 0).then_some(s.max_memory),
     })
 }

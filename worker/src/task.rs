@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use stylefarm_engine::animation::Animation;
 use stylefarm_engine::{
-    CancelToken, EngineError, Hooks, Image, Init, Progress, Style, Vgg19, render,
+    CancelToken, EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, StyleTargets,
+    Vgg19, render, render_with_targets,
 };
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
@@ -19,7 +20,7 @@ use tracing::Instrument;
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
-use crate::spec;
+use crate::{assemble, spec, targets};
 
 /// What every task of a worker shares.
 #[derive(Clone)]
@@ -180,12 +181,6 @@ async fn run_task(
     progress: watch::Sender<Option<Progress>>,
     snapshots: mpsc::UnboundedSender<(String, Vec<u8>)>,
 ) -> Result<Vec<String>, WorkerError> {
-    if task.kind != "stylize" {
-        return Err(WorkerError::BadTask(format!(
-            "this worker cannot run tasks of kind '{}'",
-            task.kind
-        )));
-    }
     let spec = task
         .spec
         .as_ref()
@@ -194,21 +189,90 @@ async fn run_task(
         .settings
         .as_ref()
         .ok_or_else(|| WorkerError::BadTask("job spec has no settings".into()))?;
+    let params = task.params.clone().unwrap_or_default();
+    match task.kind.as_str() {
+        "stylize" => {}
+        "targets" => return targets::run(ctx, wire, &params).await,
+        "assemble" => return assemble::run(ctx, &task.output_prefix, &params).await,
+        other => {
+            return Err(WorkerError::BadTask(format!(
+                "this worker cannot run tasks of kind '{other}'"
+            )));
+        }
+    }
     let mut settings = spec::settings(wire)?;
+    if params.style_weight > 0.0 {
+        settings.style_weight = params.style_weight;
+    }
+    if params.size > 0 {
+        settings.size = params.size as usize;
+        settings.scales = Scales::Single;
+    }
+    // A highres tile: this crop of the content at full_width × full_height.
+    let tile = (params.crop_width > 0).then_some(Tile {
+        full: (params.full_width as usize, params.full_height as usize),
+        at: (params.crop_x as usize, params.crop_y as usize),
+        size: (params.crop_width as usize, params.crop_height as usize),
+        content: (spec.content_width, spec.content_height),
+    });
+    if let Some(t) = &tile {
+        settings.size = t.size.0.max(t.size.1);
+        settings.scales = Scales::Single;
+    }
+    let output_name = match params.output_name.as_str() {
+        "" => "result.png".to_string(),
+        n if n.ends_with(".png")
+            && !n.starts_with('.')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+        {
+            n.to_string()
+        }
+        n => return Err(WorkerError::BadTask(format!("bad output name {n:?}"))),
+    };
+    let style_inputs = if params.styles.is_empty() {
+        &spec.styles
+    } else {
+        &params.styles
+    };
+    let content_key = if params.content_key.is_empty() {
+        spec.content_key.as_str()
+    } else {
+        params.content_key.as_str()
+    };
 
     let fetch = |key: String| {
         let store = ctx.store.clone();
         async move { store.get(&key).await.map(|b| (key, b)) }
     };
-    let content = match spec.content_key.as_str() {
+    let content = match content_key {
         "" => None,
         key => Some(fetch(key.to_string()).await?),
     };
-    let mut styles = Vec::with_capacity(spec.styles.len());
-    for s in &spec.styles {
+    let mut styles = Vec::with_capacity(style_inputs.len());
+    for s in style_inputs {
         styles.push((fetch(s.input_key.clone()).await?, s.weight));
     }
+    // Shared targets from the cache; any missing → computed inline instead.
+    let mut cached = Some(Vec::with_capacity(params.cache_keys.len()));
+    for key in &params.cache_keys {
+        match ctx.store.get(key).await {
+            Ok(b) => cached.iter_mut().for_each(|c| c.push(b.clone())),
+            Err(e) => {
+                warn!(key = %key, error = %e, "cached style targets unavailable: computing them here");
+                cached = None;
+                break;
+            }
+        }
+    }
+    let cached = cached.filter(|c| !c.is_empty());
+    let expected_sides = if params.style_sides.is_empty() {
+        stylefarm_proto::cache::style_sides(wire)
+    } else {
+        params.style_sides.clone()
+    };
     let init = match (wire.init.as_str(), wire.init_input_key.as_str()) {
+        _ if !params.init_key.is_empty() => Some(fetch(params.init_key.clone()).await?),
         ("image", key) if !key.is_empty() => Some(fetch(key.to_string()).await?),
         ("image", _) => {
             return Err(WorkerError::BadTask(
@@ -229,7 +293,7 @@ async fn run_task(
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), WorkerError> {
             let decode =
                 |(key, bytes): &(String, Bytes)| Image::decode(bytes, Path::new(key), max_pixels);
-            let inputs = Inputs {
+            let mut inputs = Inputs {
                 content: content.as_ref().map(decode).transpose()?,
                 styles: styles
                     .iter()
@@ -242,7 +306,21 @@ async fn run_task(
                     .collect::<Result<_, EngineError>>()?,
                 init: init.as_ref().map(decode).transpose()?,
             };
-            if let Some(img) = inputs.init {
+            if let Some(t) = &tile {
+                let content = inputs
+                    .content
+                    .take()
+                    .ok_or_else(|| WorkerError::BadTask("a tile without content".into()))?;
+                if (content.width as u32, content.height as u32) != t.content {
+                    return Err(WorkerError::BadTask(format!(
+                        "the content is {}×{}, the job says {}×{}",
+                        content.width, content.height, t.content.0, t.content.1
+                    )));
+                }
+                inputs.content = Some(t.crop(&content)?);
+                inputs.init = inputs.init.take().map(|i| t.crop(&i)).transpose()?;
+            }
+            if let Some(img) = inputs.init.take() {
                 settings.init = Init::Image(img);
             }
             let (w, h) = settings.output_dims(inputs.content.as_ref());
@@ -274,13 +352,33 @@ async fn run_task(
                 snapshot: Some(&mut on_snapshot),
                 cancel: Some(cancel),
             };
-            let out = render(
-                &model,
-                inputs.content.as_ref(),
-                &inputs.styles,
-                &settings,
-                hooks,
-            )?;
+            let shared = match &cached {
+                Some(bytes) => shared_targets(
+                    &model,
+                    &inputs,
+                    &settings,
+                    bytes,
+                    &expected_sides,
+                    tile.is_some(),
+                )?,
+                None => None,
+            };
+            let out = match shared {
+                Some(targets) => render_with_targets(
+                    &model,
+                    inputs.content.as_ref(),
+                    &targets,
+                    &settings,
+                    hooks,
+                )?,
+                None => render(
+                    &model,
+                    inputs.content.as_ref(),
+                    &inputs.styles,
+                    &settings,
+                    hooks,
+                )?,
+            };
             if let Some(a) = anim.as_mut() {
                 a.push(&out)?;
             }
@@ -292,7 +390,7 @@ async fn run_task(
         .map_err(|e| WorkerError::Join(e.to_string()))??;
 
     let mut keys = Vec::new();
-    let key = format!("{prefix}result.png");
+    let key = format!("{prefix}{output_name}");
     ctx.store.put(&key, Bytes::from(png)).await?;
     keys.push(key);
     if gif {
@@ -304,6 +402,91 @@ async fn run_task(
     }
     let _ = std::fs::remove_dir_all(&anim_dir);
     Ok(keys)
+}
+
+/// Where a highres tile lies in its scale's picture.
+struct Tile {
+    /// The scale's full picture size.
+    full: (usize, usize),
+    at: (usize, usize),
+    size: (usize, usize),
+    /// The content's size as the job states it.
+    content: (u32, u32),
+}
+
+impl Tile {
+    /// `img` resized to the full size, cropped to the tile.
+    fn crop(&self, img: &Image) -> Result<Image, WorkerError> {
+        let full = img.resize(self.full.0, self.full.1);
+        let ((x0, y0), (w, h)) = (self.at, self.size);
+        if x0 + w > full.width || y0 + h > full.height {
+            return Err(WorkerError::BadTask(format!(
+                "tile {w}×{h} at ({x0}, {y0}) outside {}×{}",
+                full.width, full.height
+            )));
+        }
+        let n = full.width * full.height;
+        let mut data = Vec::with_capacity(3 * w * h);
+        for c in 0..3 {
+            for y in 0..h {
+                let row = c * n + (y0 + y) * full.width + x0;
+                data.extend_from_slice(&full.data[row..row + w]);
+            }
+        }
+        Ok(Image {
+            width: w,
+            height: h,
+            data,
+        })
+    }
+}
+
+/// The per-scale targets of this render, blended from the cached per-style
+/// targets (`bytes`: styles × scales, style-major); `None` when they do not
+/// fit this render (then the render computes its own).
+fn shared_targets(
+    model: &Vgg19,
+    inputs: &Inputs,
+    settings: &Settings,
+    bytes: &[Bytes],
+    expected_sides: &[u32],
+    global: bool,
+) -> Result<Option<Vec<StyleTargets>>, WorkerError> {
+    let dims = settings.scale_dims(inputs.content.as_ref())?;
+    // A tile aims at the whole picture's targets (`global`), not its own.
+    let sides: Vec<u32> = if global {
+        expected_sides.to_vec()
+    } else {
+        dims.iter()
+            .map(|&(w, h)| {
+                stylefarm_proto::cache::style_side(w.max(h) as u32, settings.style_scale)
+            })
+            .collect()
+    };
+    let n = dims.len();
+    if sides != expected_sides || bytes.len() != n * inputs.styles.len() {
+        warn!(
+            ?sides,
+            ?expected_sides,
+            "cached style targets do not match this render: computing them here"
+        );
+        return Ok(None);
+    }
+    let per_style = bytes
+        .iter()
+        .map(|b| StyleTargets::from_safetensors(b, model.device(), model.dtype()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(n);
+    for j in 0..n {
+        let parts: Vec<(&StyleTargets, f64)> = inputs
+            .styles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&per_style[i * n + j], s.weight))
+            .collect();
+        out.push(StyleTargets::blend(&parts)?);
+    }
+    Ok(Some(out))
 }
 
 /// Uploads the snapshots the render has made so far, under the task's

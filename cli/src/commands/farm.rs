@@ -10,25 +10,24 @@ use stylefarm_proto::pb;
 use crate::args::{FarmArgs, SubmitArgs};
 use crate::client::{self, Client, Submission};
 use crate::config::FileConfig;
-use crate::engine_flags;
+use crate::job;
 
 pub async fn submit(args: SubmitArgs, config: &FileConfig) -> anyhow::Result<()> {
     let url = coordinator_url(&args.farm, config);
     let mut c = client::connect(&url).await?;
-    let engine = engine_flags::resolve(&args.engine, &config.render)?;
-    let submission = Submission {
-        name: args
-            .name
-            .clone()
-            .unwrap_or_else(|| job_name(args.content.as_deref(), &engine.styles)),
-        content: args.content.clone(),
-        engine,
-        priority: args.priority,
-        max_input_pixels: args
-            .max_input_pixels
-            .or(config.max_input_pixels)
-            .unwrap_or(DEFAULT_MAX_PIXELS),
-    };
+    let request = job::resolve(&args.job, &args.engine, &config.render)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        job_name(
+            &request.kind,
+            request.content.as_deref(),
+            &request.engine.styles,
+        )
+    });
+    let max_input_pixels = args
+        .max_input_pixels
+        .or(config.max_input_pixels)
+        .unwrap_or(DEFAULT_MAX_PIXELS);
+    let submission = Submission::new(request, name, args.priority, max_input_pixels);
     let job_id = client::submit(&mut c, &submission).await?;
     if !args.wait {
         println!("{job_id}");
@@ -178,15 +177,17 @@ pub fn coordinator_url(farm: &FarmArgs, config: &FileConfig) -> String {
         .unwrap_or_else(|| "http://127.0.0.1:7070".into())
 }
 
-fn job_name(content: Option<&Path>, styles: &[(PathBuf, f64)]) -> String {
+pub fn job_name(kind: &str, content: Option<&Path>, styles: &[(PathBuf, f64)]) -> String {
     let stem = |p: &Path| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
     let styles: Vec<String> = styles.iter().map(|(p, _)| stem(p)).collect();
-    match content {
-        Some(c) => format!("{} × {}", stem(c), styles.join("+")),
-        None => format!("texture × {}", styles.join("+")),
+    match (kind, content) {
+        ("gallery", _) => format!("gallery × {}", styles.join(", ")),
+        ("grid", Some(c)) => format!("grid {} × {}", stem(c), styles.join("/")),
+        (_, Some(c)) => format!("{} × {}", stem(c), styles.join("+")),
+        (_, None) => format!("texture × {}", styles.join("+")),
     }
 }

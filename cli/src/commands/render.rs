@@ -16,10 +16,19 @@ use crate::args::RenderArgs;
 use crate::client::{self, Submission};
 use crate::config::FileConfig;
 use crate::embedded::{EmbeddedFarm, default_data_dir};
-use crate::engine_flags;
+use crate::job;
 
 pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let engine = engine_flags::resolve(&args.engine, &config.render)?;
+    let request = job::resolve(&args.job, &args.engine, &config.render)?;
+    let kind = request.kind.clone();
+    let many = matches!(kind.as_str(), "grid" | "gallery");
+    let output = args.output.clone().unwrap_or_else(|| {
+        if many {
+            PathBuf::from(&kind)
+        } else {
+            PathBuf::from("out.png")
+        }
+    });
     let max_input_pixels = args
         .max_input_pixels
         .or(config.max_input_pixels)
@@ -47,21 +56,21 @@ pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
         .or_else(|| config.data_dir.clone())
         .unwrap_or_else(default_data_dir);
     let farm = EmbeddedFarm::start(&data_dir, args.workers, worker).await?;
-    let multi_scale = engine.settings.scales != Scales::Single;
-    let animation = engine.animation.clone();
-    let submission = Submission {
-        name: format!("render {}", args.output.display()),
-        content: args.content.clone(),
-        engine,
-        priority: 0,
+    let multi_scale = request.engine.settings.scales != Scales::Single;
+    let animation = request.engine.animation.clone();
+    let submission = Submission::new(
+        request,
+        format!("render {}", output.display()),
+        0,
         max_input_pixels,
-    };
+    );
     let result = render_on(
         &farm.url,
         &submission,
-        &args.output,
+        &output,
         animation.as_deref(),
         multi_scale,
+        many,
         args.quiet,
     )
     .await;
@@ -75,6 +84,7 @@ async fn render_on(
     output: &Path,
     animation: Option<&Path>,
     multi_scale: bool,
+    many: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let mut c = client::connect(url).await?;
@@ -86,6 +96,17 @@ async fn render_on(
             anyhow::bail!("interrupted: job {job_id} cancelled");
         }
     };
+    if many {
+        // Grids and galleries: every output into the folder, by its name
+        // below the task's prefix (sheet.png, cells/…, gallery/…).
+        for key in &job.output_keys {
+            let rel = key.splitn(4, '/').nth(3).unwrap_or(key);
+            let dest = output.join(rel);
+            client::download(&mut c, key, &dest).await?;
+        }
+        println!("{}", output.display());
+        return Ok(());
+    }
     for key in &job.output_keys {
         let name = key.rsplit('/').next().unwrap_or_default();
         if name == "result.png" {

@@ -19,11 +19,13 @@ pub(crate) struct TaskRow {
     pub(crate) worker_id: Option<String>,
     pub(crate) output_keys: String,
     pub(crate) error: String,
+    /// The planner's `TaskParams` (protobuf), empty for a whole-spec task.
+    pub(crate) params: Vec<u8>,
 }
 
 macro_rules! task_columns {
     () => {
-        "task_id, job_id, kind, is_final, state, attempt, failures, worker_id, output_keys, error"
+        "task_id, job_id, kind, is_final, state, attempt, failures, worker_id, output_keys, error, params"
     };
 }
 
@@ -38,11 +40,12 @@ pub(crate) struct NewTask<'a> {
     pub(crate) is_final: bool,
     pub(crate) deps_pending: i64,
     pub(crate) now_ms: i64,
+    pub(crate) params: &'a [u8],
 }
 
 const INSERT: &str = "INSERT INTO tasks \
-     (task_id, job_id, ordinal, kind, priority, is_final, state, deps_pending, ready_at_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     (task_id, job_id, ordinal, kind, priority, is_final, state, deps_pending, ready_at_ms, params) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, t: &NewTask<'_>) -> Result<()> {
     let state = if t.deps_pending == 0 {
@@ -60,6 +63,7 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, t: &NewTask<'_>) -> Resu
         .bind(state.as_str())
         .bind(t.deps_pending)
         .bind(t.now_ms)
+        .bind(t.params)
         .execute(ex)
         .await?;
     Ok(())

@@ -83,6 +83,13 @@ pub(crate) fn task(t: LeasedTask) -> Result<pb::Task, Status> {
         kind: t.kind,
         output_prefix: t.output_prefix,
         deadline_unix_ms: t.deadline_ms,
+        params: if t.params.is_empty() {
+            None
+        } else {
+            Some(pb::TaskParams::decode(t.params.as_slice()).map_err(|e| {
+                Status::internal(format!("stored task parameters are unreadable: {e}"))
+            })?)
+        },
     })
 }
 

@@ -57,6 +57,7 @@ impl Farm for FarmService {
                 .map(str::to_owned)
                 .collect(),
             spec: spec.encode_to_vec(),
+            parsed: spec,
         };
         let job_id = self.coordinator.submit_job(job).await?;
         Ok(Response::new(pb::SubmitJobResponse { job_id }))

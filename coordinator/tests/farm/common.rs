@@ -374,6 +374,7 @@ pub fn spec(content: &str, style: &str) -> pb::JobSpec {
         styles: vec![pb::StyleInput {
             input_key: style.into(),
             weight: 1.0,
+            ..Default::default()
         }],
         settings: Some(pb::RenderSettings {
             size: 64,
@@ -394,6 +395,7 @@ pub fn spec(content: &str, style: &str) -> pb::JobSpec {
             ..Default::default()
         }),
         priority: 0,
+        ..Default::default()
     }
 }
 

@@ -19,6 +19,7 @@ fn valid() -> JobSpec {
         styles: vec![StyleInput {
             input_key: STYLE.into(),
             weight: 1.0,
+            ..Default::default()
         }],
         settings: Some(RenderSettings {
             size: 512,
@@ -48,8 +49,10 @@ fn valid() -> JobSpec {
             texture_height: 0,
             normalize_gradients: false,
             model: String::new(),
+            ..Default::default()
         }),
         priority: 0,
+        ..Default::default()
     }
 }
 
@@ -159,6 +162,7 @@ fn styles_need_positive_weight() {
         s.styles.push(StyleInput {
             input_key: STYLE.into(),
             weight: 0.0,
+            ..Default::default()
         });
         s.styles[0].weight = 2.0;
     });
@@ -168,6 +172,7 @@ fn styles_need_positive_weight() {
         s.styles.push(StyleInput {
             input_key: STYLE.into(),
             weight: f64::MAX,
+            ..Default::default()
         });
     });
     refused(&overflow, "styles", "sum to inf");
@@ -480,4 +485,63 @@ fn referenced_inputs_skip_empties() {
     assert_eq!(referenced_inputs(&texture()), vec![STYLE]);
     assert!(is_texture(&texture()));
     assert!(!is_texture(&valid()));
+}
+
+#[test]
+fn tiling_settings_are_checked() {
+    assert_eq!(
+        validate_spec(&with_settings(|s| {
+            s.tile = 256;
+            s.max_memory = 2 << 30;
+            s.tileable = true;
+        })),
+        Ok(())
+    );
+    refused(&with_settings(|s| s.tile = 100), "settings.tile", "100");
+    refused(
+        &with_settings(|s| s.max_memory = 1000),
+        "settings.max_memory",
+        "1000",
+    );
+}
+
+#[test]
+fn multi_task_kinds_are_checked() {
+    let grid = with(|s| {
+        s.kind = "grid".into();
+        s.steps = 3;
+        s.styles.push(s.styles[0].clone());
+    });
+    assert_eq!(validate_spec(&grid), Ok(()));
+    let mut three = grid.clone();
+    three.styles.push(three.styles[0].clone());
+    refused(&three, "styles", "3 styles");
+    let mut one_step = grid.clone();
+    one_step.steps = 1;
+    refused(&one_step, "steps", "1");
+    let gallery = with(|s| {
+        s.kind = "gallery".into();
+        s.contents = vec![crate::pb::ContentInput {
+            input_key: s.content_key.clone(),
+            name: "a".into(),
+        }];
+        s.content_key.clear();
+    });
+    assert_eq!(validate_spec(&gallery), Ok(()));
+    let mut empty = gallery.clone();
+    empty.contents.clear();
+    refused(&empty, "contents", "empty");
+    let mut tex = texture();
+    tex.kind = "texture".into();
+    assert_eq!(validate_spec(&tex), Ok(()));
+    refused(
+        &with(|s| s.kind = "texture".into()),
+        "settings.texture_width",
+        "0",
+    );
+    assert_eq!(
+        referenced_inputs(&gallery),
+        vec![CONTENT, STYLE],
+        "gallery contents are inputs"
+    );
 }

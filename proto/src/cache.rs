@@ -1,0 +1,135 @@
+//! Shared style targets: the Gram matrices of one style image at one style
+//! side, cached in object storage as safetensors under a key derived from
+//! everything they depend on, so that tasks and jobs reuse them.
+//!
+//! The key is `cache/targets/<sha256>.safetensors`, the hash over a format
+//! version, the model id, the style input key (itself the sha256 of the
+//! file), the style side in pixels, the pooling and the style layer names.
+//! Layer weights, the content and the content's aspect ratio do not enter:
+//! Grams do not depend on them (with `original_colors = match` they depend on
+//! the content, and the planner does not use the cache at all).
+
+use sha2::{Digest, Sha256};
+
+use crate::pb::{LayerWeight, RenderSettings};
+
+/// Version of the cached format and key derivation; bump to invalidate.
+pub const TARGETS_FORMAT: &str = "stylefarm-targets-v1";
+
+/// The cache key of one style's targets at `side`.
+pub fn targets_key(
+    model: &str,
+    style_key: &str,
+    side: u32,
+    pooling: &str,
+    layers: &[LayerWeight],
+) -> String {
+    let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
+    let text = format!(
+        "{TARGETS_FORMAT}\nmodel {model}\nstyle {style_key}\nside {side}\npooling {pooling}\nlayers {}\n",
+        names.join(",")
+    );
+    let digest = Sha256::digest(text.as_bytes());
+    format!("cache/targets/{}.safetensors", hex::encode(digest))
+}
+
+/// The long side of every scale, coarse to fine, as the engine computes it
+/// (`Settings::scale_dims`): explicit scales, √2 steps from about 128 px
+/// (`multiscale`), or only the output size; the texture's long side in
+/// texture mode.
+pub fn scale_sides(s: &RenderSettings) -> Vec<u32> {
+    if !s.scales.is_empty() {
+        return s.scales.clone();
+    }
+    let long = if s.texture_width > 0 && s.texture_height > 0 {
+        s.texture_width.max(s.texture_height)
+    } else {
+        s.size
+    };
+    if !s.multiscale {
+        return vec![long];
+    }
+    let mut v = vec![long];
+    let mut x = f64::from(long);
+    while x / std::f64::consts::SQRT_2 >= 127.5 {
+        x /= std::f64::consts::SQRT_2;
+        v.push(x.round() as u32);
+    }
+    v.reverse();
+    v
+}
+
+/// The style image side at a scale of long side `long`, as
+/// `StyleTargets::for_scale` computes it.
+pub fn style_side(long: u32, style_scale: f64) -> u32 {
+    (f64::from(long) * style_scale).round().max(16.0) as u32
+}
+
+/// The style side of every scale of `s`.
+pub fn style_sides(s: &RenderSettings) -> Vec<u32> {
+    scale_sides(s)
+        .into_iter()
+        .map(|l| style_side(l, s.style_scale))
+        .collect()
+}
+
+/// Whether the targets of `s` can be cached (they do not depend on the
+/// content).
+pub fn cacheable(s: &RenderSettings) -> bool {
+    s.original_colors != "match"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(names: &[&str]) -> Vec<LayerWeight> {
+        names
+            .iter()
+            .map(|n| LayerWeight {
+                layer: (*n).into(),
+                weight: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_change_with_every_input_and_not_with_weights() {
+        let l = layers(&["relu1_1", "relu2_1"]);
+        let k = targets_key("", "inputs/a.png", 64, "max", &l);
+        assert!(k.starts_with("cache/targets/") && k.ends_with(".safetensors"));
+        assert_eq!(k, targets_key("", "inputs/a.png", 64, "max", &l));
+        assert_ne!(k, targets_key("m", "inputs/a.png", 64, "max", &l));
+        assert_ne!(k, targets_key("", "inputs/b.png", 64, "max", &l));
+        assert_ne!(k, targets_key("", "inputs/a.png", 65, "max", &l));
+        assert_ne!(k, targets_key("", "inputs/a.png", 64, "avg", &l));
+        assert_ne!(
+            k,
+            targets_key("", "inputs/a.png", 64, "max", &layers(&["relu1_1"]))
+        );
+        let mut heavier = l.clone();
+        heavier[0].weight = 3.0;
+        assert_eq!(k, targets_key("", "inputs/a.png", 64, "max", &heavier));
+    }
+
+    #[test]
+    fn sides_follow_the_engine() {
+        let mut s = RenderSettings {
+            size: 512,
+            style_scale: 1.0,
+            ..Default::default()
+        };
+        assert_eq!(scale_sides(&s), vec![512]);
+        s.multiscale = true;
+        assert_eq!(scale_sides(&s), vec![128, 181, 256, 362, 512]);
+        s.multiscale = false;
+        s.scales = vec![100, 200];
+        assert_eq!(scale_sides(&s), vec![100, 200]);
+        s.scales.clear();
+        s.texture_width = 40;
+        s.texture_height = 64;
+        s.style_scale = 0.5;
+        assert_eq!(style_sides(&s), vec![32]);
+        assert_eq!(style_side(20, 0.5), 16);
+    }
+}
