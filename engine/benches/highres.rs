@@ -49,6 +49,7 @@ fn main() {
     let mut max_memory = 3u64 << 30;
     let mut device = "cpu".to_string();
     let mut out: Option<PathBuf> = None;
+    let mut scales = Scales::Auto;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -60,9 +61,17 @@ fn main() {
             "--max-memory" => max_memory = parse_size(&val()),
             "--device" => device = val(),
             "--out" => out = Some(val().into()),
+            "--scales" => {
+                scales = Scales::Explicit(
+                    val()
+                        .split(',')
+                        .map(|v| v.trim().parse().expect("--scales 1024,2048,4096"))
+                        .collect(),
+                )
+            }
             "--bench" => {}
             other => panic!(
-                "unknown argument {other}; use --content --style --size --iterations --max-memory --device --out"
+                "unknown argument {other}; use --content --style --size --scales --iterations --max-memory --device --out"
             ),
         }
     }
@@ -74,7 +83,7 @@ fn main() {
     let settings = Settings {
         size,
         iterations,
-        scales: Scales::Auto,
+        scales,
         // L-BFGS history would be capped at this size anyway; Adam keeps 2 vectors.
         optimizer: Optimizer::Adam {
             learning_rate: 10.0,
