@@ -260,6 +260,31 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
             "{args:?}: expected '{expect}' in: {err}"
         );
     }
+    // The same errors from the embedded farm of `render`, not hidden by its shutdown.
+    let data = dir.path().join("render-data");
+    for (flag, value, expect) in [
+        ("--iterations", "0", "iterations"),
+        ("--tile", "20", "tile"),
+    ] {
+        let args = [
+            "render",
+            content,
+            "--style",
+            style,
+            flag,
+            value,
+            "-q",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        let out = stylefarm(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains(expect) && !err.contains("cannot reach"),
+            "{args:?}: expected '{expect}' in: {err}"
+        );
+    }
     let id = ok(&stylefarm(&[
         "submit",
         content,

@@ -24,6 +24,8 @@ pub const VGG19_LAYERS: &[&str] = &[
 /// The job kinds the farm knows how to plan.
 pub const JOB_KINDS: &[&str] = &["single", "grid", "gallery", "texture", "highres"];
 
+/// Smallest exact-tiling tile (the engine's `settings::MIN_TILE`).
+const MIN_TILE: u32 = 32;
 /// Smallest and largest image side, in pixels.
 pub const MIN_SIZE: u32 = 16;
 /// Largest image side, in pixels.
@@ -323,11 +325,11 @@ pub(crate) fn validate_settings(s: &RenderSettings, texture: bool, has_content: 
 pub const MIN_MEMORY: u64 = 64 << 20;
 
 fn validate_tiling(s: &RenderSettings) -> Check {
-    if s.tile != 0 && (!s.tile.is_multiple_of(16) || !(MIN_SIZE..=MAX_SIZE).contains(&s.tile)) {
+    if s.tile != 0 && (!s.tile.is_multiple_of(16) || !(MIN_TILE..=MAX_SIZE).contains(&s.tile)) {
         return Err(InvalidSpec::new(
             "settings.tile",
             format!("{} is not a tile size", s.tile),
-            format!("use 0 (tile only when needed) or a multiple of 16 in {MIN_SIZE}..={MAX_SIZE}"),
+            format!("use 0 (tile only when needed) or a multiple of 16 in {MIN_TILE}..={MAX_SIZE}"),
         ));
     }
     if s.max_memory != 0 && s.max_memory < MIN_MEMORY {

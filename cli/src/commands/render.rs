@@ -74,8 +74,10 @@ pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
         args.quiet,
     )
     .await;
-    farm.shutdown().await?;
-    result
+    // The render's own error first: a failed submit ends the farm at once,
+    // and what the farm says while stopping is secondary.
+    let stopped = farm.shutdown().await;
+    result.and(stopped)
 }
 
 async fn render_on(
