@@ -25,18 +25,6 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn get_job(url: &str, job: &str) -> pb::Job {
-    rt().block_on(async {
-        let mut c = FarmClient::connect(url.to_string()).await.unwrap();
-        c.get_job(pb::GetJobRequest {
-            job_id: job.to_string(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-    })
-}
-
 fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
     rt().block_on(async {
         let mut c = FarmClient::connect(url.to_string()).await.unwrap();

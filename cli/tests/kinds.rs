@@ -32,22 +32,6 @@ fn farm(dir: &Path) -> (String, Procs) {
     (url, procs)
 }
 
-fn get_job(url: &str, job: &str) -> pb::Job {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut c = FarmClient::connect(url.to_string()).await.unwrap();
-            c.get_job(pb::GetJobRequest {
-                job_id: job.to_string(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-        })
-}
-
 /// Submits, waits for the job to end and downloads its outputs into `out`;
 /// returns the finished job.
 fn run_job(url: &str, args: &[&str], out: &Path) -> pb::Job {

@@ -136,3 +136,23 @@ pub fn files_ending(root: &Path, suffix: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The job as the coordinator sees it, over gRPC.
+pub fn get_job(url: &str, job: &str) -> stylefarm_proto::pb::Job {
+    use stylefarm_proto::pb;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = pb::farm_client::FarmClient::connect(url.to_string())
+                .await
+                .unwrap();
+            c.get_job(pb::GetJobRequest {
+                job_id: job.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        })
+}
