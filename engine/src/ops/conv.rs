@@ -23,7 +23,7 @@ use crate::error::Result;
 #[derive(Debug)]
 pub(crate) struct Kernel3x3 {
     w: Tensor,
-    /// Winograd-transformed weights, `(16, C_out, C_in)`, made on first use.
+    /// Winograd-transformed weights, `(36, C_out, C_in)`, made on first use.
     winograd: OnceLock<Tensor>,
 }
 
@@ -41,7 +41,7 @@ impl Kernel3x3 {
         }
         let (c_out, c_in) = (self.w.dim(0)?, self.w.dim(1)?);
         let u = with_slice::<T, _>(&self.w, |w| winograd::transform_weights(w, c_out, c_in))?;
-        let u = tensor(u, &[16, c_out, c_in])?;
+        let u = tensor(u, &[winograd::XI, c_out, c_in])?;
         Ok(self.winograd.get_or_init(|| u))
     }
 }
@@ -131,7 +131,7 @@ fn use_winograd(c_in: usize, c_out: usize, hw: usize) -> bool {
 }
 
 /// Below this many pixels per map im2col's single large product wins.
-const MIN_WINOGRAD_PIXELS: usize = 1024;
+const MIN_WINOGRAD_PIXELS: usize = 128;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_im2col<T: Elem>(
