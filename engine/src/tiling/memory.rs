@@ -81,13 +81,15 @@ pub(crate) fn tile_for_budget(
     Ok(Some(inner))
 }
 
-/// Bytes of the network weights, forward and flipped copies.
-fn model_bytes(dtype: DType) -> u64 {
+/// Bytes of the network weights, forward and flipped copies, and on the CPU
+/// their Winograd transforms (36 values per 9 weights, both copies).
+fn model_bytes(dtype: DType, device: &Device) -> u64 {
     let params: usize = crate::model::CONV_SHAPES
         .iter()
         .map(|(o, i)| o * i * 9 + o)
         .sum();
-    2 * (params * dtype.size_in_bytes()) as u64
+    let copies = if device.is_cpu() { 2 + 8 } else { 2 };
+    copies * (params * dtype.size_in_bytes()) as u64
 }
 
 /// The tiling and the optimiser for one scale of `dims` (width, height):
@@ -131,7 +133,7 @@ pub(crate) fn plan_memory(
             deepest,
             dtype,
             budget,
-            model_bytes(dtype) + image_state_bytes(pixels, opt_vectors, dtype),
+            model_bytes(dtype, model.device()) + image_state_bytes(pixels, opt_vectors, dtype),
         )?,
     };
     Ok((tile, optimizer))
