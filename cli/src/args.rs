@@ -125,6 +125,14 @@ pub struct WorkerArgs {
     /// Refuse input images with more pixels than this.
     #[arg(long)]
     pub max_input_pixels: Option<u64>,
+    /// Memory budget of one render (e.g. 6GiB) for jobs that set none [default: half the RAM on
+    /// CPU, 16 GiB on GPU].
+    #[arg(long)]
+    pub max_memory: Option<String>,
+    /// Largest picture in pixels this worker renders in one piece; the coordinator splits larger
+    /// single pictures and textures into tiles [default: what the memory budget allows].
+    #[arg(long)]
+    pub untiled_pixels: Option<u64>,
 }
 
 /// What kind of job, on which pictures: flags or a TOML job file.

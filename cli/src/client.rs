@@ -148,16 +148,10 @@ pub async fn submit(client: &mut Client, s: &Submission) -> anyhow::Result<Strin
         },
         tile: s.tile,
         overlap: s.overlap,
-        content_width: if s.kind == "highres" {
-            content_dims.0
-        } else {
-            0
-        },
-        content_height: if s.kind == "highres" {
-            content_dims.1
-        } else {
-            0
-        },
+        // Single jobs send it too: the coordinator splits one that is too
+        // big for its workers into highres tiles.
+        content_width: content_dims.0,
+        content_height: content_dims.1,
         settings: Some(settings),
         priority: s.priority,
     };

@@ -72,13 +72,45 @@ impl EmbeddedFarm {
                 stopped(stop_rx.clone()),
             ))));
         }
-        Ok(EmbeddedFarm {
+        let farm = EmbeddedFarm {
             url,
             stop,
             coordinator,
             workers: handles,
             s3,
-        })
+        };
+        farm.wait_for_workers().await?;
+        Ok(farm)
+    }
+
+    /// Waits until every worker has registered, so that the coordinator
+    /// knows what they can render before the first job is planned (a
+    /// picture too big for them is split into tiles).
+    async fn wait_for_workers(&self) -> anyhow::Result<()> {
+        let mut client = crate::client::connect(&self.url).await?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let listed = client
+                .list_workers(stylefarm_proto::pb::ListWorkersRequest {})
+                .await
+                .map_err(|s| anyhow::anyhow!("cannot list the embedded workers: {}", s.message()))?
+                .into_inner();
+            let alive = listed
+                .workers
+                .iter()
+                .filter(|w| w.alive && w.name.starts_with("embedded-"))
+                .count();
+            if alive >= self.workers.len() {
+                return Ok(());
+            }
+            if let Some(i) = self.workers.iter().position(|w| w.is_finished()) {
+                anyhow::bail!("embedded worker {i} stopped while starting (see the log above)");
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("the embedded workers did not register within 120 s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn shutdown(self) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::args::{EngineFlags, JobFlags};
 use crate::config::RenderDefaults;
 use crate::engine_flags::{self, ResolvedEngine, parse_style};
+use stylefarm_proto::kinds::default_overlap;
 
 /// The job kinds the CLI knows.
 pub const KINDS: &[&str] = &["single", "grid", "gallery", "texture", "highres"];
@@ -156,14 +157,22 @@ pub fn resolve(
     }
     let defaults = r.defaults.over(config);
     let mut engine = engine_flags::resolve(&merged, &defaults)?;
-    // Highres: --tile is the farm's tile (tasks across workers), not the
-    // engine's single-machine tiling.
-    let (tile, overlap) = if kind == "highres" {
-        let tile = engine.settings.tile.take().unwrap_or(1024) as u32;
-        let overlap = job.overlap.or(file.overlap).unwrap_or((tile / 4).min(128));
-        (tile, overlap)
-    } else {
-        (0, 0)
+    // Highres and textures: --tile is the farm's tile (tasks across
+    // workers), not the engine's single-machine tiling.
+    let farm_tile = match kind.as_str() {
+        "highres" => Some(engine.settings.tile.take().unwrap_or(1024) as u32),
+        "texture" => engine.settings.tile.take().map(|t| t as u32),
+        _ => None,
+    };
+    let (tile, overlap) = match farm_tile {
+        Some(tile) => {
+            let overlap = job
+                .overlap
+                .or(file.overlap)
+                .unwrap_or(default_overlap(tile));
+            (tile, overlap)
+        }
+        None => (0, 0),
     };
 
     let listed: Vec<PathBuf> = if job.contents.is_empty() {

@@ -1,6 +1,7 @@
 //! The multi-task job kinds end to end on a farm of real processes (one
 //! coordinator with its embedded S3 server, two workers): grid, gallery and
-//! texture, the shared style-target cache, and job files.
+//! texture, the shared style-target cache, job files, and single pictures
+//! and textures split into tiles for workers too small for them.
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use common::*;
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::farm_client::FarmClient;
+use stylefarm_worker::quality::seam_ratio;
 
 // Content-initialised so that a few iterations give distinct pictures.
 const RENDER: [&str; 6] = ["--size", "32", "--iterations", "4", "--init", "content"];
@@ -220,6 +222,93 @@ fn texture_job_renders_on_the_embedded_farm() {
     assert_eq!((img.width, img.height), (48, 32));
 }
 
+#[test]
+fn pictures_too_big_for_the_workers_are_split_into_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = small_images(dir.path());
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
+    let url = coord.url.clone();
+    // Workers that render at most 1500 px in one piece: tiles of 32 px.
+    let small = ["--untiled-pixels", "1500"];
+    let _procs = Procs(vec![
+        coord.child,
+        worker_with(&url, "w0", &small),
+        worker_with(&url, "w1", &small),
+    ]);
+    wait_for(Duration::from_secs(60), "both workers to register", || {
+        let w = list_workers(&url);
+        (w.iter()
+            .filter(|w| w.alive && w.max_untiled_pixels == 1500)
+            .count()
+            == 2)
+            .then_some(())
+    });
+    let content = stylefarm_engine::Image::load(&imgs[0], u64::MAX).unwrap();
+    let job = run_job(
+        &url,
+        &[
+            imgs[0].to_str().unwrap(),
+            "--style",
+            imgs[1].to_str().unwrap(),
+            "--size",
+            "64",
+            "--iterations",
+            "3",
+            "--init",
+            "content",
+        ],
+        &dir.path().join("single"),
+    );
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!(
+        (spec.kind.as_str(), spec.tile, spec.overlap),
+        ("highres", 32, 8)
+    );
+    assert_eq!(kinds_of(&job, "assemble"), 1, "{:?}", job.tasks);
+    assert!(kinds_of(&job, "stylize") > 2, "{:?}", job.tasks);
+    let out = files_ending(&dir.path().join("single"), ".png");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let img = stylefarm_engine::Image::load(&out[0], u64::MAX).unwrap();
+    let long = content.width.max(content.height);
+    assert_eq!(img.width.max(img.height), 64);
+    assert_eq!(img.width * long, content.width * 64);
+
+    // A texture larger than the workers: tiled too; a small one is not.
+    let job = run_job(
+        &url,
+        &[
+            "texture",
+            "--style",
+            imgs[1].to_str().unwrap(),
+            "--texture",
+            "64x48",
+            "--iterations",
+            "3",
+        ],
+        &dir.path().join("texture"),
+    );
+    assert_eq!(job.spec.as_ref().unwrap().tile, 32);
+    assert_eq!(kinds_of(&job, "assemble"), 1, "{:?}", job.tasks);
+    let out = files_ending(&dir.path().join("texture"), ".png");
+    let img = stylefarm_engine::Image::load(&out[0], u64::MAX).unwrap();
+    assert_eq!((img.width, img.height), (64, 48));
+    let job = run_job(
+        &url,
+        &[
+            "texture",
+            "--style",
+            imgs[1].to_str().unwrap(),
+            "--texture",
+            "32x32",
+            "--iterations",
+            "2",
+        ],
+        &dir.path().join("small"),
+    );
+    assert_eq!(job.spec.as_ref().unwrap().tile, 0);
+    assert_eq!(kinds_of(&job, "assemble"), 0, "{:?}", job.tasks);
+}
+
 fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -233,39 +322,6 @@ fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
                 .into_inner()
                 .workers
         })
-}
-
-/// Mean gradient magnitude on the columns `xs` and rows `ys` (tile
-/// borders) ÷ the mean elsewhere.
-fn seam_ratio(img: &stylefarm_engine::Image, xs: &[usize], ys: &[usize]) -> f64 {
-    let (w, h) = (img.width, img.height);
-    let n = w * h;
-    let (mut seam, mut seam_n, mut rest, mut rest_n) = (0.0, 0.0, 0.0, 0.0);
-    for c in 0..3 {
-        for y in 0..h {
-            for x in 1..w {
-                let g =
-                    (img.data[c * n + y * w + x] - img.data[c * n + y * w + x - 1]).abs() as f64;
-                if xs.contains(&x) {
-                    (seam, seam_n) = (seam + g, seam_n + 1.0);
-                } else {
-                    (rest, rest_n) = (rest + g, rest_n + 1.0);
-                }
-            }
-        }
-        for y in 1..h {
-            for x in 0..w {
-                let g =
-                    (img.data[c * n + y * w + x] - img.data[c * n + (y - 1) * w + x]).abs() as f64;
-                if ys.contains(&y) {
-                    (seam, seam_n) = (seam + g, seam_n + 1.0);
-                } else {
-                    (rest, rest_n) = (rest + g, rest_n + 1.0);
-                }
-            }
-        }
-    }
-    (seam / seam_n) / (rest / rest_n)
 }
 
 #[test]

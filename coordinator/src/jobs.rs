@@ -34,7 +34,15 @@ impl Coordinator {
     /// Checks that the job's inputs exist, plans it and stores it; returns
     /// the new job id.
     #[instrument(skip_all, fields(job))]
-    pub(crate) async fn submit_job(&self, job: NewJob) -> Result<String> {
+    pub(crate) async fn submit_job(&self, mut job: NewJob) -> Result<String> {
+        let split = planner::split_if_too_big(&mut job.parsed, self.untiled_pixels().await?);
+        if let Some(what) = &split {
+            info!(%what, "job split into tiles");
+            stylefarm_proto::settings::validate_spec(&job.parsed)
+                .map_err(CoordinatorError::from)?;
+            job.kind = job.parsed.kind.clone();
+            job.spec = prost::Message::encode_to_vec(&job.parsed);
+        }
         let kind = JobKind::parse(&job.kind).ok_or_else(|| CoordinatorError::InvalidArgument {
             field: "spec.kind",
             problem: format!("the coordinator cannot plan jobs of kind {:?}", job.kind),
@@ -52,7 +60,10 @@ impl Coordinator {
             }
         }
         let job_id = Uuid::new_v4().to_string();
-        let plan = planner::plan(kind, &job.parsed, &job_id, &cached);
+        let mut plan = planner::plan(kind, &job.parsed, &job_id, &cached);
+        if let Some(what) = split {
+            plan.note = format!("{what}; {}", plan.note);
+        }
         self.insert_job(job_id, &job.name, &job.kind, job.priority, &job.spec, &plan)
             .await
     }

@@ -227,6 +227,8 @@ pub(crate) struct WorkerSpec {
     pub(crate) memory_bytes: u64,
     pub(crate) slots: u32,
     pub(crate) engine_version: String,
+    /// Largest picture it renders untiled (0 = unknown).
+    pub(crate) max_untiled_pixels: u64,
 }
 
 /// One worker as `ListWorkers` shows it.

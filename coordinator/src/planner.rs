@@ -10,9 +10,11 @@
 //! `stylefarm_proto::settings` / `stylefarm_proto::kinds`.
 //!
 //! Layout: this file (kinds, plan types, single, bench, checks); `multi`
-//! (grid, gallery, texture and the shared style targets they depend on).
+//! (grid, gallery, texture, highres and the shared style targets they
+//! depend on); `split` (single pictures too big for the workers → tiles).
 
 mod multi;
+mod split;
 
 use std::collections::HashSet;
 
@@ -23,6 +25,7 @@ use uuid::Uuid;
 use crate::model::TaskKind;
 
 pub(crate) use multi::wanted_targets;
+pub(crate) use split::split_if_too_big;
 
 /// The job kinds the coordinator can plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +109,7 @@ pub(crate) fn plan(
         JobKind::Single => plan_single(),
         JobKind::Grid => multi::plan_grid(spec, job_id, cached),
         JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
-        JobKind::Texture => multi::plan_texture(spec, cached),
+        JobKind::Texture => multi::plan_texture(spec, job_id, cached),
         JobKind::Highres => multi::plan_highres(spec, job_id, cached),
     }
 }

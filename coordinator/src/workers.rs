@@ -38,6 +38,19 @@ impl Coordinator {
         })
     }
 
+    /// The largest picture every live worker renders in one piece (the
+    /// smallest of what they reported), 0 when none has said.
+    pub(crate) async fn untiled_pixels(&self) -> Result<u64> {
+        Ok(self
+            .list_workers()
+            .await?
+            .iter()
+            .filter(|w| w.alive && w.spec.max_untiled_pixels > 0)
+            .map(|w| w.spec.max_untiled_pixels)
+            .min()
+            .unwrap_or(0))
+    }
+
     /// Every worker ever registered, with the tasks it holds; alive = seen
     /// within three heartbeat intervals.
     pub(crate) async fn list_workers(&self) -> Result<Vec<WorkerView>> {
@@ -60,6 +73,7 @@ impl Coordinator {
                     memory_bytes: u64::try_from(row.memory_bytes).unwrap_or(0),
                     slots: to_u32(row.slots),
                     engine_version: row.engine_version,
+                    max_untiled_pixels: u64::try_from(row.max_untiled_pixels).unwrap_or(0),
                 },
                 worker_id: row.worker_id,
             })

@@ -40,7 +40,7 @@ pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use settings::{Init, Scales, Settings, Style};
 pub use targets::StyleTargets;
-pub use tiling::default_max_memory;
+pub use tiling::{default_max_memory, max_untiled_pixels};
 
 /// The engine's version, reported by workers so that a farm can tell
 /// which engine rendered what.

@@ -8,7 +8,9 @@
 //!   styles (blended by their weights) varies the style weight along a row,
 //!   log-spaced from ×0.1 to ×10.
 //! - `gallery`: `contents` (content_key empty) × styles, each style alone.
-//! - `texture`: no content, a texture size, any style blend.
+//! - `texture`: no content, a texture size, any style blend; with `tile`
+//!   set (by the user, or by the coordinator for a texture too big for its
+//!   workers) it is split into tiles like highres.
 
 use crate::pb::JobSpec;
 use crate::settings::{
@@ -25,10 +27,32 @@ pub const MAX_GALLERY_CELLS: usize = 1024;
 /// Most tiles at the finest scale of a highres job.
 pub const MAX_TILES: usize = 4096;
 
-/// The long side of every scale of a highres job: the whole picture at
-/// `min(size, tile)` on one worker, then doubling up to `size`.
+/// Whether `spec` is planned as tiles across workers: highres, or a texture
+/// with a tile size.
+pub fn is_tiled(spec: &JobSpec) -> bool {
+    spec.kind == "highres" || (spec.kind == "texture" && spec.tile > 0)
+}
+
+/// The finished picture's `(width, height)` of a tiled job: the content
+/// fitted to `size`, or the texture size.
+pub fn tiled_dims(spec: &JobSpec) -> (u32, u32) {
+    let s = spec.settings.clone().unwrap_or_default();
+    if spec.kind == "texture" {
+        (s.texture_width, s.texture_height)
+    } else {
+        fit_long_side(spec.content_width, spec.content_height, s.size)
+    }
+}
+
+/// The long side of every scale of a tiled job: the whole picture at
+/// `min(long side, tile)` on one worker, then doubling up to the long side.
 pub fn highres_sides(spec: &JobSpec) -> Vec<u32> {
-    let size = spec.settings.as_ref().map_or(0, |s| s.size);
+    let s = spec.settings.clone().unwrap_or_default();
+    let size = if spec.kind == "texture" {
+        s.texture_width.max(s.texture_height)
+    } else {
+        s.size
+    };
     let mut sides = vec![size.min(spec.tile.max(MIN_TILE))];
     while let Some(&last) = sides.last() {
         if last >= size {
@@ -78,18 +102,25 @@ pub fn tiles(width: u32, height: u32, tile: u32, overlap: u32) -> Vec<(u32, u32,
 
 /// Smallest highres tile.
 pub const MIN_TILE: u32 = 32;
+/// Largest tile the coordinator chooses when it splits a job by itself.
+pub const MAX_AUTO_TILE: u32 = 1024;
 
-pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
-    let s = settings(spec)?;
-    content(spec)?;
-    validate_styles(spec)?;
-    if s.texture_width > 0 || s.texture_height > 0 || !s.scales.is_empty() || s.multiscale {
-        return Err(InvalidSpec::new(
-            "settings.scales",
-            "explicit scales, multiscale or a texture size in a highres job",
-            "highres chooses its scales (the whole at the tile size, then doubling); give only size, tile and overlap",
-        ));
-    }
+/// The overlap used when none is given: a quarter tile, at most 128 px.
+pub fn default_overlap(tile: u32) -> u32 {
+    (tile / 4).min(128)
+}
+
+/// The tile side for workers that render at most `untiled_pixels` in one
+/// piece: the largest multiple of 16 whose square fits, at most
+/// [`MAX_AUTO_TILE`]; `None` when not even a [`MIN_TILE`] tile fits.
+pub fn tile_for_pixels(untiled_pixels: u64) -> Option<u32> {
+    let side = (untiled_pixels as f64).sqrt() as u64 / 16 * 16;
+    let side = side.min(u64::from(MAX_AUTO_TILE)) as u32;
+    (side >= MIN_TILE).then_some(side)
+}
+
+/// The tile rules shared by highres and tiled textures, and the tile count.
+fn check_tiles(spec: &JobSpec) -> Check {
     if !spec.tile.is_multiple_of(16) || !(MIN_TILE..=crate::settings::MAX_SIZE).contains(&spec.tile)
     {
         return Err(InvalidSpec::new(
@@ -111,14 +142,7 @@ pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
             "use an overlap of at most tile / 2",
         ));
     }
-    if spec.content_width == 0 || spec.content_height == 0 {
-        return Err(InvalidSpec::new(
-            "content_width",
-            "0",
-            "send the content's width and height (the CLI does)",
-        ));
-    }
-    let (w, h) = fit_long_side(spec.content_width, spec.content_height, s.size);
+    let (w, h) = tiled_dims(spec);
     let n = tiles(w, h, spec.tile, spec.overlap).len();
     if n > MAX_TILES {
         return Err(InvalidSpec::new(
@@ -127,6 +151,28 @@ pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
             format!("use larger tiles: at most {MAX_TILES} per scale"),
         ));
     }
+    Ok(())
+}
+
+pub(crate) fn validate_highres(spec: &JobSpec) -> Check {
+    let s = settings(spec)?;
+    content(spec)?;
+    validate_styles(spec)?;
+    if s.texture_width > 0 || s.texture_height > 0 || !s.scales.is_empty() || s.multiscale {
+        return Err(InvalidSpec::new(
+            "settings.scales",
+            "explicit scales, multiscale or a texture size in a highres job",
+            "highres chooses its scales (the whole at the tile size, then doubling); give only size, tile and overlap",
+        ));
+    }
+    if spec.content_width == 0 || spec.content_height == 0 {
+        return Err(InvalidSpec::new(
+            "content_width",
+            "0",
+            "send the content's width and height (the CLI does)",
+        ));
+    }
+    check_tiles(spec)?;
     validate_settings(s, false, true)
 }
 
@@ -270,6 +316,23 @@ pub(crate) fn validate_texture(spec: &JobSpec) -> Check {
             "0 in a texture job",
             "give the texture's width and height (e.g. --texture 512x512)",
         ));
+    }
+    if spec.tile > 0 {
+        if s.tileable {
+            return Err(InvalidSpec::new(
+                "tile",
+                "tiles across workers for a tileable texture",
+                "drop --tile (tiles would not wrap around) or --tileable",
+            ));
+        }
+        if !s.scales.is_empty() || s.multiscale {
+            return Err(InvalidSpec::new(
+                "settings.scales",
+                "explicit scales or multiscale in a tiled texture",
+                "a tiled texture chooses its scales (the whole at the tile size, then doubling)",
+            ));
+        }
+        check_tiles(spec)?;
     }
     crate::settings::validate_single(spec)
 }

@@ -18,4 +18,11 @@ pub struct WorkerConfig {
     pub max_input_pixels: u64,
     /// How long one Lease call may wait for work.
     pub lease_wait: Duration,
+    /// Memory budget of one render, for tasks whose job sets none
+    /// [default: the engine's, half the RAM on CPU, 16 GiB on GPU].
+    pub max_memory: Option<u64>,
+    /// Largest picture (pixels) to render in one piece, as told to the
+    /// coordinator, which splits bigger single jobs into tiles
+    /// [default: what `max_memory` allows].
+    pub untiled_pixels: Option<u64>,
 }

@@ -15,6 +15,7 @@ mod assemble;
 pub mod config;
 pub mod error;
 mod font;
+pub mod quality;
 mod run;
 mod spec;
 mod targets;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stylefarm_engine::{DType, Vgg19, parse_device};
+use stylefarm_engine::{DType, Vgg19, default_max_memory, max_untiled_pixels, parse_device};
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
 use stylefarm_storage::{StorageConfig, Store};
@@ -23,6 +23,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), WorkerError> {
     let device = parse_device(&config.device)?;
+    let budget = config
+        .max_memory
+        .unwrap_or_else(|| default_max_memory(&device));
+    let untiled = config
+        .untiled_pixels
+        .unwrap_or_else(|| max_untiled_pixels(&device, budget));
     let model_path = config.model_path.clone();
     let model = tokio::task::spawn_blocking(move || Vgg19::load(&model_path, &device, DType::F32))
         .await
@@ -36,7 +42,7 @@ pub async fn run(
         })?
         .connect_lazy();
     let mut client = WorkClient::new(channel);
-    let registered = register(&mut client, &config).await?;
+    let registered = register(&mut client, &config, budget, untiled).await?;
     let worker_id = registered.worker_id.clone();
     let storage = registered
         .storage
@@ -60,6 +66,7 @@ pub async fn run(
         worker_id,
         heartbeat,
         max_pixels: config.max_input_pixels,
+        max_memory: config.max_memory,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut slots = tokio::task::JoinSet::new();
@@ -79,11 +86,14 @@ pub async fn run(
 async fn register(
     client: &mut WorkClient<Channel>,
     config: &WorkerConfig,
+    memory_bytes: u64,
+    max_untiled_pixels: u64,
 ) -> Result<pb::RegisterResponse, WorkerError> {
     let req = pb::RegisterRequest {
         name: config.name.clone(),
         device: config.device.clone(),
-        memory_bytes: 0,
+        memory_bytes,
+        max_untiled_pixels,
         slots: config.slots as u32,
         engine_version: stylefarm_engine::VERSION.to_string(),
     };

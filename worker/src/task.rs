@@ -31,6 +31,8 @@ pub(crate) struct Context {
     pub(crate) worker_id: String,
     pub(crate) heartbeat: Duration,
     pub(crate) max_pixels: u64,
+    /// The worker's memory budget, for jobs that set none.
+    pub(crate) max_memory: Option<u64>,
 }
 
 /// How a task ended on this worker.
@@ -201,12 +203,17 @@ async fn run_task(
         }
     }
     let mut settings = spec::settings(wire)?;
+    settings.max_memory = settings.max_memory.or(ctx.max_memory);
     if params.style_weight > 0.0 {
         settings.style_weight = params.style_weight;
     }
     if params.size > 0 {
         settings.size = params.size as usize;
         settings.scales = Scales::Single;
+    }
+    // The first scale of a tiled texture: the whole texture at this size.
+    if settings.texture.is_some() && params.full_width > 0 && params.crop_width == 0 {
+        settings.texture = Some((params.full_width as usize, params.full_height as usize));
     }
     // A highres tile: this crop of the content at full_width × full_height.
     let tile = (params.crop_width > 0).then_some(Tile {
@@ -218,6 +225,9 @@ async fn run_task(
     if let Some(t) = &tile {
         settings.size = t.size.0.max(t.size.1);
         settings.scales = Scales::Single;
+        if settings.texture.is_some() {
+            settings.texture = Some(t.size);
+        }
     }
     let output_name = match params.output_name.as_str() {
         "" => "result.png".to_string(),
@@ -307,18 +317,22 @@ async fn run_task(
                 init: init.as_ref().map(decode).transpose()?,
             };
             if let Some(t) = &tile {
-                let content = inputs
-                    .content
-                    .take()
-                    .ok_or_else(|| WorkerError::BadTask("a tile without content".into()))?;
-                if (content.width as u32, content.height as u32) != t.content {
-                    return Err(WorkerError::BadTask(format!(
-                        "the content is {}×{}, the job says {}×{}",
-                        content.width, content.height, t.content.0, t.content.1
-                    )));
+                // A texture's tile has no content: only its init is cropped.
+                if let Some(content) = inputs.content.take() {
+                    if (content.width as u32, content.height as u32) != t.content {
+                        return Err(WorkerError::BadTask(format!(
+                            "the content is {}×{}, the job says {}×{}",
+                            content.width, content.height, t.content.0, t.content.1
+                        )));
+                    }
+                    inputs.content = Some(t.crop(&content)?);
+                } else if settings.texture.is_none() {
+                    return Err(WorkerError::BadTask("a tile without content".into()));
                 }
-                inputs.content = Some(t.crop(&content)?);
-                inputs.init = inputs.init.take().map(|i| t.crop(&i)).transpose()?;
+                let init = inputs.init.take().ok_or_else(|| {
+                    WorkerError::BadTask("a tile without the previous scale to start from".into())
+                })?;
+                inputs.init = Some(t.crop(&init)?);
             }
             if let Some(img) = inputs.init.take() {
                 settings.init = Init::Image(img);

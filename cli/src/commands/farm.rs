@@ -117,16 +117,18 @@ pub async fn workers(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> 
         .into_inner()
         .workers;
     println!(
-        "{:<36}  {:<16}  {:<8}  {:>5}  {:<5}  tasks",
-        "worker", "name", "device", "slots", "alive"
+        "{:<36}  {:<16}  {:<8}  {:>5}  {:>8}  {:>9}  {:<5}  tasks",
+        "worker", "name", "device", "slots", "memory", "untiled", "alive"
     );
     for w in workers {
         println!(
-            "{:<36}  {:<16}  {:<8}  {:>5}  {:<5}  {}",
+            "{:<36}  {:<16}  {:<8}  {:>5}  {:>5.1}GiB  {:>6.2}Mpx  {:<5}  {}",
             w.worker_id,
             w.name,
             w.device,
             w.slots,
+            w.memory_bytes as f64 / f64::from(1u32 << 30),
+            w.max_untiled_pixels as f64 / 1e6,
             if w.alive { "yes" } else { "no" },
             w.task_ids.join(",")
         );

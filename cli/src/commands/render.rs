@@ -49,6 +49,8 @@ pub async fn run(args: RenderArgs, config: &FileConfig) -> anyhow::Result<()> {
         model_path,
         max_input_pixels,
         lease_wait: Duration::from_secs(2),
+        max_memory: None,
+        untiled_pixels: None,
     };
     let data_dir = args
         .data_dir

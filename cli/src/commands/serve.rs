@@ -97,6 +97,12 @@ pub async fn worker(args: WorkerArgs, config: &FileConfig) -> anyhow::Result<()>
             .or(config.max_input_pixels)
             .unwrap_or(DEFAULT_MAX_PIXELS),
         lease_wait: Duration::from_secs(5),
+        max_memory: args
+            .max_memory
+            .as_deref()
+            .map(crate::engine_flags::parse_bytes)
+            .transpose()?,
+        untiled_pixels: args.untiled_pixels,
     };
     eprintln!("worker {} serving {}", cfg.name, cfg.coordinator);
     stylefarm_worker::run(cfg, shutdown_signal()).await?;

@@ -73,8 +73,14 @@ pub fn coordinator(data_dir: &Path, port: u16, s3_port: u16, lease_timeout: f64)
 }
 
 pub fn worker(url: &str, name: &str) -> Child {
+    worker_with(url, name, &[])
+}
+
+/// A worker process with extra flags.
+pub fn worker_with(url: &str, name: &str, extra: &[&str]) -> Child {
     Command::new(BIN)
         .args(["worker", "--coordinator", url, "--name", name])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use stylefarm_proto::cache::style_side;
 use stylefarm_proto::cache::{cacheable, style_sides, targets_key};
-use stylefarm_proto::kinds::{fit_long_side, grid_cells, highres_sides, tiles};
+use stylefarm_proto::kinds::{fit_long_side, grid_cells, highres_sides, is_tiled, tiles};
 use stylefarm_proto::pb;
 
 use super::{Plan, PlannedTask};
@@ -41,7 +41,7 @@ pub(crate) fn wanted_targets(spec: &pb::JobSpec) -> Vec<String> {
 
 /// The style side of every scale of the job.
 fn sides_of(spec: &pb::JobSpec, s: &pb::RenderSettings) -> Vec<u32> {
-    if spec.kind == "highres" {
+    if is_tiled(spec) {
         highres_sides(spec)
             .into_iter()
             .map(|l| style_side(l, s.style_scale))
@@ -364,8 +364,11 @@ pub(super) fn plan_gallery(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
 }
 
 /// texture: targets per style → one stylize with no content (its
-/// `result.png` is the texture).
-pub(super) fn plan_texture(spec: &pb::JobSpec, cached: &HashSet<String>) -> Plan {
+/// `result.png` is the texture); with a tile size, planned like highres.
+pub(super) fn plan_texture(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+    if is_tiled(spec) {
+        return plan_highres(spec, job_id, cached);
+    }
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
     tasks.push(stylize(
@@ -385,7 +388,9 @@ pub(super) fn plan_texture(spec: &pb::JobSpec, cached: &HashSet<String>) -> Plan
 /// workers, each initialised from the previous scale upsampled and all
 /// optimising against the same global targets of that scale → an assemble
 /// task feathering the tiles together. The last assemble's `result.png` is
-/// the job's output.
+/// the job's output. A tiled texture is planned the same way, without
+/// content: each task is told its scale's texture size (`full_width`,
+/// `full_height`).
 pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
@@ -403,14 +408,25 @@ pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
             format!("scale-{k}.png")
         }
     };
+    let texture = spec.content_key.is_empty();
+    let dims = |side: u32| {
+        if texture {
+            fit_long_side(s.texture_width, s.texture_height, side)
+        } else {
+            fit_long_side(spec.content_width, spec.content_height, side)
+        }
+    };
     let (keys, deps) = targets.for_styles_at(&spec.styles, Some(0));
     let mut base = PlannedTask::new(TaskKind::Stylize, deps, n == 1);
+    let (w0, h0) = if texture { dims(sides[0]) } else { (0, 0) };
     base.params = Some(pb::TaskParams {
         content_key: spec.content_key.clone(),
         styles: spec.styles.clone(),
         cache_keys: keys,
         style_sides: vec![style_sides[0]],
         size: sides[0],
+        full_width: w0,
+        full_height: h0,
         output_name: name(0),
         ..Default::default()
     });
@@ -419,7 +435,7 @@ pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
     let mut prev = tasks.len() - 1;
     let mut tile_count = 0;
     for k in 1..n {
-        let (w, h) = fit_long_side(spec.content_width, spec.content_height, sides[k]);
+        let (w, h) = dims(sides[k]);
         let (keys, target_deps) = targets.for_styles_at(&spec.styles, Some(k));
         let mut cells = Vec::new();
         let mut tile_tasks = Vec::new();
@@ -467,7 +483,8 @@ pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
         prev = tasks.len() - 1;
     }
     let note = format!(
-        "highres scales {sides:?}: {tile_count} tiles of {} px (overlap {}); {}",
+        "{} scales {sides:?}: {tile_count} tiles of {} px (overlap {}); {}",
+        if texture { "tiled texture" } else { "highres" },
         spec.tile,
         spec.overlap,
         targets.note()
@@ -568,8 +585,41 @@ mod tests {
         let mut s = spec("texture", &["inputs/a.png"]);
         s.settings.as_mut().unwrap().original_colors = "match".into();
         assert!(wanted_targets(&s).is_empty());
-        let p = plan_texture(&s, &HashSet::new());
+        let p = plan_texture(&s, "j", &HashSet::new());
         assert_eq!(p.tasks.len(), 1);
         assert!(p.tasks[0].params.as_ref().unwrap().cache_keys.is_empty());
+    }
+
+    #[test]
+    fn a_tiled_texture_is_planned_like_highres_without_content() {
+        let mut s = spec("texture", &["inputs/a.png"]);
+        s.content_key.clear();
+        s.tile = 64;
+        s.overlap = 16;
+        let st = s.settings.as_mut().unwrap();
+        (st.texture_width, st.texture_height) = (256, 128);
+        let p = plan_texture(&s, "j", &HashSet::new());
+        assert_eq!(p.check(), Ok(()));
+        // targets, the whole at 64×32, then 128×64 and 256×128 in tiles.
+        let base = &p.tasks[1];
+        let bp = base.params.as_ref().unwrap();
+        assert_eq!((bp.full_width, bp.full_height, bp.crop_width), (64, 32, 0));
+        assert!(bp.content_key.is_empty());
+        let tiles: Vec<_> = p
+            .tasks
+            .iter()
+            .filter_map(|t| t.params.as_ref().filter(|p| p.crop_width > 0))
+            .collect();
+        // 128×64: 3×1 tiles; 256×128: 5×3.
+        assert_eq!(tiles.len(), 3 + 15);
+        assert!(tiles.iter().all(|t| !t.init_key.is_empty()));
+        let last = p.tasks.last().unwrap();
+        assert!(last.is_final && last.kind == TaskKind::Assemble);
+        assert_eq!(last.params.as_ref().unwrap().full_width, 256);
+        assert!(
+            p.note.starts_with("tiled texture scales [64, 128, 256]"),
+            "{}",
+            p.note
+        );
     }
 }

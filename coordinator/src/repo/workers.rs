@@ -15,11 +15,13 @@ pub(crate) struct WorkerRow {
     pub(crate) slots: i64,
     pub(crate) engine_version: String,
     pub(crate) last_seen_ms: i64,
+    pub(crate) max_untiled_pixels: i64,
 }
 
 const INSERT: &str = "INSERT INTO workers \
-     (worker_id, name, device, memory_bytes, slots, engine_version, registered_ms, last_seen_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (worker_id, name, device, memory_bytes, slots, engine_version, registered_ms, last_seen_ms, \
+      max_untiled_pixels) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 pub(crate) async fn insert(
     ex: impl SqliteExecutor<'_>,
@@ -36,6 +38,7 @@ pub(crate) async fn insert(
         .bind(&w.engine_version)
         .bind(now_ms)
         .bind(now_ms)
+        .bind(i64::try_from(w.max_untiled_pixels).unwrap_or(i64::MAX))
         .execute(ex)
         .await?;
     Ok(())
@@ -57,7 +60,8 @@ pub(crate) async fn touch(
     Ok(done.rows_affected() == 1)
 }
 
-const LIST: &str = "SELECT worker_id, name, device, memory_bytes, slots, engine_version, last_seen_ms \
+const LIST: &str = "SELECT worker_id, name, device, memory_bytes, slots, engine_version, last_seen_ms, \
+     max_untiled_pixels \
      FROM workers ORDER BY registered_ms, worker_id";
 
 pub(crate) async fn list(ex: impl SqliteExecutor<'_>) -> Result<Vec<WorkerRow>> {

@@ -104,6 +104,7 @@ pub(crate) fn worker_info(w: WorkerView) -> pb::WorkerInfo {
         last_seen_unix_ms: w.last_seen_ms,
         task_ids: w.task_ids,
         alive: w.alive,
+        max_untiled_pixels: w.spec.max_untiled_pixels,
     }
 }
 

@@ -44,6 +44,7 @@ impl Work for WorkService {
             memory_bytes: r.memory_bytes,
             slots: r.slots,
             engine_version: r.engine_version,
+            max_untiled_pixels: r.max_untiled_pixels,
         };
         let reg = self.coordinator.register(spec).await?;
         let s = reg.storage;

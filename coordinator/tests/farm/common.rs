@@ -211,6 +211,7 @@ impl TestFarm {
             name: name.to_owned(),
             device: "cpu".into(),
             memory_bytes: 1 << 30,
+            max_untiled_pixels: 0,
             slots: 1,
             engine_version: "test".into(),
         };

@@ -44,6 +44,20 @@ pub fn default_max_memory(device: &Device) -> u64 {
     total.map(|t| t / 2).unwrap_or(4 << 30)
 }
 
+/// The most pixels a picture may have for `device` to render it untiled
+/// within `budget` bytes at the default layers (to relu5_1), f32, with the
+/// optimiser's vectors taking at most a quarter of the budget (as
+/// [`plan_memory`] arranges). A farm splits larger single pictures into
+/// tiles across workers.
+pub fn max_untiled_pixels(device: &Device, budget: u64) -> u64 {
+    let dtype = DType::F32;
+    let deepest = crate::model::Layer::parse("relu5_1")
+        .map(|l| l.unit)
+        .unwrap_or(UNITS.len() - 1);
+    let usable = (budget - budget / 4).saturating_sub(model_bytes(dtype, device));
+    usable / (bytes_per_pixel(deepest, dtype) + image_state_bytes(1, 2, dtype))
+}
+
 /// Bytes of the image-sized tensors besides the network pass: image, gradient,
 /// content image and targets, optimiser state (`opt_vectors` image-sized vectors).
 pub(crate) fn image_state_bytes(pixels: u64, opt_vectors: u64, dtype: DType) -> u64 {
@@ -165,5 +179,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("raise --max-memory"), "{err}");
+    }
+
+    #[test]
+    fn untiled_pixels_fit_the_budget_and_grow_with_it() {
+        let cpu = Device::Cpu;
+        let small = max_untiled_pixels(&cpu, 1 << 30);
+        let big = max_untiled_pixels(&cpu, 4 << 30);
+        assert!(small > 0 && big > 3 * small, "{small} {big}");
+        let deepest = Layer::parse("relu5_1").unwrap().unit;
+        let need = model_bytes(DType::F32, &cpu)
+            + big * bytes_per_pixel(deepest, DType::F32)
+            + image_state_bytes(big, 2, DType::F32);
+        assert!(need <= 4 << 30, "{need}");
+        assert_eq!(max_untiled_pixels(&cpu, 64 << 20), 0);
     }
 }

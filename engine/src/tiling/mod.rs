@@ -28,8 +28,8 @@ use crate::error::Result;
 use crate::model::{Layer, Padding, Pooling, Vgg19};
 pub(crate) use grid::TileGrid;
 use grid::{Tile, feature_len, unit_scale};
-pub use memory::default_max_memory;
 pub(crate) use memory::plan_memory;
+pub use memory::{default_max_memory, max_untiled_pixels};
 
 /// `(start, len)` of a tile's inner region in the feature map of `unit`
 /// computed on the tile's crop; `n` is that map's length along the axis.
