@@ -193,6 +193,15 @@ fn gallery_page_links_exactly_its_images_and_a_second_gallery_reuses_the_targets
     let a = files_ending(&out, "images/c1-s0.png");
     let b = files_ending(&dir.path().join("g2"), "images/c0-s0.png");
     assert_eq!(std::fs::read(&a[0]).unwrap(), std::fs::read(&b[0]).unwrap());
+
+    // A single job over a cached style reads the cache (the planner's unit
+    // tests check that it does): still the same picture.
+    let mut single = vec![s(3), "--style", s(1)];
+    single.extend(RENDER);
+    let one = run_job(&url, &single, &dir.path().join("one"));
+    assert_eq!(kinds_of(&one, "targets"), 0);
+    let c = files_ending(&dir.path().join("one"), ".png");
+    assert_eq!(std::fs::read(&a[0]).unwrap(), std::fs::read(&c[0]).unwrap());
 }
 
 #[test]

@@ -106,20 +106,11 @@ pub(crate) fn plan(
     cached: &HashSet<String>,
 ) -> Plan {
     match kind {
-        JobKind::Single => plan_single(),
+        JobKind::Single => multi::plan_single(spec, cached),
         JobKind::Grid => multi::plan_grid(spec, job_id, cached),
         JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
         JobKind::Texture => multi::plan_texture(spec, job_id, cached),
         JobKind::Highres => multi::plan_highres(spec, job_id, cached),
-    }
-}
-
-/// single: the style targets are computed inside the one stylize task (a
-/// separate `targets` task only pays off when several tasks share them).
-fn plan_single() -> Plan {
-    Plan {
-        tasks: vec![PlannedTask::new(TaskKind::Stylize, Vec::new(), true)],
-        note: String::new(),
     }
 }
 
@@ -171,6 +162,7 @@ mod tests {
         assert_eq!(p.tasks[0].kind, TaskKind::Stylize);
         assert!(p.tasks[0].is_final);
         assert!(p.tasks[0].deps.is_empty());
+        assert!(p.tasks[0].params.is_none());
         assert_eq!(p.check(), Ok(()));
     }
 

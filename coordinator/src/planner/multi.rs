@@ -25,7 +25,7 @@ use crate::model::TaskKind;
 pub(crate) fn wanted_targets(spec: &pb::JobSpec) -> Vec<String> {
     if !matches!(
         spec.kind.as_str(),
-        "grid" | "gallery" | "texture" | "highres"
+        "single" | "grid" | "gallery" | "texture" | "highres"
     ) {
         return Vec::new();
     }
@@ -191,6 +191,28 @@ fn style_label(s: &pb::StyleInput, i: usize) -> String {
         format!("style {}", i + 1)
     } else {
         s.name.clone()
+    }
+}
+
+/// single: one stylize task. Its style targets are computed inside the task
+/// (a separate `targets` task only pays off when several tasks share them),
+/// unless all of them are in the cache already: then the task reads them.
+pub(super) fn plan_single(spec: &pb::JobSpec, cached: &HashSet<String>) -> Plan {
+    let mut task = PlannedTask::new(TaskKind::Stylize, Vec::new(), true);
+    let keys = wanted_targets(spec);
+    let note = if !keys.is_empty() && keys.iter().all(|k| cached.contains(k)) {
+        let note = format!("style targets: cached {} (read from the cache)", keys.len());
+        task.params = Some(pb::TaskParams {
+            cache_keys: keys,
+            ..Default::default()
+        });
+        note
+    } else {
+        String::new()
+    };
+    Plan {
+        tasks: vec![task],
+        note,
     }
 }
 
@@ -588,6 +610,24 @@ mod tests {
         let p = plan_texture(&s, "j", &HashSet::new());
         assert_eq!(p.tasks.len(), 1);
         assert!(p.tasks[0].params.as_ref().unwrap().cache_keys.is_empty());
+    }
+
+    #[test]
+    fn a_single_job_reads_its_targets_only_when_all_are_cached() {
+        let mut s = spec("single", &["inputs/a.png", "inputs/b.png"]);
+        s.settings.as_mut().unwrap().multiscale = true;
+        s.settings.as_mut().unwrap().size = 256;
+        let keys = wanted_targets(&s);
+        // Two styles × the scales 128 (rounded from 181/√2), 181, 256.
+        assert_eq!(keys.len(), 2 * 3);
+        let some: HashSet<String> = keys[..5].iter().cloned().collect();
+        let p = plan_single(&s, &some);
+        assert!(p.tasks[0].params.is_none() && p.note.is_empty());
+        let all: HashSet<String> = keys.iter().cloned().collect();
+        let p = plan_single(&s, &all);
+        assert_eq!(p.tasks.len(), 1);
+        assert_eq!(p.tasks[0].params.as_ref().unwrap().cache_keys, keys);
+        assert!(p.note.contains("cached 6"), "{}", p.note);
     }
 
     #[test]
