@@ -165,14 +165,15 @@ fn main() {
     let xs = borders(&mut placed.iter().flat_map(|t| [t.0, t.0 + t.2]), w);
     let ys = borders(&mut placed.iter().flat_map(|t| [t.1, t.1 + t.3]), h);
     let diff = mean_abs_diff(&hr_img, &exact_img).unwrap();
+    let hr_seam = seam_ratio(&hr_img, &xs, &ys);
+    let exact_seam = seam_ratio(&exact_img, &xs, &ys);
     println!(
-        "RESULT size={w}x{h} tile={} overlap={} tiles={} iterations={} seam_ratio_highres={:.3} seam_ratio_exact={:.3} mean_abs_diff={:.4} ({:.1}/255) highres_s={hr_s:.1} exact_s={exact_s:.1}",
+        "RESULT size={w}x{h} tile={} overlap={} tiles={} iterations={} seam_ratio_highres={hr_seam:.3} seam_ratio_exact={exact_seam:.3} highres_over_exact={:.3} mean_abs_diff={:.4} ({:.1}/255) highres_s={hr_s:.1} exact_s={exact_s:.1}",
         a.tile,
         a.overlap,
         placed.len(),
         a.iterations,
-        seam_ratio(&hr_img, &xs, &ys),
-        seam_ratio(&exact_img, &xs, &ys),
+        hr_seam / exact_seam,
         diff,
         diff * 255.0,
     );
