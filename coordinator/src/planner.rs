@@ -10,9 +10,11 @@
 //! `stylefarm_proto::settings` / `stylefarm_proto::kinds`.
 //!
 //! Layout: this file (kinds, plan types, single, bench, checks); `multi`
-//! (grid, gallery, texture, highres and the shared style targets they
-//! depend on); `split` (single pictures too big for the workers → tiles).
+//! (single, grid, gallery, texture and the shared style targets they
+//! depend on); `highres` (big pictures and tiled textures as tiles across
+//! workers); `split` (jobs too big for the workers → tiles).
 
+mod highres;
 mod multi;
 mod split;
 
@@ -110,7 +112,7 @@ pub(crate) fn plan(
         JobKind::Grid => multi::plan_grid(spec, job_id, cached),
         JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
         JobKind::Texture => multi::plan_texture(spec, job_id, cached),
-        JobKind::Highres => multi::plan_highres(spec, job_id, cached),
+        JobKind::Highres => highres::plan_highres(spec, job_id, cached),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Plans of the multi-task kinds (grid, gallery, texture) and the shared
-//! style targets they start with.
+//! Plans of the multi-task kinds (single, grid, gallery, texture) and the
+//! shared style targets they start with; highres is in `highres`.
 //!
 //! Each distinct style gets one `targets` task that computes its Gram
 //! matrices at every style side the job needs and stores them in the shared
@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use stylefarm_proto::cache::style_side;
 use stylefarm_proto::cache::{cacheable, style_sides, targets_key};
-use stylefarm_proto::kinds::{fit_long_side, grid_cells, highres_sides, is_tiled, tiles};
+use stylefarm_proto::kinds::{grid_cells, highres_sides, is_tiled};
 use stylefarm_proto::pb;
 
 use super::{Plan, PlannedTask};
@@ -40,7 +40,7 @@ pub(crate) fn wanted_targets(spec: &pb::JobSpec) -> Vec<String> {
 }
 
 /// The style side of every scale of the job.
-fn sides_of(spec: &pb::JobSpec, s: &pb::RenderSettings) -> Vec<u32> {
+pub(super) fn sides_of(spec: &pb::JobSpec, s: &pb::RenderSettings) -> Vec<u32> {
     if is_tiled(spec) {
         highres_sides(spec)
             .into_iter()
@@ -60,7 +60,7 @@ fn keys_of(s: &pb::RenderSettings, style_key: &str, sides: &[u32]) -> Vec<String
 
 /// The targets part of a plan: which task (if any) computes each style's
 /// targets, and where they are.
-struct Targets {
+pub(super) struct Targets {
     /// Style input key → (cache keys per scale, index of its targets task).
     by_style: HashMap<String, (Vec<String>, Option<usize>)>,
     computed: usize,
@@ -71,7 +71,11 @@ struct Targets {
 impl Targets {
     /// Adds a targets task for every distinct style of `spec` whose targets
     /// are not all in `cached`.
-    fn plan(spec: &pb::JobSpec, tasks: &mut Vec<PlannedTask>, cached: &HashSet<String>) -> Self {
+    pub(super) fn plan(
+        spec: &pb::JobSpec,
+        tasks: &mut Vec<PlannedTask>,
+        cached: &HashSet<String>,
+    ) -> Self {
         let mut t = Targets {
             by_style: HashMap::new(),
             computed: 0,
@@ -115,7 +119,7 @@ impl Targets {
     }
 
     /// [`Self::for_styles`] at one scale only (`Some(k)`) or at all.
-    fn for_styles_at(
+    pub(super) fn for_styles_at(
         &self,
         styles: &[pb::StyleInput],
         scale: Option<usize>,
@@ -141,7 +145,7 @@ impl Targets {
         (keys, deps)
     }
 
-    fn note(&self) -> String {
+    pub(super) fn note(&self) -> String {
         if self.enabled {
             format!(
                 "style targets: computed {}, cached {}",
@@ -176,7 +180,7 @@ fn stylize(
     task
 }
 
-fn output_key(job_id: &str, task: &PlannedTask) -> String {
+pub(super) fn output_key(job_id: &str, task: &PlannedTask) -> String {
     let name = task
         .params
         .as_ref()
@@ -389,7 +393,7 @@ pub(super) fn plan_gallery(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
 /// `result.png` is the texture); with a tile size, planned like highres.
 pub(super) fn plan_texture(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
     if is_tiled(spec) {
-        return plan_highres(spec, job_id, cached);
+        return super::highres::plan_highres(spec, job_id, cached);
     }
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
@@ -402,115 +406,6 @@ pub(super) fn plan_texture(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
         true,
     ));
     let note = targets.note();
-    Plan { tasks, note }
-}
-
-/// highres: targets per style (at every scale) → the whole picture at the
-/// first scale on one worker → per finer scale, overlapping tiles on any
-/// workers, each initialised from the previous scale upsampled and all
-/// optimising against the same global targets of that scale → an assemble
-/// task feathering the tiles together. The last assemble's `result.png` is
-/// the job's output. A tiled texture is planned the same way, without
-/// content: each task is told its scale's texture size (`full_width`,
-/// `full_height`).
-pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
-    let mut tasks = Vec::new();
-    let targets = Targets::plan(spec, &mut tasks, cached);
-    let s = spec.settings.clone().unwrap_or_default();
-    let sides = highres_sides(spec);
-    let style_sides: Vec<u32> = sides
-        .iter()
-        .map(|&l| style_side(l, s.style_scale))
-        .collect();
-    let n = sides.len();
-    let name = |k: usize| {
-        if k + 1 == n {
-            "result.png".to_string()
-        } else {
-            format!("scale-{k}.png")
-        }
-    };
-    let texture = spec.content_key.is_empty();
-    let dims = |side: u32| {
-        if texture {
-            fit_long_side(s.texture_width, s.texture_height, side)
-        } else {
-            fit_long_side(spec.content_width, spec.content_height, side)
-        }
-    };
-    let (keys, deps) = targets.for_styles_at(&spec.styles, Some(0));
-    let mut base = PlannedTask::new(TaskKind::Stylize, deps, n == 1);
-    let (w0, h0) = if texture { dims(sides[0]) } else { (0, 0) };
-    base.params = Some(pb::TaskParams {
-        content_key: spec.content_key.clone(),
-        styles: spec.styles.clone(),
-        cache_keys: keys,
-        style_sides: vec![style_sides[0]],
-        size: sides[0],
-        full_width: w0,
-        full_height: h0,
-        output_name: name(0),
-        ..Default::default()
-    });
-    let mut prev_key = output_key(job_id, &base);
-    tasks.push(base);
-    let mut prev = tasks.len() - 1;
-    let mut tile_count = 0;
-    for k in 1..n {
-        let (w, h) = dims(sides[k]);
-        let (keys, target_deps) = targets.for_styles_at(&spec.styles, Some(k));
-        let mut cells = Vec::new();
-        let mut tile_tasks = Vec::new();
-        for (x, y, tw, th) in tiles(w, h, spec.tile, spec.overlap) {
-            let mut deps = target_deps.clone();
-            deps.push(prev);
-            let mut task = PlannedTask::new(TaskKind::Stylize, deps, false);
-            task.params = Some(pb::TaskParams {
-                content_key: spec.content_key.clone(),
-                styles: spec.styles.clone(),
-                cache_keys: keys.clone(),
-                style_sides: vec![style_sides[k]],
-                init_key: prev_key.clone(),
-                full_width: w,
-                full_height: h,
-                crop_x: x,
-                crop_y: y,
-                crop_width: tw,
-                crop_height: th,
-                output_name: "tile.png".into(),
-                ..Default::default()
-            });
-            cells.push(pb::Cell {
-                key: output_key(job_id, &task),
-                x,
-                y,
-                ..Default::default()
-            });
-            tasks.push(task);
-            tile_tasks.push(tasks.len() - 1);
-        }
-        tile_count += tile_tasks.len();
-        let mut assemble = PlannedTask::new(TaskKind::Assemble, tile_tasks, k + 1 == n);
-        assemble.params = Some(pb::TaskParams {
-            layout: "tiles".into(),
-            cells,
-            full_width: w,
-            full_height: h,
-            overlap: spec.overlap,
-            output_name: name(k),
-            ..Default::default()
-        });
-        prev_key = output_key(job_id, &assemble);
-        tasks.push(assemble);
-        prev = tasks.len() - 1;
-    }
-    let note = format!(
-        "{} scales {sides:?}: {tile_count} tiles of {} px (overlap {}); {}",
-        if texture { "tiled texture" } else { "highres" },
-        spec.tile,
-        spec.overlap,
-        targets.note()
-    );
     Plan { tasks, note }
 }
 
@@ -628,38 +523,5 @@ mod tests {
         assert_eq!(p.tasks.len(), 1);
         assert_eq!(p.tasks[0].params.as_ref().unwrap().cache_keys, keys);
         assert!(p.note.contains("cached 6"), "{}", p.note);
-    }
-
-    #[test]
-    fn a_tiled_texture_is_planned_like_highres_without_content() {
-        let mut s = spec("texture", &["inputs/a.png"]);
-        s.content_key.clear();
-        s.tile = 64;
-        s.overlap = 16;
-        let st = s.settings.as_mut().unwrap();
-        (st.texture_width, st.texture_height) = (256, 128);
-        let p = plan_texture(&s, "j", &HashSet::new());
-        assert_eq!(p.check(), Ok(()));
-        // targets, the whole at 64×32, then 128×64 and 256×128 in tiles.
-        let base = &p.tasks[1];
-        let bp = base.params.as_ref().unwrap();
-        assert_eq!((bp.full_width, bp.full_height, bp.crop_width), (64, 32, 0));
-        assert!(bp.content_key.is_empty());
-        let tiles: Vec<_> = p
-            .tasks
-            .iter()
-            .filter_map(|t| t.params.as_ref().filter(|p| p.crop_width > 0))
-            .collect();
-        // 128×64: 3×1 tiles; 256×128: 5×3.
-        assert_eq!(tiles.len(), 3 + 15);
-        assert!(tiles.iter().all(|t| !t.init_key.is_empty()));
-        let last = p.tasks.last().unwrap();
-        assert!(last.is_final && last.kind == TaskKind::Assemble);
-        assert_eq!(last.params.as_ref().unwrap().full_width, 256);
-        assert!(
-            p.note.starts_with("tiled texture scales [64, 128, 256]"),
-            "{}",
-            p.note
-        );
     }
 }
