@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use stylefarm_engine::Image;
-use stylefarm_proto::kinds::{fit_long_side, highres_sides, tiles};
-use stylefarm_proto::pb;
+use stylefarm_spec::geometry::{fit_long_side, tiles};
+use stylefarm_spec::{FarmTiles, JobKind, JobSpec};
 use stylefarm_worker::quality::{mean_abs_diff, seam_ratio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stylefarm");
@@ -82,16 +82,13 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("stylefarm-hrq-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let content = Image::load(&a.content, u64::MAX).expect("content image");
-    let spec = pb::JobSpec {
-        kind: "highres".into(),
+    let mut spec = JobSpec::new(JobKind::Highres);
+    spec.settings.size = a.size;
+    spec.tiles = Some(FarmTiles {
         tile: a.tile,
-        settings: Some(pb::RenderSettings {
-            size: a.size,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let sides = highres_sides(&spec);
+        overlap: a.overlap,
+    });
+    let sides = spec.highres_sides();
     let scales = sides
         .iter()
         .map(u32::to_string)

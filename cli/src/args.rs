@@ -1,9 +1,13 @@
-//! Raw command-line flags (clap). Values stay raw here; `engine_flags` and the
-//! commands validate them against the config file and build real settings.
+//! Raw command-line flags (clap). Each command's flags that are settings
+//! too form a settings layer ([`Command::layer`]); `settings` merges it over
+//! the config file and resolves everything once.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use stylefarm_spec::GridAxis;
+
+use crate::settings::{ByteSize, FarmLayer, Layer, LogFormat, RenderLayer};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -16,9 +20,9 @@ pub struct Cli {
     /// Precedence: file < STYLEFARM_* environment < flags.
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Log format: text or json.
-    #[arg(long, global = true, value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
+    /// Log format.
+    #[arg(long, global = true)]
+    pub log_format: Option<LogFormat>,
     /// More log output (-v info, -vv debug). STYLEFARM_LOG=<filter> overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -48,7 +52,7 @@ pub enum Command {
     /// Download a finished job's outputs.
     Get {
         job: String,
-        /// Folder for the outputs [default: ./JOB].
+        /// Where the outputs go: a picture file (one-picture jobs) or a folder [default: ./JOB].
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -101,9 +105,8 @@ pub struct CoordinatorArgs {
     /// Address of the embedded S3 server (workers must reach it).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub s3_listen: String,
-    /// Seconds a lease lives without a heartbeat.
-    #[arg(long, default_value_t = 30.0)]
-    pub lease_timeout: f64,
+    #[command(flatten)]
+    pub knobs: FarmLayer,
 }
 
 #[derive(Args, Debug)]
@@ -128,7 +131,7 @@ pub struct WorkerArgs {
     /// Memory budget of one render (e.g. 6GiB) for jobs that set none [default: half the RAM on
     /// CPU, 16 GiB on GPU].
     #[arg(long)]
-    pub max_memory: Option<String>,
+    pub max_memory: Option<ByteSize>,
     /// Largest picture in pixels this worker renders in one piece; the coordinator splits larger
     /// single pictures and textures into tiles [default: what the memory budget allows].
     #[arg(long)]
@@ -145,12 +148,16 @@ pub struct JobFlags {
     /// Gallery: a content photo or a folder of them; repeat.
     #[arg(long = "content", value_name = "PATH")]
     pub contents: Vec<PathBuf>,
+    /// Style image and optional blend weight; repeat to blend several styles (a folder: each
+    /// picture in it, for grids and galleries).
+    #[arg(long = "style", value_name = "PATH[:WEIGHT]")]
+    pub styles: Vec<String>,
     /// Grid: cells per axis [default: 5].
     #[arg(long)]
     pub steps: Option<u32>,
-    /// Grid: blend the styles (styles) or vary the style weight from x0.1 to x10 (weights).
-    #[arg(long, value_parser = ["styles", "weights"])]
-    pub axis: Option<String>,
+    /// Grid: blend the styles, or vary the style weight from x0.1 to x10 [default: styles].
+    #[arg(long)]
+    pub axis: Option<GridAxis>,
     /// Highres: overlap of neighbouring tiles in pixels [default: 128, at most tile/4 by default].
     /// (Highres takes its tile size from --tile [default: 1024].)
     #[arg(long, value_name = "N")]
@@ -165,21 +172,22 @@ pub struct SubmitArgs {
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
-    pub engine: EngineFlags,
+    pub render: RenderLayer,
     #[command(flatten)]
     pub farm: FarmArgs,
-    /// Higher runs first.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
-    pub priority: i32,
+    /// Higher runs first [default: the job file's, else 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub priority: Option<i32>,
     /// Label shown in `stylefarm jobs`.
     #[arg(long)]
     pub name: Option<String>,
     /// Wait for the job and download its outputs.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: folder for the outputs [default: ./JOB].
-    #[arg(short, long)]
-    pub output_dir: Option<PathBuf>,
+    /// With --wait: where the outputs go: a picture file (one-picture jobs) or a folder
+    /// [default: ./JOB].
+    #[arg(short, long, visible_alias = "output-dir")]
+    pub output: Option<PathBuf>,
     /// Refuse input images with more pixels than this (checked before upload).
     #[arg(long)]
     pub max_input_pixels: Option<u64>,
@@ -205,12 +213,12 @@ pub enum ModelCommand {
 pub struct RenderArgs {
     #[command(flatten)]
     pub job: JobFlags,
-    /// Output picture (PNG, JPEG, … by extension) [default: out.png]; for grid and gallery
-    /// jobs a folder [default: ./KIND].
+    /// Output picture (PNG, JPEG, … by extension) [default: out.png], or a folder of named
+    /// pictures and a manifest.json; grids and galleries need a folder [default: ./KIND].
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub engine: EngineFlags,
+    pub render: RenderLayer,
     /// Model file (else STYLEFARM_MODEL, the config's `model`, or the cache).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
@@ -231,83 +239,42 @@ pub struct RenderArgs {
     pub quiet: bool,
 }
 
-/// Every engine control, with jcjohnson/neural-style's names.
-#[derive(Args, Debug, Clone, Default)]
-pub struct EngineFlags {
-    /// Style image and optional blend weight; repeat to blend several styles.
-    #[arg(long = "style", value_name = "PATH[:WEIGHT]")]
-    pub styles: Vec<String>,
-    /// Long side of the output in pixels [default: 512].
-    #[arg(long)]
-    pub size: Option<usize>,
-    /// Optimisation iterations (per scale with --scales/--multiscale) [default: 500].
-    #[arg(long)]
-    pub iterations: Option<usize>,
-    /// Random seed: same seed, same device, same picture [default: 0].
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// lbfgs (default) or adam.
-    #[arg(long, value_parser = ["lbfgs", "adam"])]
-    pub optimizer: Option<String>,
-    /// Step size: Adam's learning rate [default: 10], or L-BFGS's fixed step [default: 1].
-    #[arg(long, allow_negative_numbers = true)]
-    pub learning_rate: Option<f64>,
-    /// L-BFGS history size [default: 100].
-    #[arg(long)]
-    pub lbfgs_history: Option<usize>,
-    /// Weight α of the content loss [default: 5].
-    #[arg(long, allow_negative_numbers = true)]
-    pub content_weight: Option<f64>,
-    /// Weight β of the style loss [default: 100].
-    #[arg(long, allow_negative_numbers = true)]
-    pub style_weight: Option<f64>,
-    /// Weight of the total-variation smoothing [default: 0.001].
-    #[arg(long, allow_negative_numbers = true)]
-    pub tv_weight: Option<f64>,
-    /// Content layers, comma list of NAME or NAME:WEIGHT [default: relu4_2].
-    #[arg(long)]
-    pub content_layers: Option<String>,
-    /// Style layers, comma list of NAME or NAME:WEIGHT [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1].
-    #[arg(long)]
-    pub style_layers: Option<String>,
-    /// Start from noise (seeded), the content, or an image file PATH [default: noise].
-    #[arg(long, value_name = "noise|content|PATH")]
-    pub init: Option<String>,
-    /// Pooling between VGG blocks: max or avg [default: max].
-    #[arg(long, value_parser = ["max", "avg"])]
-    pub pooling: Option<String>,
-    /// Size of the style images relative to the output [default: 1.0].
-    #[arg(long, allow_negative_numbers = true)]
-    pub style_scale: Option<f64>,
-    /// Keep the content's colours: none, luminance (after) or match (style colours, before) [default: none].
-    #[arg(long, value_parser = ["none", "luminance", "match"])]
-    pub original_colors: Option<String>,
-    /// Coarse-to-fine long sides, comma list ending at the output size, e.g. 128,256,512.
-    #[arg(long, conflicts_with = "multiscale")]
-    pub scales: Option<String>,
-    /// Coarse-to-fine in √2 steps from about 128 px up to --size.
-    #[arg(long)]
-    pub multiscale: bool,
-    /// Save a snapshot every K iterations (OUTPUT_<iteration>.png).
-    #[arg(long, value_name = "K")]
-    pub save_every: Option<usize>,
-    /// Write an animated GIF of the snapshots (every --save-every iterations, default 10).
-    #[arg(long, value_name = "OUT.gif")]
-    pub animation: Option<PathBuf>,
-    /// Texture synthesis from noise at WIDTHxHEIGHT, with no content image.
-    #[arg(long, value_name = "WxH")]
-    pub texture: Option<String>,
-    /// L1-normalise each layer's gradient (neural-style's -normalize_gradients).
-    #[arg(long)]
-    pub normalize_gradients: bool,
-    /// Circular padding: the result repeats without a seam (for textures).
-    #[arg(long)]
-    pub tileable: bool,
-    /// Exact tiling on one machine with tiles of N pixels (a multiple of 16).
-    #[arg(long, value_name = "N")]
-    pub tile: Option<usize>,
-    /// Memory budget of one evaluation (e.g. 2GiB, 512MiB, or bytes); larger pictures are
-    /// tiled exactly.
-    #[arg(long, value_name = "SIZE")]
-    pub max_memory: Option<String>,
+impl Command {
+    /// The settings this command's flags set, as a layer over the config.
+    pub fn layer(&self) -> Layer {
+        let coordinator = |f: &FarmArgs| Layer {
+            coordinator: f.coordinator.clone(),
+            ..Default::default()
+        };
+        match self {
+            Command::Render(a) => Layer {
+                model: a.model.clone(),
+                device: a.device.clone(),
+                data_dir: a.data_dir.clone(),
+                max_input_pixels: a.max_input_pixels,
+                ..Default::default()
+            },
+            Command::Submit(a) => Layer {
+                max_input_pixels: a.max_input_pixels,
+                ..coordinator(&a.farm)
+            },
+            Command::Coordinator(a) => Layer {
+                data_dir: a.data_dir.clone(),
+                farm: a.knobs.clone(),
+                ..Default::default()
+            },
+            Command::Worker(a) => Layer {
+                model: a.model.clone(),
+                device: a.device.clone(),
+                max_input_pixels: a.max_input_pixels,
+                ..coordinator(&a.farm)
+            },
+            Command::Watch { farm, .. }
+            | Command::Get { farm, .. }
+            | Command::Jobs { farm }
+            | Command::Workers { farm }
+            | Command::Cancel { farm, .. } => coordinator(farm),
+            Command::Model(_) => Layer::default(),
+        }
+    }
 }

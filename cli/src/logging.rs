@@ -1,20 +1,32 @@
-//! `tracing` output: human-readable by default, JSON with `--log-format json`.
+//! `tracing` output on stderr: human-readable by default (colours only on a
+//! terminal), JSON with `--log-format json`.
+//!
+//! The long-running processes (`coordinator`, `worker`) log warnings by
+//! default. Commands a person runs (`render`, `submit`, …) log nothing
+//! unless asked (`-v`, `STYLEFARM_LOG`): their one error is printed on its
+//! own, and `render`'s in-process farm does not speak over it.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(format: Option<&str>, verbose: u8) {
+use crate::settings::LogFormat;
+
+pub fn init(format: LogFormat, verbose: u8, server: bool) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info,stylefarm=info",
+        0 if server => "warn",
+        0 => "off",
+        1 => "info",
         _ => "debug",
     };
     let filter =
         EnvFilter::try_from_env("STYLEFARM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
-        Some("json") => builder.json().try_init(),
-        _ => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
     };
 }

@@ -1,33 +1,38 @@
-//! `stylefarm`: the one binary. Parses flags, then hands over to a command.
+//! `stylefarm`: the one binary. Parses flags, resolves the settings once,
+//! then hands over to a command.
 
 mod args;
-mod client;
 mod commands;
-mod config;
-mod embedded;
-mod engine_flags;
 mod job;
 mod logging;
-mod wire;
+mod progress;
+mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::settings::Layer;
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let config = match config::FileConfig::load(cli.config.as_deref()) {
-        Ok(c) => c,
+    let flags = Layer {
+        log_format: cli.log_format,
+        ..cli.command.layer()
+    };
+    let settings = match Layer::from_config(cli.config.as_deref()) {
+        Ok(config) => config.merge(flags).resolve(),
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    logging::init(
-        cli.log_format.as_deref().or(config.log_format.as_deref()),
-        cli.verbose,
+    let server = matches!(
+        cli.command,
+        args::Command::Coordinator(_) | args::Command::Worker(_)
     );
-    match commands::run(cli.command, &config) {
+    logging::init(settings.log_format, cli.verbose, server);
+    match commands::run(cli.command, &settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use stylefarm_proto::pb;
-use stylefarm_proto::pb::farm_client::FarmClient;
 
 const RENDER: [&str; 6] = [
     "--size",
@@ -18,30 +17,13 @@ const RENDER: [&str; 6] = [
     "1000",
 ];
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
-    rt().block_on(async {
-        let mut c = FarmClient::connect(url.to_string()).await.unwrap();
-        c.list_workers(pb::ListWorkersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .workers
-    })
-}
-
 #[test]
 fn six_jobs_on_two_workers_equal_local_renders() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
-    let mut coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
-    let mut workers = [worker(&coord.url, "w0"), worker(&coord.url, "w1")];
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
+    let url = coord.url.clone();
+    let _procs = Procs(vec![coord.child, worker(&url, "w0"), worker(&url, "w1")]);
     let mut jobs = Vec::new();
     for i in 0..6usize {
         let (content, style) = (&imgs[i % 2], &imgs[2 + (i / 2) % 2]);
@@ -55,12 +37,12 @@ fn six_jobs_on_two_workers_equal_local_renders() {
             &seed,
         ];
         args.extend(RENDER);
-        args.extend(["--coordinator", &coord.url]);
+        args.extend(["--coordinator", &url]);
         let id = ok(&stylefarm(&args)).trim().to_string();
         jobs.push((id, content.clone(), style.clone(), seed));
     }
     for (id, content, style, seed) in &jobs {
-        ok(&stylefarm(&["watch", id, "--coordinator", &coord.url]));
+        ok(&stylefarm(&["watch", id, "--coordinator", &url]));
         let out = dir.path().join(format!("farm-{id}"));
         ok(&stylefarm(&[
             "get",
@@ -68,10 +50,22 @@ fn six_jobs_on_two_workers_equal_local_renders() {
             "-o",
             out.to_str().unwrap(),
             "--coordinator",
-            &coord.url,
+            &url,
         ]));
-        let farm_png = common::files_ending(&out, "result.png");
+        let farm_png = common::files_ending(&out, ".png");
         assert_eq!(farm_png.len(), 1, "{id}: {farm_png:?}");
+        let name = farm_png[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let expected = format!(
+            "{}__{}.png",
+            content.file_stem().unwrap().to_string_lossy(),
+            style.file_stem().unwrap().to_string_lossy()
+        );
+        assert_eq!(name, expected);
+        assert!(out.join("manifest.json").is_file());
 
         let local = dir.path().join(format!("local-{seed}.png"));
         let mut args = vec![
@@ -98,16 +92,38 @@ fn six_jobs_on_two_workers_equal_local_renders() {
             "job {id} differs from the local render"
         );
     }
-    let names: Vec<String> = list_workers(&coord.url)
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
+    // `jobs` counts each finished job's tasks.
+    let listing = ok(&stylefarm(&["jobs", "--coordinator", &url]));
+    for (id, ..) in &jobs {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(id.as_str()))
+            .unwrap();
+        assert!(
+            line.contains("succeeded") && line.contains(" 1/1 "),
+            "{line}"
+        );
+    }
+    // `get -o FILE.png` writes exactly that file (re-encoded for .jpg).
+    let (id, ..) = &jobs[0];
+    for file in ["one.png", "one.jpg"] {
+        let path = dir.path().join(file);
+        ok(&stylefarm(&[
+            "get",
+            id,
+            "-o",
+            path.to_str().unwrap(),
+            "--coordinator",
+            &url,
+        ]));
+        let img = stylefarm_engine::Image::load(&path, u64::MAX).unwrap();
+        assert_eq!(img.width.max(img.height), 48);
+    }
+    let names: Vec<String> = list_workers(&url).into_iter().map(|w| w.name).collect();
     assert!(
         names.contains(&"w0".to_string()) && names.contains(&"w1".to_string()),
         "{names:?}"
     );
-    workers.iter_mut().for_each(kill);
-    kill(&mut coord.child);
 }
 
 #[test]
@@ -115,8 +131,9 @@ fn a_worker_killed_mid_task_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
     let data = dir.path().join("farm");
-    let mut coord = coordinator(&data, 0, 0, 2.0);
-    let mut w0 = worker(&coord.url, "w0");
+    let coord = coordinator(&data, 0, 0, 2.0);
+    let url = coord.url.clone();
+    let mut procs = Procs(vec![coord.child, worker(&url, "w0")]);
     let args = [
         "submit",
         imgs[0].to_str().unwrap(),
@@ -127,21 +144,30 @@ fn a_worker_killed_mid_task_is_replaced() {
         "--iterations",
         "150",
         "--coordinator",
-        &coord.url,
+        &url,
     ];
     let id = ok(&stylefarm(&args)).trim().to_string();
     // Wait until w0 holds the task and has made progress, then kill it.
     wait_for(Duration::from_secs(60), "w0 to run the task", || {
-        let job = get_job(&coord.url, &id);
+        let job = get_job(&url, &id);
         job.tasks
             .iter()
             .any(|t| t.progress.as_ref().is_some_and(|p| p.iteration >= 2))
             .then_some(())
     });
-    kill(&mut w0);
-    let mut w1 = worker(&coord.url, "w1");
-    ok(&stylefarm(&["watch", &id, "--coordinator", &coord.url]));
-    let job = get_job(&coord.url, &id);
+    kill(&mut procs.0[1]);
+    procs.0.push(worker(&url, "w1"));
+    // Watched from a log (stderr is a pipe here): plain lines with the
+    // iteration and losses, no escape codes.
+    let out = stylefarm(&["watch", &id, "--coordinator", &url]);
+    ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(" iteration ") && log.contains("loss "),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "{log}");
+    let job = get_job(&url, &id);
     assert_eq!(job.state(), pb::JobState::Succeeded);
     assert_eq!(job.tasks.len(), 1);
     assert!(
@@ -157,8 +183,6 @@ fn a_worker_killed_mid_task_is_replaced() {
     assert_eq!(results.len(), 1, "{:?}", job.output_keys);
     let stored = files_ending(&data.join("objects"), "result.png");
     assert_eq!(stored.len(), 1, "{stored:?}");
-    kill(&mut w1);
-    kill(&mut coord.child);
 }
 
 #[test]
@@ -167,8 +191,9 @@ fn a_coordinator_killed_mid_job_restarts_and_finishes_it() {
     let imgs = small_images(dir.path());
     let data = dir.path().join("farm");
     let (port, s3_port) = (free_port(), free_port());
-    let mut coord = coordinator(&data, port, s3_port, 5.0);
-    let mut w = worker(&coord.url, "w0");
+    let coord = coordinator(&data, port, s3_port, 5.0);
+    let url = coord.url.clone();
+    let mut procs = Procs(vec![coord.child, worker(&url, "w0")]);
     let args = [
         "submit",
         imgs[1].to_str().unwrap(),
@@ -179,30 +204,29 @@ fn a_coordinator_killed_mid_job_restarts_and_finishes_it() {
         "--iterations",
         "60",
         "--coordinator",
-        &coord.url,
+        &url,
     ];
     let id = ok(&stylefarm(&args)).trim().to_string();
     wait_for(Duration::from_secs(60), "the task to be leased", || {
-        let job = get_job(&coord.url, &id);
+        let job = get_job(&url, &id);
         job.tasks
             .iter()
             .any(|t| t.state() == pb::TaskState::Leased)
             .then_some(())
     });
-    kill(&mut coord.child);
-    let mut coord = coordinator(&data, port, s3_port, 5.0);
-    ok(&stylefarm(&["watch", &id, "--coordinator", &coord.url]));
-    assert_eq!(get_job(&coord.url, &id).state(), pb::JobState::Succeeded);
-    kill(&mut w);
-    kill(&mut coord.child);
+    kill(&mut procs.0[0]);
+    procs.0[0] = coordinator(&data, port, s3_port, 5.0).child;
+    ok(&stylefarm(&["watch", &id, "--coordinator", &url]));
+    assert_eq!(get_job(&url, &id).state(), pb::JobState::Succeeded);
 }
 
 #[test]
 fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
-    let mut coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
-    let mut w = worker(&coord.url, "w0");
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
+    let url = coord.url.clone();
+    let _procs = Procs(vec![coord.child, worker(&url, "w0")]);
     let (content, style) = (imgs[0].to_str().unwrap(), imgs[2].to_str().unwrap());
     let truncated = dir.path().join("truncated.png");
     let bytes = std::fs::read(&imgs[1]).unwrap();
@@ -239,7 +263,7 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
     for (extra, expect) in cases {
         let mut args = vec!["submit"];
         args.extend(extra);
-        args.extend(["--coordinator", &coord.url]);
+        args.extend(["--coordinator", &url]);
         let out = stylefarm(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} succeeded");
@@ -248,8 +272,36 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
             "{args:?}: expected '{expect}' in: {err}"
         );
     }
-    // The same errors from the embedded farm of `render`, not hidden by its shutdown.
+    // A picture too thin for its size: one error, naming the sizes that
+    // work, before anything is uploaded, and no log lines around it.
+    let thin = dir.path().join("thin.png");
+    stylefarm_engine::Image {
+        width: 1200,
+        height: 24,
+        data: vec![0.5; 3 * 1200 * 24],
+    }
+    .save(&thin)
+    .unwrap();
     let data = dir.path().join("render-data");
+    let out = stylefarm(&[
+        "render",
+        thin.to_str().unwrap(),
+        "--style",
+        style,
+        "--size",
+        "64",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("1200×24") && err.contains("at least 800"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line, no log noise: {err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes: {err}");
+    // The same errors from the embedded farm of `render`, not hidden by its shutdown.
     for (flag, value, expect) in [
         ("--iterations", "0", "iterations"),
         ("--tile", "20", "tile"),
@@ -283,16 +335,14 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
         "--iterations",
         "2",
         "--coordinator",
-        &coord.url,
+        &url,
     ]));
-    ok(&stylefarm(&[
-        "watch",
-        id.trim(),
-        "--coordinator",
-        &coord.url,
-    ]));
-    kill(&mut w);
-    kill(&mut coord.child);
+    // Followed from a log (stderr not a terminal): plain progress lines.
+    let out = stylefarm(&["watch", id.trim(), "--coordinator", &url]);
+    ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(" succeeded"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no escape codes in a log: {log}");
 }
 
 fn png_header(w: u32, h: u32) -> Vec<u8> {

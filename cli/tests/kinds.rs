@@ -11,20 +11,10 @@ use std::time::Duration;
 
 use common::*;
 use stylefarm_proto::pb;
-use stylefarm_proto::pb::farm_client::FarmClient;
 use stylefarm_worker::quality::seam_ratio;
 
 // Content-initialised so that a few iterations give distinct pictures.
 const RENDER: [&str; 6] = ["--size", "32", "--iterations", "4", "--init", "content"];
-
-/// Kills the farm's processes when the test ends, passed or not.
-struct Procs(Vec<std::process::Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        self.0.iter_mut().for_each(kill);
-    }
-}
 
 /// A coordinator and two workers on `dir`; returns its URL and the guard.
 fn farm(dir: &Path) -> (String, Procs) {
@@ -83,26 +73,30 @@ fn grid_corner_equals_a_single_render_with_the_same_seed() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for name in ["sheet.png", "r0-c0.png", "r0-c1.png", "r0-c2.png"] {
+    for name in ["sheet.png", "r0c0.png", "r0c1.png", "r0c2.png"] {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
+    // Every cell in the manifest, with its blend and settings.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(grid_dir.join("manifest.json")).unwrap()).unwrap();
+    let outputs = manifest["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 3, "{manifest}");
+    let middle = outputs.iter().find(|o| o["file"] == "r0c1.png").unwrap();
+    assert_eq!(middle["styles"][0]["weight"], 0.5);
+    assert_eq!(middle["settings"]["size"], 32);
+    assert_eq!(middle["content"], "tubingen");
 
     let mut args = vec![content, "--style", a, "--seed", "5"];
     args.extend(RENDER);
     let single_dir = dir.path().join("single");
     run_job(&url, &args, &single_dir);
-    let single = files_ending(&single_dir, "result.png");
-    let corner = files_ending(&grid_dir, "r0-c0.png");
-    let other_corner = files_ending(&grid_dir, "r0-c2.png");
+    let single = std::fs::read(single_dir.join("tubingen__starry_night.png")).unwrap();
     assert_eq!(
-        std::fs::read(&corner[0]).unwrap(),
-        std::fs::read(&single[0]).unwrap(),
+        std::fs::read(grid_dir.join("r0c0.png")).unwrap(),
+        single,
         "the grid cell of weight 1.0 on style A differs from a single render of A"
     );
-    assert_ne!(
-        std::fs::read(&other_corner[0]).unwrap(),
-        std::fs::read(&single[0]).unwrap()
-    );
+    assert_ne!(std::fs::read(grid_dir.join("r0c2.png")).unwrap(), single);
 }
 
 /// `src="…"` and `href="…"` values of an HTML page.
@@ -165,6 +159,22 @@ fn gallery_page_links_exactly_its_images_and_a_second_gallery_reuses_the_targets
         "labels"
     );
     assert!(files_ending(&out, "sheet.png").len() == 1);
+    // Each pair also as a named file beside the page, and none named by a task.
+    for pair in [
+        "tubingen__starry_night.png",
+        "tubingen__the_scream.png",
+        "shipwreck__starry_night.png",
+        "shipwreck__the_scream.png",
+    ] {
+        assert!(out.join(pair).is_file(), "{pair} missing");
+    }
+    assert!(
+        files_ending(&out, "")
+            .iter()
+            .all(|p| !p.components().any(|c| c.as_os_str().len() == 36
+                && c.as_os_str().to_string_lossy().matches('-').count() == 4)),
+        "a task id in an output path"
+    );
 
     // The same styles again, from a job file: every target is cached.
     let job = dir.path().join("gallery.toml");
@@ -277,6 +287,7 @@ fn pictures_too_big_for_the_workers_are_split_into_tiles() {
     assert!(kinds_of(&job, "stylize") > 2, "{:?}", job.tasks);
     let out = files_ending(&dir.path().join("single"), ".png");
     assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].ends_with("tubingen__starry_night.png"), "{out:?}");
     let img = stylefarm_engine::Image::load(&out[0], u64::MAX).unwrap();
     let long = content.width.max(content.height);
     assert_eq!(img.width.max(img.height), 64);
@@ -318,29 +329,13 @@ fn pictures_too_big_for_the_workers_are_split_into_tiles() {
     assert_eq!(kinds_of(&job, "assemble"), 0, "{:?}", job.tasks);
 }
 
-fn list_workers(url: &str) -> Vec<pb::WorkerInfo> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut c = FarmClient::connect(url.to_string()).await.unwrap();
-            c.list_workers(pb::ListWorkersRequest {})
-                .await
-                .unwrap()
-                .into_inner()
-                .workers
-        })
-}
-
 #[test]
 fn highres_with_a_worker_killed_mid_job_still_assembles_a_seamless_picture() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
     let coord = coordinator(&dir.path().join("farm"), 0, 0, 2.0);
     let url = coord.url.clone();
-    let mut w0 = worker(&url, "w0");
-    let mut procs = Procs(vec![coord.child, worker(&url, "w1")]);
+    let mut procs = Procs(vec![coord.child, worker(&url, "w1"), worker(&url, "w0")]);
     let args = [
         "submit",
         "highres",
@@ -383,7 +378,7 @@ fn highres_with_a_worker_killed_mid_job_still_assembles_a_seamless_picture() {
         });
         (base_done && w0_busy).then_some(())
     });
-    kill(&mut w0);
+    kill(&mut procs.0[2]);
     procs.0.push(worker(&url, "w2"));
     ok(&stylefarm(&["watch", &id, "--coordinator", &url]));
     let job = get_job(&url, &id);
@@ -405,7 +400,7 @@ fn highres_with_a_worker_killed_mid_job_still_assembles_a_seamless_picture() {
         "--coordinator",
         &url,
     ]));
-    let result = files_ending(&out, "result.png");
+    let result = files_ending(&out, ".png");
     assert_eq!(result.len(), 1, "{result:?}");
     let img = stylefarm_engine::Image::load(&result[0], u64::MAX).unwrap();
     assert_eq!((img.width, img.height), (64, 48));

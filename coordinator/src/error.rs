@@ -2,7 +2,7 @@
 //! The gRPC layer maps each variant to one status code in
 //! `service::status`.
 
-use stylefarm_proto::InvalidSpec;
+use stylefarm_spec::InvalidSpec;
 use stylefarm_storage::StorageError;
 
 /// An error of the coordinator; each message says what was wrong and, where

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::model::{JobEvent, Progress};
+use crate::domain::{JobEvent, Progress};
 
 /// Events buffered per `WatchJob` subscriber before it lags (and is sent a
 /// fresh snapshot instead).

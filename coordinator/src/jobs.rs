@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use crate::db::now_ms;
 use crate::error::{CoordinatorError, Result};
-use crate::model::{JobEvent, JobState, JobView, TaskKind, TaskState, TaskView, to_u32};
-use crate::planner::{self, JobKind, Plan};
+use stylefarm_spec::{JobSpec, TaskKind};
+
+use crate::domain::{JobEvent, JobState, JobView, TaskState, TaskView, parse_task_kind, to_u32};
+use crate::planner::{self, Plan};
 use crate::repo::{self, jobs, tasks};
 use crate::server::Coordinator;
 
@@ -16,55 +18,37 @@ use crate::server::Coordinator;
 const DEFAULT_LIST_LIMIT: u32 = 50;
 const MAX_LIST_LIMIT: u32 = 1000;
 
-/// A validated job, ready to be planned and stored.
-#[derive(Debug)]
-pub(crate) struct NewJob {
-    pub(crate) name: String,
-    pub(crate) kind: String,
-    pub(crate) priority: i32,
-    /// The spec's wire encoding, kept verbatim for workers.
-    pub(crate) spec: Vec<u8>,
-    /// Every input key the spec refers to.
-    pub(crate) inputs: Vec<String>,
-    /// The spec itself, for the planner.
-    pub(crate) parsed: stylefarm_proto::pb::JobSpec,
-}
-
 impl Coordinator {
-    /// Checks that the job's inputs exist, plans it and stores it; returns
-    /// the new job id.
+    /// Checks that the job's inputs exist, splits it into tiles when it is
+    /// too big for every worker, plans it and stores it; returns the new job
+    /// id. `spec` has been checked (`JobSpec::validate`) at the service edge.
     #[instrument(skip_all, fields(job))]
-    pub(crate) async fn submit_job(&self, mut job: NewJob) -> Result<String> {
-        let split = planner::split_if_too_big(&mut job.parsed, self.untiled_pixels().await?);
+    pub(crate) async fn submit_job(&self, mut spec: JobSpec) -> Result<String> {
+        let split = planner::split_if_too_big(&mut spec, self.untiled_pixels().await?);
         if let Some(what) = &split {
             info!(%what, "job split into tiles");
-            stylefarm_proto::settings::validate_spec(&job.parsed)
-                .map_err(CoordinatorError::from)?;
-            job.kind = job.parsed.kind.clone();
-            job.spec = prost::Message::encode_to_vec(&job.parsed);
+            spec.validate()?;
         }
-        let kind = JobKind::parse(&job.kind).ok_or_else(|| CoordinatorError::InvalidArgument {
-            field: "spec.kind",
-            problem: format!("the coordinator cannot plan jobs of kind {:?}", job.kind),
-        })?;
-        for key in &job.inputs {
+        for key in spec.input_keys() {
             if self.store().head(key).await?.is_none() {
-                return Err(CoordinatorError::MissingInput { key: key.clone() });
+                return Err(CoordinatorError::MissingInput { key: key.into() });
             }
         }
         // Shared style targets already in storage are not computed again.
         let mut cached = std::collections::HashSet::new();
-        for key in planner::wanted_targets(&job.parsed) {
+        for key in planner::wanted_targets(&spec) {
             if !cached.contains(&key) && self.store().head(&key).await?.is_some() {
                 cached.insert(key);
             }
         }
         let job_id = Uuid::new_v4().to_string();
-        let mut plan = planner::plan(kind, &job.parsed, &job_id, &cached);
+        let mut plan = planner::plan(&spec, &job_id, &cached);
         if let Some(what) = split {
             plan.note = format!("{what}; {}", plan.note);
         }
-        self.insert_job(job_id, &job.name, &job.kind, job.priority, &job.spec, &plan)
+        let stored = jobs::encode_spec(&spec);
+        let kind = spec.kind.as_str();
+        self.insert_job(job_id, &spec.name, kind, spec.priority, &stored, &plan)
             .await
     }
 
@@ -75,14 +59,14 @@ impl Coordinator {
     pub async fn bench_submit(&self, tasks: usize, priority: i32) -> Result<String> {
         let spec = prost::Message::encode_to_vec(&stylefarm_proto::pb::JobSpec {
             name: "bench".into(),
-            kind: "bench".into(),
+            kind: TaskKind::Bench.as_str().into(),
             priority,
             ..Default::default()
         });
         self.insert_job(
             Uuid::new_v4().to_string(),
             "bench",
-            "bench",
+            TaskKind::Bench.as_str(),
             priority,
             &spec,
             &planner::plan_bench(tasks),
@@ -118,7 +102,7 @@ impl Coordinator {
         };
         jobs::insert(tx.conn(), &new_job).await?;
         for (i, (task, task_id)) in plan.tasks.iter().zip(&task_ids).enumerate() {
-            let params = task.params_bytes();
+            let params = task.plan_bytes();
             let new_task = tasks::NewTask {
                 params: &params,
                 task_id,
@@ -322,7 +306,7 @@ impl Coordinator {
     pub(crate) fn task_view(&self, row: &tasks::TaskRow) -> Result<TaskView> {
         let state = TaskState::parse(&row.state)?;
         // Kinds are checked on the way in; parsing here catches a corrupt row.
-        TaskKind::parse(&row.kind)?;
+        parse_task_kind(&row.kind)?;
         Ok(TaskView {
             task_id: row.task_id.clone(),
             kind: row.kind.clone(),

@@ -7,19 +7,19 @@
 //! the best task: `repo::tasks::CLAIM`), usually sent together with its
 //! `BEGIN`/`COMMIT` as a single round trip, and what need not be asked every
 //! time is remembered here: when a worker was last recorded as seen, the
-//! earliest moment a lease can expire, and the specs of running jobs.
+//! earliest moment a lease can expire, and which jobs are already running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::{Span, debug, info, instrument, warn};
 
 use crate::db::{WriteTx, millis, now_ms};
+use crate::domain::{JobEvent, JobState, LeasedTask, TaskState, output_prefix, to_u32};
 use crate::error::{CoordinatorError, Result};
-use crate::model::{JobEvent, JobState, LeasedTask, TaskState, output_prefix, to_u32};
 use crate::repo::tasks::{self, Claimer, Fence, Outcome, TaskRow};
 use crate::repo::{jobs, workers};
 use crate::server::Coordinator;
@@ -30,8 +30,8 @@ pub(crate) const MAX_LEASE_WAIT: Duration = Duration::from_secs(10);
 /// Expired leases handled per transaction; more wait for the next one.
 const REAP_BATCH: i64 = 64;
 
-/// Running jobs whose spec is remembered; beyond this the memory is cleared.
-const SPEC_CACHE_JOBS: usize = 4096;
+/// Running jobs remembered as such; beyond this the memory is cleared.
+const RUNNING_MEMORY_JOBS: usize = 4096;
 
 /// What the lease path remembers between claims. All of it is derived from
 /// the database and rebuilt after a restart.
@@ -42,8 +42,8 @@ pub(crate) struct LeaseMemory {
     expiry_floor: AtomicI64,
     /// When each worker was last recorded as seen in the database.
     seen: Mutex<HashMap<String, i64>>,
-    /// Specs of jobs already marked running (a spec never changes).
-    running: Mutex<HashMap<String, Arc<[u8]>>>,
+    /// Jobs already marked running.
+    running: Mutex<HashSet<String>>,
 }
 
 /// What a reaping pass did, to act on once it committed.
@@ -151,14 +151,12 @@ impl Coordinator {
         if let Some(event) = event {
             self.events().publish(|| event);
         }
-        let spec = self.running_spec(&task.job_id).await?;
+        self.mark_running(&task.job_id).await?;
         Ok(Claim::Leased(LeasedTask {
             output_prefix: output_prefix(&task.job_id, &task.task_id),
             attempt: to_u32(task.attempt),
             task_id: task.task_id,
             job_id: task.job_id,
-            kind: task.kind,
-            spec,
             params: task.params,
             deadline_ms,
         }))
@@ -176,7 +174,7 @@ impl Coordinator {
         let task = tasks::claim(tx.conn(), claimer, now).await?;
         let event = match &task {
             Some(task) if self.events().watched() => {
-                // The event reports the job running (`running_spec` would
+                // The event reports the job running (`mark_running` would
                 // mark it only after this transaction).
                 jobs::mark_running(tx.conn(), &task.job_id).await?;
                 let message = format!(
@@ -201,29 +199,22 @@ impl Coordinator {
         Ok(task.map(|task| (task, event)))
     }
 
-    /// The spec of a job whose task was just leased, marking the job running
-    /// the first time. Remembered: a spec never changes.
-    async fn running_spec(&self, job_id: &str) -> Result<Arc<[u8]>> {
+    /// Marks the job of a task just leased running, the first time; jobs
+    /// already marked are remembered, so the hot path writes nothing more.
+    async fn mark_running(&self, job_id: &str) -> Result<()> {
         let memory = &self.inner.lease;
-        if let Some(spec) = lock(&memory.running).get(job_id) {
-            return Ok(spec.clone());
+        if lock(&memory.running).contains(job_id) {
+            return Ok(());
         }
         let mut tx = self.db().write().await?;
-        let missing = || CoordinatorError::Corrupt(format!("a leased task has no job {job_id}"));
-        let job = jobs::lease_info(tx.conn(), job_id)
-            .await?
-            .ok_or_else(missing)?;
-        if JobState::parse(&job.state)? == JobState::Queued {
-            jobs::mark_running(tx.conn(), job_id).await?;
-        }
+        jobs::mark_running(tx.conn(), job_id).await?;
         drop(tx.commit().await?);
-        let spec: Arc<[u8]> = job.spec.into();
         let mut running = lock(&memory.running);
-        if running.len() >= SPEC_CACHE_JOBS {
+        if running.len() >= RUNNING_MEMORY_JOBS {
             running.clear();
         }
-        running.insert(job_id.to_owned(), spec.clone());
-        Ok(spec)
+        running.insert(job_id.to_owned());
+        Ok(())
     }
 
     /// Whether the worker's last-seen time is due to be written.

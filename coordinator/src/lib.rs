@@ -1,6 +1,6 @@
-//! `stylefarm-coordinator`: the farm's brain. It validates submitted jobs,
-//! plans each into a DAG of tasks, keeps all state in SQL (SQLite embedded;
-//! the schema and queries are kept portable for PostgreSQL), leases tasks to
+//! `stylefarm-coordinator`: the farm's brain. It turns submitted wire specs
+//! into checked [`stylefarm_spec::JobSpec`]s at its service edge, plans each
+//! into a DAG of typed task plans, keeps all state in SQLite, leases tasks to
 //! workers with fencing epochs, retries and fails them, and serves the
 //! `Farm` (clients) and `Work` (workers) gRPC services on one listener.
 //!
@@ -18,25 +18,25 @@
 //! - `error`: [`CoordinatorError`]
 //! - `server`: [`Coordinator`]: open, serve, the expired-lease reaper
 //! - `jobs`: submit (check inputs, plan, store), get, list, cancel, watch
-//! - `planner`: one plan function per job kind → tasks and dependencies
+//! - `planner`: one plan per job kind → typed task plans and dependencies
 //! - `lease`: the claim transaction, long polls, reaping expired leases
 //! - `report`: heartbeat, complete, fail, release, all fenced by attempt
 //! - `inputs`: uploads (content-addressed inputs) and downloads
 //! - `workers`: registration and the fleet listing
 //! - `events`: job events, work notifications, in-memory progress
-//! - `model`: domain states and views
+//! - `domain`: job and task states, and the views handed to the gRPC layer
 //! - `db`: SQLite pool, migrations (`migrations/`), the single writer
 //! - `repo`: every SQL statement, per table family
 //! - `service`: the thin gRPC layer and the `CoordinatorError` → `Status` map
 
 mod config;
 mod db;
+mod domain;
 mod error;
 mod events;
 mod inputs;
 mod jobs;
 mod lease;
-mod model;
 mod planner;
 mod repo;
 mod report;

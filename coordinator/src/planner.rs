@@ -1,61 +1,38 @@
-//! The planners: each job kind turns into a DAG of tasks, one function per
-//! kind. A plan lists tasks in an order where every dependency comes before
-//! its dependents (the database keeps that order, and the lease claims in
-//! it), and marks the final tasks whose outputs are the job's outputs.
+//! The planners: each job kind turns into a DAG of typed task plans
+//! (`stylefarm_spec::task`), one file per kind. A plan lists tasks in an
+//! order where every dependency comes before its dependents (the database
+//! keeps that order, and the lease claims in it), and marks the final tasks
+//! whose outputs are the job's outputs.
 //!
-//! Task ids are chosen here, so that a task's parameters can name the
-//! output keys of the tasks it depends on (`jobs/<job>/<task>/<name>`).
+//! Task ids are chosen here, so that a task's plan can name the output keys
+//! of the tasks it depends on (`jobs/<job>/<task>/<name>`).
 //!
-//! Adding a kind: a `JobKind` variant, its arm in [`plan`], and its rules in
-//! `stylefarm_proto::settings` / `stylefarm_proto::kinds`.
+//! Adding a kind: a `stylefarm_spec::JobKind` variant, its shape rules in
+//! `JobSpec::validate`, its arm in [`plan`] and a file here.
 //!
-//! Layout: this file (kinds, plan types, single, bench, checks); `multi`
-//! (single, grid, gallery, texture and the shared style targets they
-//! depend on); `highres` (big pictures and tiled textures as tiles across
-//! workers); `split` (jobs too big for the workers → tiles).
+//! Layout: this file (plan types, dispatch, bench, checks); `targets` (the
+//! shared style targets every kind starts with); `single` (single pictures
+//! and textures); `grid`; `gallery`; `highres` (big pictures and tiled
+//! textures as tiles across workers); `split` (jobs too big for the workers
+//! → tiles).
 
+mod gallery;
+mod grid;
 mod highres;
-mod multi;
+mod single;
 mod split;
+mod targets;
 
 use std::collections::HashSet;
 
 use prost::Message;
 use stylefarm_proto::pb;
+use stylefarm_spec::task::{AssembleTask, Mosaic, StylizeTask};
+use stylefarm_spec::{JobKind, JobSpec, TaskKind, TaskPlan};
 use uuid::Uuid;
 
-use crate::model::TaskKind;
-
-pub(crate) use multi::wanted_targets;
 pub(crate) use split::split_if_too_big;
-
-/// The job kinds the coordinator can plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum JobKind {
-    /// One picture (or texture): one stylize task.
-    Single,
-    /// Style interpolation: targets → one stylize per cell → contact sheet.
-    Grid,
-    /// Every content × style: targets → one stylize per pair → sheet + page.
-    Gallery,
-    /// Texture synthesis: targets → one stylize with no content.
-    Texture,
-    /// One big picture: whole at low resolution → tiles per finer scale → assemble.
-    Highres,
-}
-
-impl JobKind {
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "single" => Some(Self::Single),
-            "grid" => Some(Self::Grid),
-            "gallery" => Some(Self::Gallery),
-            "texture" => Some(Self::Texture),
-            "highres" => Some(Self::Highres),
-            _ => None,
-        }
-    }
-}
+pub(crate) use targets::wanted_targets;
 
 /// One task of a plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,27 +43,41 @@ pub(crate) struct PlannedTask {
     pub(crate) deps: Vec<usize>,
     /// Its outputs are (part of) the job's outputs.
     pub(crate) is_final: bool,
-    /// What the task does; `None` = the whole spec (single jobs).
-    pub(crate) params: Option<pb::TaskParams>,
+    /// What the task does; `None` only for the lease benchmark's tasks.
+    pub(crate) plan: Option<TaskPlan>,
 }
 
 impl PlannedTask {
-    pub(crate) fn new(kind: TaskKind, deps: Vec<usize>, is_final: bool) -> Self {
+    pub(crate) fn new(plan: TaskPlan, deps: Vec<usize>, is_final: bool) -> Self {
         Self {
             task_id: Uuid::new_v4().to_string(),
-            kind,
+            kind: plan.kind(),
             deps,
             is_final,
-            params: None,
+            plan: Some(plan),
         }
     }
 
-    /// The params as stored (protobuf; empty for none).
-    pub(crate) fn params_bytes(&self) -> Vec<u8> {
-        self.params
+    /// The plan as stored: its wire encoding, which leases forward as is
+    /// (empty for bench tasks).
+    pub(crate) fn plan_bytes(&self) -> Vec<u8> {
+        self.plan
             .as_ref()
-            .map(Message::encode_to_vec)
+            .map(|p| pb::TaskParams::from(p).encode_to_vec())
             .unwrap_or_default()
+    }
+
+    /// The key of the picture this task writes: a stylize task's picture or a
+    /// mosaic's (`jobs/<job>/<task>/<output_name>`).
+    pub(crate) fn output_key(&self, job_id: &str) -> String {
+        let name = match &self.plan {
+            Some(TaskPlan::Stylize(StylizeTask { output_name, .. }))
+            | Some(TaskPlan::Assemble(AssembleTask::Tiles(Mosaic { output_name, .. }))) => {
+                output_name.as_str()
+            }
+            _ => "result.png",
+        };
+        format!("jobs/{job_id}/{}/{name}", self.task_id)
     }
 }
 
@@ -99,19 +90,15 @@ pub(crate) struct Plan {
     pub(crate) note: String,
 }
 
-/// Plans a job of `kind` with id `job_id`; `cached` holds the cache keys of
-/// style targets already in storage (see [`wanted_targets`]).
-pub(crate) fn plan(
-    kind: JobKind,
-    spec: &pb::JobSpec,
-    job_id: &str,
-    cached: &HashSet<String>,
-) -> Plan {
-    match kind {
-        JobKind::Single => multi::plan_single(spec, cached),
-        JobKind::Grid => multi::plan_grid(spec, job_id, cached),
-        JobKind::Gallery => multi::plan_gallery(spec, job_id, cached),
-        JobKind::Texture => multi::plan_texture(spec, job_id, cached),
+/// Plans `spec` (a checked job) with id `job_id`; `cached` holds the cache
+/// keys of style targets already in storage (see [`wanted_targets`]).
+pub(crate) fn plan(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+    match spec.kind {
+        JobKind::Single => single::plan_single(spec, cached),
+        JobKind::Grid => grid::plan_grid(spec, job_id, cached),
+        JobKind::Gallery => gallery::plan_gallery(spec, job_id, cached),
+        JobKind::Texture if spec.is_tiled() => highres::plan_highres(spec, job_id, cached),
+        JobKind::Texture => single::plan_texture(spec, cached),
         JobKind::Highres => highres::plan_highres(spec, job_id, cached),
     }
 }
@@ -120,7 +107,13 @@ pub(crate) fn plan(
 pub(crate) fn plan_bench(n: usize) -> Plan {
     Plan {
         tasks: (0..n)
-            .map(|_| PlannedTask::new(TaskKind::Bench, Vec::new(), true))
+            .map(|_| PlannedTask {
+                task_id: Uuid::new_v4().to_string(),
+                kind: TaskKind::Bench,
+                deps: Vec::new(),
+                is_final: true,
+                plan: None,
+            })
             .collect(),
         note: String::new(),
     }
@@ -149,14 +142,36 @@ impl Plan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use stylefarm_spec::{Picture, StyleInput};
+
     use super::*;
+
+    /// A valid job of `kind` on a 64×48 `inputs/c.png` with these styles, 64 px.
+    pub(crate) fn spec(kind: JobKind, styles: &[&str]) -> JobSpec {
+        let mut s = JobSpec::new(kind);
+        s.content = Some(Picture {
+            key: "inputs/c.png".into(),
+            name: String::new(),
+            size: Some((64, 48)),
+        });
+        s.styles = styles
+            .iter()
+            .map(|k| StyleInput {
+                key: (*k).into(),
+                weight: 1.0,
+                name: String::new(),
+            })
+            .collect();
+        s.grid.steps = 3;
+        s.settings.size = 64;
+        s
+    }
 
     #[test]
     fn single_is_one_final_stylize() {
         let p = plan(
-            JobKind::Single,
-            &pb::JobSpec::default(),
+            &spec(JobKind::Single, &["inputs/a.png"]),
             "j",
             &HashSet::new(),
         );
@@ -164,20 +179,18 @@ mod tests {
         assert_eq!(p.tasks[0].kind, TaskKind::Stylize);
         assert!(p.tasks[0].is_final);
         assert!(p.tasks[0].deps.is_empty());
-        assert!(p.tasks[0].params.is_none());
+        assert!(matches!(p.tasks[0].plan, Some(TaskPlan::Stylize(_))));
         assert_eq!(p.check(), Ok(()));
     }
 
     #[test]
-    fn kinds_parse() {
-        assert_eq!(JobKind::parse("single"), Some(JobKind::Single));
-        assert_eq!(JobKind::parse("bench"), None);
-        assert_eq!(JobKind::parse("Single"), None);
-    }
-
-    #[test]
     fn check_rejects_forward_and_self_dependencies() {
-        let t = |deps: Vec<usize>, is_final| PlannedTask::new(TaskKind::Stylize, deps, is_final);
+        let bench = plan_bench(1).tasks.remove(0);
+        let t = |deps: Vec<usize>, is_final| PlannedTask {
+            deps,
+            is_final,
+            ..bench.clone()
+        };
         let p = |tasks| Plan {
             tasks,
             note: String::new(),
@@ -193,6 +206,11 @@ mod tests {
     fn bench_plan_has_n_tasks() {
         let p = plan_bench(3);
         assert_eq!(p.tasks.len(), 3);
+        assert!(
+            p.tasks
+                .iter()
+                .all(|t| t.plan.is_none() && t.plan_bytes().is_empty())
+        );
         assert_eq!(p.check(), Ok(()));
     }
 }

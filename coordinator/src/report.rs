@@ -8,8 +8,10 @@ use std::collections::HashSet;
 use tracing::{info, instrument, warn};
 
 use crate::db::{WriteTx, millis, now_ms};
+use crate::domain::{
+    AttemptRef, JobState, Progress, TaskState, min_outputs, output_prefix, parse_task_kind,
+};
 use crate::error::{CoordinatorError, Result};
-use crate::model::{AttemptRef, JobState, Progress, TaskKind, TaskState, output_prefix};
 use crate::repo::tasks::{self, Fence, Outcome, TaskRow};
 use crate::repo::{self, jobs, workers};
 use crate::server::Coordinator;
@@ -108,25 +110,7 @@ impl Coordinator {
         };
         tracing::Span::current().record("job", done.job_id.as_str());
         // Returning early drops `tx`, which rolls the update back.
-        if let Some(job_id) = named_job.filter(|j| *j != done.job_id) {
-            let key = outputs
-                .iter()
-                .find(|k| !k.starts_with(&format!("jobs/{}/", done.job_id)))
-                .unwrap_or(&job_id);
-            return Err(CoordinatorError::OutputOutsidePrefix {
-                key: key.clone(),
-                prefix: output_prefix(&done.job_id, &at.task_id),
-            });
-        }
-        let kind = TaskKind::parse(&done.kind)?;
-        if outputs.len() < kind.min_outputs() {
-            return Err(CoordinatorError::TooFewOutputs {
-                task_id: at.task_id.clone(),
-                kind: done.kind.clone(),
-                min: kind.min_outputs(),
-                got: outputs.len(),
-            });
-        }
+        check_completion(&done, at, &outputs, named_job)?;
         let watched = self.events().watched();
         let commit_now = !done.has_dependents && !watched;
         let attempt = i64::from(at.attempt);
@@ -452,6 +436,37 @@ fn clip(message: &str) -> String {
         None => message.to_owned(),
         Some((at, _)) => format!("{}…", &message[..at]),
     }
+}
+
+/// The outputs of a completed task name its own job (`named_job`, from
+/// [`Coordinator::check_outputs`]) and are at least as many as its kind
+/// produces.
+fn check_completion(
+    done: &tasks::Succeeded,
+    at: &AttemptRef,
+    outputs: &[String],
+    named_job: Option<String>,
+) -> Result<()> {
+    if let Some(job_id) = named_job.filter(|j| *j != done.job_id) {
+        let key = outputs
+            .iter()
+            .find(|k| !k.starts_with(&format!("jobs/{}/", done.job_id)))
+            .unwrap_or(&job_id);
+        return Err(CoordinatorError::OutputOutsidePrefix {
+            key: key.clone(),
+            prefix: output_prefix(&done.job_id, &at.task_id),
+        });
+    }
+    let kind = parse_task_kind(&done.kind)?;
+    if outputs.len() < min_outputs(kind) {
+        return Err(CoordinatorError::TooFewOutputs {
+            task_id: at.task_id.clone(),
+            kind: done.kind.clone(),
+            min: min_outputs(kind),
+            got: outputs.len(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

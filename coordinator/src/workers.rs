@@ -7,8 +7,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::db::{millis, now_ms};
+use crate::domain::{WorkerSpec, WorkerView, to_u32};
 use crate::error::Result;
-use crate::model::{WorkerSpec, WorkerView, to_u32};
 use crate::repo::{tasks, workers};
 use crate::server::Coordinator;
 

@@ -4,17 +4,7 @@
 
 use crate::image::Image;
 
-/// How the content photo's colours are kept.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OriginalColors {
-    #[default]
-    None,
-    /// After rendering: the output's luminance with the content's chroma (YUV).
-    Luminance,
-    /// Before rendering: each style image's colour mean and covariance
-    /// matched to the content's.
-    Match,
-}
+pub use stylefarm_spec::OriginalColors;
 
 /// The output's luminance (Y of BT.601 YUV) with `content`'s U and V.
 pub fn transfer_luminance(output: &Image, content: &Image) -> Image {

@@ -13,7 +13,7 @@ use crate::model::Preprocess;
 
 /// Default limit on input pixels (a 16K × 16K print is 268 M): large enough for
 /// real photos, small enough that a forged header cannot exhaust memory.
-pub const DEFAULT_MAX_PIXELS: u64 = 300_000_000;
+pub const DEFAULT_MAX_PIXELS: u64 = stylefarm_spec::limits::DEFAULT_MAX_INPUT_PIXELS;
 
 /// An RGB picture, planar (`R` plane, `G` plane, `B` plane), values in 0..1.
 #[derive(Clone, Debug, PartialEq)]

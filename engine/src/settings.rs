@@ -1,4 +1,6 @@
-//! Every control of a render, with neural-style's defaults, and its validation.
+//! Every control of a render, with neural-style's defaults, and its
+//! validation against the limits of `stylefarm_spec::limits` (the same the
+//! farm checks at submit).
 
 use crate::colors::OriginalColors;
 use crate::error::{EngineError, Result};
@@ -6,14 +8,17 @@ use crate::image::{Image, fit_long_side};
 use crate::model::{Layer, Pooling};
 use crate::optim::Optimizer;
 
+use stylefarm_spec::limits;
+use stylefarm_spec::render as defaults;
+
 /// Smallest side any scale may have: relu5_1 needs 16 pixels to see one.
-pub const MIN_SIDE: usize = 16;
+pub const MIN_SIDE: usize = limits::MIN_SIDE as usize;
 /// Largest long side of a render.
-pub const MAX_SIDE: usize = 65_536;
+pub const MAX_SIDE: usize = limits::MAX_SIDE as usize;
 /// Smallest exact-tiling tile (inner region).
-pub const MIN_TILE: usize = 32;
+pub const MIN_TILE: usize = limits::MIN_TILE as usize;
 /// Smallest memory budget `max_memory` accepts.
-pub const MIN_MEMORY: u64 = 64 << 20;
+pub const MIN_MEMORY: u64 = limits::MIN_MEMORY;
 
 /// How the image starts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -80,21 +85,22 @@ pub struct Settings {
     pub max_memory: Option<u64>,
 }
 
+fn layers(names: &[&str]) -> Vec<(String, f64)> {
+    names.iter().map(|l| (l.to_string(), 1.0)).collect()
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            size: 512,
-            iterations: 500,
+            size: defaults::DEFAULT_SIZE as usize,
+            iterations: defaults::DEFAULT_ITERATIONS as usize,
             seed: 0,
             optimizer: Optimizer::default(),
-            content_weight: 5.0,
-            style_weight: 100.0,
-            tv_weight: 1e-3,
-            content_layers: vec![("relu4_2".into(), 1.0)],
-            style_layers: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-                .iter()
-                .map(|l| (l.to_string(), 1.0))
-                .collect(),
+            content_weight: defaults::DEFAULT_CONTENT_WEIGHT,
+            style_weight: defaults::DEFAULT_STYLE_WEIGHT,
+            tv_weight: defaults::DEFAULT_TV_WEIGHT,
+            content_layers: layers(stylefarm_spec::names::DEFAULT_CONTENT_LAYERS),
+            style_layers: layers(stylefarm_spec::names::DEFAULT_STYLE_LAYERS),
             init: Init::Noise,
             pooling: Pooling::Max,
             style_scale: 1.0,
@@ -152,16 +158,21 @@ impl Settings {
         finite_nonneg("content_weight", self.content_weight)?;
         finite_nonneg("style_weight", self.style_weight)?;
         finite_nonneg("tv_weight", self.tv_weight)?;
-        if !(self.style_scale.is_finite() && self.style_scale > 0.0 && self.style_scale <= 8.0) {
+        let max_scale = limits::MAX_STYLE_SCALE;
+        if !(self.style_scale.is_finite()
+            && self.style_scale > 0.0
+            && self.style_scale <= max_scale)
+        {
             return Err(EngineError::setting(
                 "style_scale",
-                format!("{} must be in (0, 8]", self.style_scale),
+                format!("{} must be in (0, {max_scale}]", self.style_scale),
             ));
         }
-        if self.iterations == 0 || self.iterations > 1_000_000 {
+        let max_iterations = limits::MAX_ITERATIONS as usize;
+        if self.iterations == 0 || self.iterations > max_iterations {
             return Err(EngineError::setting(
                 "iterations",
-                format!("{} must be in 1..=1000000", self.iterations),
+                format!("{} must be in 1..={max_iterations}", self.iterations),
             ));
         }
         match self.optimizer {
@@ -169,10 +180,11 @@ impl Settings {
                 history,
                 learning_rate,
             } => {
-                if history == 0 || history > 10_000 {
+                let max_history = limits::MAX_LBFGS_HISTORY as usize;
+                if history == 0 || history > max_history {
                     return Err(EngineError::setting(
                         "lbfgs_history",
-                        format!("{history} must be in 1..=10000"),
+                        format!("{history} must be in 1..={max_history}"),
                     ));
                 }
                 if !(learning_rate.is_finite() && learning_rate > 0.0) {

@@ -3,13 +3,9 @@
 //!
 //! Layout:
 //! - [`pb`]: the tonic/prost generated code, kept apart from domain types.
-//! - [`settings`]: validation of a wire [`pb::JobSpec`] shared by the
-//!   coordinator (at submit) and workers (before rendering): [`validate_spec`],
-//!   [`InvalidSpec`], [`VGG19_LAYERS`].
-//! - [`kinds`]: the shape rules of the multi-task job kinds (grid, gallery,
-//!   texture) and the blend weights of grid cells.
-//! - [`cache`]: where shared style targets live in object storage (the one
-//!   place the coordinator and the workers derive the key from).
+//! - `convert`: the one mapping between `pb` messages and the domain types
+//!   of `stylefarm_spec` (`TryFrom` in, `From` out), with its round-trip
+//!   tests, and [`LeasedTask`], a task as a worker receives it.
 
 pub mod pb {
     #![allow(
@@ -21,8 +17,6 @@ pub mod pb {
     tonic::include_proto!("stylefarm.v1");
 }
 
-pub mod cache;
-pub mod kinds;
-pub mod settings;
+mod convert;
 
-pub use settings::{InvalidSpec, VGG19_LAYERS, validate_spec};
+pub use convert::LeasedTask;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use stylefarm_engine::Image;
-use stylefarm_proto::pb;
+use stylefarm_spec::task::{AssembleTask, Mosaic, Sheet};
 
 use crate::error::WorkerError;
 use crate::font;
@@ -26,28 +26,30 @@ const FONT_SCALE: usize = 2;
 pub(crate) async fn run(
     ctx: &Context,
     prefix: &str,
-    params: &pb::TaskParams,
+    task: &AssembleTask,
 ) -> Result<Vec<String>, WorkerError> {
-    if params.layout == "tiles" {
-        return tiles(ctx, prefix, params).await;
-    }
-    let mut files = Vec::with_capacity(params.cells.len());
-    for cell in &params.cells {
+    let (sheet, gallery) = match task {
+        AssembleTask::Tiles(mosaic) => return tiles(ctx, prefix, mosaic).await,
+        AssembleTask::Sheet(sheet) => (sheet, false),
+        AssembleTask::Gallery(sheet) => (sheet, true),
+    };
+    let mut files = Vec::with_capacity(sheet.cells.len());
+    for cell in &sheet.cells {
         let name = file_name(&cell.key)?;
         let bytes = ctx.store.get(&cell.key).await?;
         files.push((name, bytes));
     }
-    let max_pixels = ctx.max_pixels;
-    let p = params.clone();
+    let max_pixels = ctx.limits.max_pixels;
+    let p = sheet.clone();
     let decoded = files.clone();
-    let (sheet, thumbs) =
+    let (png, thumbs) =
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Vec<Vec<u8>>), WorkerError> {
             let images = decoded
                 .iter()
                 .map(|(name, b)| Image::decode(b, Path::new(name), max_pixels))
                 .collect::<Result<Vec<_>, _>>()?;
-            let sheet = contact_sheet(&p, &images).encode_png()?;
-            let thumbs = if p.layout == "gallery" {
+            let png = contact_sheet(&p, &images).encode_png()?;
+            let thumbs = if gallery {
                 images
                     .iter()
                     .map(|i| {
@@ -58,84 +60,68 @@ pub(crate) async fn run(
             } else {
                 Vec::new()
             };
-            Ok((sheet, thumbs))
+            Ok((png, thumbs))
         })
         .await
         .map_err(|e| WorkerError::Join(e.to_string()))??;
 
     let mut keys = Vec::new();
     let out = Out { ctx, prefix };
-    out.put(&mut keys, "sheet.png".into(), sheet).await?;
-    match params.layout.as_str() {
-        "sheet" => {
-            for (name, bytes) in &files {
-                out.put(&mut keys, format!("cells/{name}"), bytes.to_vec())
-                    .await?;
-            }
+    out.put(&mut keys, "sheet.png".into(), png).await?;
+    if gallery {
+        for ((name, bytes), thumb) in files.iter().zip(thumbs) {
+            out.put(&mut keys, format!("gallery/images/{name}"), bytes.to_vec())
+                .await?;
+            out.put(&mut keys, format!("gallery/thumbs/{name}"), thumb)
+                .await?;
         }
-        "gallery" => {
-            for ((name, bytes), thumb) in files.iter().zip(thumbs) {
-                out.put(&mut keys, format!("gallery/images/{name}"), bytes.to_vec())
-                    .await?;
-                out.put(&mut keys, format!("gallery/thumbs/{name}"), thumb)
-                    .await?;
-            }
-            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-            out.put(
-                &mut keys,
-                "gallery/index.html".into(),
-                page(params, &names).into_bytes(),
-            )
-            .await?;
-        }
-        other => {
-            return Err(WorkerError::BadTask(format!(
-                "unknown assemble layout '{other}'"
-            )));
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        out.put(
+            &mut keys,
+            "gallery/index.html".into(),
+            page(sheet, &names).into_bytes(),
+        )
+        .await?;
+    } else {
+        for (name, bytes) in &files {
+            out.put(&mut keys, format!("cells/{name}"), bytes.to_vec())
+                .await?;
         }
     }
     Ok(keys)
 }
 
 /// highres: the tiles of one scale feathered into the whole picture
-/// (`output_name`, default `result.png`).
-async fn tiles(
-    ctx: &Context,
-    prefix: &str,
-    params: &pb::TaskParams,
-) -> Result<Vec<String>, WorkerError> {
-    let mut files = Vec::with_capacity(params.cells.len());
-    for cell in &params.cells {
-        files.push((cell.key.clone(), ctx.store.get(&cell.key).await?));
+/// (`output_name` below the prefix).
+async fn tiles(ctx: &Context, prefix: &str, mosaic: &Mosaic) -> Result<Vec<String>, WorkerError> {
+    let mut files = Vec::with_capacity(mosaic.tiles.len());
+    for tile in &mosaic.tiles {
+        files.push((tile.key.clone(), ctx.store.get(&tile.key).await?));
     }
-    let name = match params.output_name.as_str() {
-        "" => "result.png".to_string(),
-        n => file_name(n)?,
-    };
-    let max_pixels = ctx.max_pixels;
-    let p = params.clone();
+    let max_pixels = ctx.limits.max_pixels;
+    let m = mosaic.clone();
     let png = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, WorkerError> {
         let images = files
             .iter()
             .map(|(k, b)| Image::decode(b, Path::new(k), max_pixels))
             .collect::<Result<Vec<_>, _>>()?;
-        let placed: Vec<(usize, usize, &Image)> = p
-            .cells
+        let placed: Vec<(usize, usize, &Image)> = m
+            .tiles
             .iter()
             .zip(&images)
-            .map(|(c, i)| (c.x as usize, c.y as usize, i))
+            .map(|(t, i)| (t.x as usize, t.y as usize, i))
             .collect();
         Ok(feather(
-            p.full_width as usize,
-            p.full_height as usize,
-            p.overlap as usize,
+            m.full.0 as usize,
+            m.full.1 as usize,
+            m.overlap as usize,
             &placed,
         )
         .encode_png()?)
     })
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
-    let key = format!("{prefix}{name}");
+    let key = format!("{prefix}{}", mosaic.output_name);
     ctx.store.put(&key, Bytes::from(png)).await?;
     Ok(vec![key])
 }
@@ -233,7 +219,7 @@ fn file_name(key: &str) -> Result<String, WorkerError> {
 
 /// A white sheet with the cells on a rows × cols grid, column labels above
 /// and row labels to the left.
-fn contact_sheet(p: &pb::TaskParams, images: &[Image]) -> Image {
+fn contact_sheet(p: &Sheet, images: &[Image]) -> Image {
     let fit = |i: &Image| {
         let long = i.width.max(i.height).min(CELL_SIDE);
         stylefarm_engine::image::fit_long_side(i.width, i.height, long)
@@ -313,7 +299,7 @@ fn contact_sheet(p: &pb::TaskParams, images: &[Image]) -> Image {
 /// The gallery page: a table, rows contents, columns styles; each cell a
 /// thumbnail linking to the full picture, with its settings. Relative links
 /// only, so the `gallery/` folder works wherever it is copied.
-fn page(p: &pb::TaskParams, names: &[&str]) -> String {
+fn page(p: &Sheet, names: &[&str]) -> String {
     let mut h = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>stylefarm gallery</title>\n<style>\nbody{font-family:sans-serif;margin:1em}\ntable{border-collapse:collapse}\ntd,th{padding:6px;vertical-align:top;text-align:center}\nimg{display:block;margin:auto}\n.settings{font-size:smaller;color:#555;max-width:200px}\n</style>\n</head>\n<body>\n<h1>stylefarm gallery</h1>\n<table>\n<tr><th></th>",
     );
@@ -369,6 +355,8 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use stylefarm_spec::task::SheetCell;
+
     use super::*;
 
     #[test]
@@ -391,28 +379,25 @@ mod tests {
 
     #[test]
     fn page_links_every_cell_and_escapes_labels() {
-        let p = pb::TaskParams {
+        let p = Sheet {
             rows: 1,
             cols: 2,
             row_labels: vec!["<b>".into()],
             col_labels: vec!["a".into(), "b".into()],
             cells: vec![
-                pb::Cell {
+                SheetCell {
                     key: "jobs/j/t/c0-s0.png".into(),
                     row: 0,
                     col: 0,
                     caption: "x".into(),
-                    ..Default::default()
                 },
-                pb::Cell {
+                SheetCell {
                     key: "jobs/j/u/c0-s1.png".into(),
                     row: 0,
                     col: 1,
                     caption: "y".into(),
-                    ..Default::default()
                 },
             ],
-            ..Default::default()
         };
         let html = page(&p, &["c0-s0.png", "c0-s1.png"]);
         assert!(html.contains("href=\"images/c0-s1.png\""));

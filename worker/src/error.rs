@@ -1,5 +1,7 @@
 //! The worker's one error type.
 
+use std::path::{Path, PathBuf};
+
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -18,12 +20,31 @@ pub enum WorkerError {
     Storage(#[from] stylefarm_storage::StorageError),
     #[error("bad task: {0}")]
     BadTask(String),
+    /// This machine's own files failed (full disk, unwritable temp folder):
+    /// not the task's fault, so another worker may well succeed.
+    #[error(
+        "worker-local I/O at {path}: {source}; check the worker's disk and TMPDIR (the task is retried elsewhere)"
+    )]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("worker thread failed: {0}")]
     Join(String),
 }
 
 impl WorkerError {
-    /// Failures that retrying on another worker cannot fix.
+    /// A [`WorkerError::Local`] at `path`.
+    pub(crate) fn local(path: &Path, source: std::io::Error) -> Self {
+        WorkerError::Local {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// Failures that retrying on another worker cannot fix. A local I/O
+    /// failure is never one: the job must not fail for one worker's disk.
     pub(crate) fn is_permanent(&self) -> bool {
         use stylefarm_engine::EngineError as E;
         match self {
@@ -39,5 +60,19 @@ impl WorkerError {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_io_failures_are_retried_elsewhere() {
+        let full = std::io::Error::other("No space left on device");
+        let e = WorkerError::local(Path::new("/tmp/stylefarm-worker-x"), full);
+        assert!(!e.is_permanent());
+        assert!(e.to_string().contains("No space left"), "{e}");
+        assert!(WorkerError::BadTask("x".into()).is_permanent());
     }
 }

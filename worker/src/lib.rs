@@ -4,11 +4,15 @@
 //!
 //! Layout:
 //! - [`config`]: what a worker needs to start.
-//! - `spec`: wire settings → engine settings.
-//! - `task`: one task from inputs to outputs; stylize runs here.
-//! - `targets`: style Gram targets into the shared cache.
-//! - `assemble`: contact sheets and gallery pages (`font`: their labels).
 //! - `run`: registration, the lease loop per slot, shutdown.
+//! - `task`: one leased task: its typed plan (`stylefarm_spec::TaskPlan`),
+//!   heartbeats while it runs, then complete, fail or release.
+//! - `stylize`: fetch inputs → a synchronous render → upload outputs.
+//! - `settings`: a job's render settings → the engine's.
+//! - `targets`: style Gram targets into the shared cache.
+//! - `assemble`: contact sheets, gallery pages and highres mosaics (`font`:
+//!   the labels).
+//! - [`quality`]: seam and difference measures of assembled pictures.
 //! - [`error`]: the crate's error type.
 
 mod assemble;
@@ -17,7 +21,8 @@ pub mod error;
 mod font;
 pub mod quality;
 mod run;
-mod spec;
+mod settings;
+mod stylize;
 mod targets;
 mod task;
 

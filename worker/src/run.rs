@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
+use crate::stylize::Limits;
 use crate::task::{self, Context};
 
 /// Runs until `shutdown` resolves, then releases running tasks and returns.
@@ -65,8 +66,10 @@ pub async fn run(
         model,
         worker_id,
         heartbeat,
-        max_pixels: config.max_input_pixels,
-        max_memory: config.max_memory,
+        limits: Limits {
+            max_pixels: config.max_input_pixels,
+            max_memory: config.max_memory,
+        },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut slots = tokio::task::JoinSet::new();

@@ -1,49 +1,44 @@
 //! `targets` tasks: one style's Gram matrices at each style side a job
-//! needs, written to the shared cache (`stylefarm_proto::cache`) as
+//! needs, written to the shared cache (`stylefarm_spec::cache`) as
 //! safetensors. Targets already there are not computed again.
 
 use std::path::Path;
 
 use bytes::Bytes;
+use stylefarm_engine::model::Layer;
 use stylefarm_engine::{Image, StyleTargets};
-use stylefarm_proto::pb;
+use stylefarm_spec::task::TargetsTask;
 use tracing::info;
 
 use crate::error::WorkerError;
-use crate::spec;
 use crate::task::Context;
 
 /// Computes and stores the missing targets; a targets task has no outputs
 /// of its own (the cache is outside the job's prefix).
-pub(crate) async fn run(
-    ctx: &Context,
-    wire: &pb::RenderSettings,
-    params: &pb::TaskParams,
-) -> Result<Vec<String>, WorkerError> {
-    if params.cache_keys.len() != params.style_sides.len() || params.style_key.is_empty() {
-        return Err(WorkerError::BadTask(
-            "targets task needs a style and one cache key per style side".into(),
-        ));
-    }
+pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>, WorkerError> {
     let mut missing = Vec::new();
-    for (key, &side) in params.cache_keys.iter().zip(&params.style_sides) {
-        if ctx.store.head(key).await?.is_none() {
-            missing.push((key.clone(), side as usize));
+    for t in &task.targets {
+        if ctx.store.head(&t.key).await?.is_none() {
+            missing.push(t.clone());
         }
     }
     if missing.is_empty() {
-        info!(style = %params.style_key, "style targets already cached");
+        info!(style = %task.style_key, "style targets already cached");
         return Ok(Vec::new());
     }
-    let settings = spec::settings(wire)?;
-    let style = ctx.store.get(&params.style_key).await?;
+    let style = ctx.store.get(&task.style_key).await?;
     let model = ctx.model.clone();
-    let max_pixels = ctx.max_pixels;
-    let key = params.style_key.clone();
-    let sides: Vec<usize> = missing.iter().map(|(_, s)| *s).collect();
+    let max_pixels = ctx.limits.max_pixels;
+    let key = task.style_key.clone();
+    let names: Vec<String> = task.style_layers.iter().map(|l| l.layer.clone()).collect();
+    let pooling = task.pooling;
+    let sides: Vec<usize> = missing.iter().map(|t| t.side as usize).collect();
     let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>, WorkerError> {
         let image = Image::decode(&style, Path::new(&key), max_pixels)?;
-        let layers = settings.style_layer_list()?;
+        let layers = names
+            .iter()
+            .map(|n| Layer::parse(n))
+            .collect::<Result<Vec<_>, _>>()?;
         sides
             .iter()
             .map(|&side| {
@@ -51,7 +46,7 @@ pub(crate) async fn run(
                     &model,
                     &image.resize_long_side(side),
                     &layers,
-                    settings.pooling,
+                    pooling,
                 )?;
                 Ok(t.to_safetensors()?)
             })
@@ -59,9 +54,9 @@ pub(crate) async fn run(
     })
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
-    for ((key, side), bytes) in missing.iter().zip(encoded) {
-        ctx.store.put(key, Bytes::from(bytes)).await?;
-        info!(style = %params.style_key, side, key = %key, "style targets computed");
+    for (t, bytes) in missing.iter().zip(encoded) {
+        ctx.store.put(&t.key, Bytes::from(bytes)).await?;
+        info!(style = %task.style_key, side = t.side, key = %t.key, "style targets computed");
     }
     Ok(Vec::new())
 }

@@ -3,64 +3,57 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use stylefarm_engine::image::DEFAULT_MAX_PIXELS;
+use stylefarm_client::{Farm, state_name};
 use stylefarm_proto::pb;
 
-use crate::args::{FarmArgs, SubmitArgs};
-use crate::client::{self, Client, Submission};
-use crate::config::FileConfig;
+use crate::args::SubmitArgs;
 use crate::job;
+use crate::progress;
+use crate::settings::Settings;
 
-pub async fn submit(args: SubmitArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let url = coordinator_url(&args.farm, config);
-    let mut c = client::connect(&url).await?;
-    let request = job::resolve(&args.job, &args.engine, &config.render)?;
-    let name = args.name.clone().unwrap_or_else(|| {
-        job_name(
-            &request.kind,
-            request.content.as_deref(),
-            &request.engine.styles,
-        )
-    });
-    let max_input_pixels = args
-        .max_input_pixels
-        .or(config.max_input_pixels)
-        .unwrap_or(DEFAULT_MAX_PIXELS);
-    let submission = Submission::new(request, name, args.priority, max_input_pixels);
-    let job_id = client::submit(&mut c, &submission).await?;
+pub async fn submit(args: SubmitArgs, settings: &Settings) -> anyhow::Result<()> {
+    let mut resolved = job::resolve(&args.job, &args.render, &settings.render)?;
+    let spec = &mut resolved.job.spec;
+    if let Some(name) = &args.name {
+        spec.name.clone_from(name);
+    }
+    spec.priority = args.priority.unwrap_or(spec.priority);
+    resolved.job.check()?;
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job_id = farm
+        .submit(&resolved.job, settings.max_input_pixels)
+        .await?;
     if !args.wait {
         println!("{job_id}");
         return Ok(());
     }
     eprintln!("job {job_id} submitted");
-    let job = client::watch(&mut c, &job_id, args.quiet).await?;
-    let dir = args
-        .output_dir
+    let job = progress::watch(&mut farm, &job_id, args.quiet).await?;
+    let dest = args
+        .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(&job_id));
-    fetch_outputs(&mut c, &job, &dir).await
+    deliver(&mut farm, &job, &dest).await
 }
 
-pub async fn watch(job_id: String, farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let mut c = client::connect(&coordinator_url(&farm, config)).await?;
-    let job = client::watch(&mut c, &job_id, false).await?;
-    println!("job {} {}", job.job_id, client::state_name(job.state()));
+pub async fn watch(job_id: String, settings: &Settings) -> anyhow::Result<()> {
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job = progress::watch(&mut farm, &job_id, false).await?;
+    println!("job {} {}", job.job_id, state_name(job.state()));
     Ok(())
 }
 
 pub async fn get(
     job_id: String,
     output: Option<PathBuf>,
-    farm: FarmArgs,
-    config: &FileConfig,
+    settings: &Settings,
 ) -> anyhow::Result<()> {
-    let mut c = client::connect(&coordinator_url(&farm, config)).await?;
-    let job = get_job(&mut c, &job_id).await?;
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job = farm.get_job(&job_id).await?;
     if job.state() != pb::JobState::Succeeded {
         anyhow::bail!(
             "job {job_id} is {}{}: outputs come when it has succeeded (`stylefarm watch {job_id}`)",
-            client::state_name(job.state()),
+            state_name(job.state()),
             if job.error.is_empty() {
                 String::new()
             } else {
@@ -68,39 +61,26 @@ pub async fn get(
             }
         );
     }
-    fetch_outputs(
-        &mut c,
-        &job,
-        &output.unwrap_or_else(|| PathBuf::from(&job_id)),
-    )
-    .await
+    let dest = output.unwrap_or_else(|| PathBuf::from(&job_id));
+    deliver(&mut farm, &job, &dest).await
 }
 
-pub async fn jobs(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let mut c = client::connect(&coordinator_url(&farm, config)).await?;
-    let jobs = c
-        .list_jobs(pb::ListJobsRequest { limit: 50 })
-        .await
-        .map_err(|s| anyhow::anyhow!("cannot list jobs: {}", s.message()))?
-        .into_inner()
-        .jobs;
+pub async fn jobs(settings: &Settings) -> anyhow::Result<()> {
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let jobs = farm.list_jobs(50).await?;
     println!(
         "{:<36}  {:<10}  {:>5}  {:<8}  name",
         "job", "state", "tasks", "priority"
     );
     for j in jobs {
-        let done = j
-            .tasks
-            .iter()
-            .filter(|t| t.state() == pb::TaskState::Succeeded)
-            .count();
+        // Listings carry no tasks (a job may have thousands): the counters do.
         let spec = j.spec.clone().unwrap_or_default();
         println!(
             "{:<36}  {:<10}  {:>2}/{:<2}  {:<8}  {}",
             j.job_id,
-            client::state_name(j.state()),
-            done,
-            j.tasks.len(),
+            state_name(j.state()),
+            j.tasks_done,
+            j.tasks_total,
             spec.priority,
             spec.name
         );
@@ -108,14 +88,9 @@ pub async fn jobs(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn workers(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let mut c = client::connect(&coordinator_url(&farm, config)).await?;
-    let workers = c
-        .list_workers(pb::ListWorkersRequest {})
-        .await
-        .map_err(|s| anyhow::anyhow!("cannot list workers: {}", s.message()))?
-        .into_inner()
-        .workers;
+pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let workers = farm.list_workers().await?;
     println!(
         "{:<36}  {:<16}  {:<8}  {:>5}  {:>8}  {:>9}  {:<5}  tasks",
         "worker", "name", "device", "slots", "memory", "untiled", "alive"
@@ -136,60 +111,17 @@ pub async fn workers(farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub async fn cancel(job_id: String, farm: FarmArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let mut c = client::connect(&coordinator_url(&farm, config)).await?;
-    let r = c
-        .cancel_job(pb::CancelJobRequest {
-            job_id: job_id.clone(),
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("cannot cancel job {job_id}: {}", s.message()))?
-        .into_inner();
-    println!("job {job_id} {}", client::state_name(r.state()));
+pub async fn cancel(job_id: String, settings: &Settings) -> anyhow::Result<()> {
+    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let state = farm.cancel(&job_id).await?;
+    println!("job {job_id} {}", state_name(state));
     Ok(())
 }
 
-async fn get_job(c: &mut Client, job_id: &str) -> anyhow::Result<pb::Job> {
-    Ok(c.get_job(pb::GetJobRequest {
-        job_id: job_id.to_string(),
-    })
-    .await
-    .map_err(|s| anyhow::anyhow!("cannot read job {job_id}: {}", s.message()))?
-    .into_inner())
-}
-
-/// Every output of the job into `dir`, keeping the path below `jobs/<id>/`.
-async fn fetch_outputs(c: &mut Client, job: &pb::Job, dir: &Path) -> anyhow::Result<()> {
-    let prefix = format!("jobs/{}/", job.job_id);
-    for key in &job.output_keys {
-        let rel = key.strip_prefix(&prefix).unwrap_or(key);
-        let dest = dir.join(rel);
-        client::download(c, key, &dest)
-            .await
-            .with_context(|| format!("downloading {key}"))?;
-        println!("{}", dest.display());
-    }
+/// The job's outputs at `dest` (a picture file or a folder), named for
+/// people; prints what was written.
+async fn deliver(farm: &mut Farm, job: &pb::Job, dest: &Path) -> anyhow::Result<()> {
+    let written = farm.deliver(job, dest, None).await?;
+    super::render::print_written(&written, dest);
     Ok(())
-}
-
-pub fn coordinator_url(farm: &FarmArgs, config: &FileConfig) -> String {
-    farm.coordinator
-        .clone()
-        .or_else(|| config.coordinator.clone())
-        .unwrap_or_else(|| "http://127.0.0.1:7070".into())
-}
-
-pub fn job_name(kind: &str, content: Option<&Path>, styles: &[(PathBuf, f64)]) -> String {
-    let stem = |p: &Path| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let styles: Vec<String> = styles.iter().map(|(p, _)| stem(p)).collect();
-    match (kind, content) {
-        ("gallery", _) => format!("gallery × {}", styles.join(", ")),
-        ("grid", Some(c)) => format!("grid {} × {}", stem(c), styles.join("/")),
-        (_, Some(c)) => format!("{} × {}", stem(c), styles.join("+")),
-        (_, None) => format!("texture × {}", styles.join("+")),
-    }
 }

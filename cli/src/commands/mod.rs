@@ -9,9 +9,9 @@ mod serve;
 use anyhow::Context;
 
 use crate::args::{Command, ModelCommand};
-use crate::config::FileConfig;
+use crate::settings::Settings;
 
-pub fn run(command: Command, config: &FileConfig) -> anyhow::Result<()> {
+pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -20,17 +20,15 @@ pub fn run(command: Command, config: &FileConfig) -> anyhow::Result<()> {
     };
     match command {
         Command::Model(ModelCommand::Fetch { force }) => model::fetch(force),
-        Command::Model(ModelCommand::Path) => model::print_path(config),
-        Command::Render(args) => runtime()?.block_on(render::run(args, config)),
-        Command::Coordinator(args) => runtime()?.block_on(serve::coordinator(args, config)),
-        Command::Worker(args) => runtime()?.block_on(serve::worker(args, config)),
-        Command::Submit(args) => runtime()?.block_on(farm::submit(args, config)),
-        Command::Watch { job, farm } => runtime()?.block_on(farm::watch(job, farm, config)),
-        Command::Get { job, output, farm } => {
-            runtime()?.block_on(farm::get(job, output, farm, config))
-        }
-        Command::Jobs { farm } => runtime()?.block_on(farm::jobs(farm, config)),
-        Command::Workers { farm } => runtime()?.block_on(farm::workers(farm, config)),
-        Command::Cancel { job, farm } => runtime()?.block_on(farm::cancel(job, farm, config)),
+        Command::Model(ModelCommand::Path) => model::print_path(settings),
+        Command::Render(args) => runtime()?.block_on(render::run(args, settings)),
+        Command::Coordinator(args) => runtime()?.block_on(serve::coordinator(args, settings)),
+        Command::Worker(args) => runtime()?.block_on(serve::worker(args, settings)),
+        Command::Submit(args) => runtime()?.block_on(farm::submit(args, settings)),
+        Command::Watch { job, .. } => runtime()?.block_on(farm::watch(job, settings)),
+        Command::Get { job, output, .. } => runtime()?.block_on(farm::get(job, output, settings)),
+        Command::Jobs { .. } => runtime()?.block_on(farm::jobs(settings)),
+        Command::Workers { .. } => runtime()?.block_on(farm::workers(settings)),
+        Command::Cancel { job, .. } => runtime()?.block_on(farm::cancel(job, settings)),
     }
 }

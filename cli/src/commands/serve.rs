@@ -5,23 +5,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use stylefarm_client::{BUCKET, default_db_url};
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig};
-use stylefarm_engine::image::DEFAULT_MAX_PIXELS;
 use stylefarm_storage::{EmbeddedS3, StorageConfig};
 use stylefarm_worker::WorkerConfig;
 
-use super::farm::coordinator_url;
-use super::model;
 use crate::args::{CoordinatorArgs, WorkerArgs};
-use crate::config::FileConfig;
-use crate::embedded::{BUCKET, default_data_dir, default_db_url};
+use crate::settings::Settings;
 
-pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::Result<()> {
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or_else(|| config.data_dir.clone())
-        .unwrap_or_else(default_data_dir);
+pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::Result<()> {
+    settings.farm.check()?;
+    let data_dir = &settings.data_dir;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut embedded = None;
@@ -56,10 +50,9 @@ pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::
             cfg
         }
     };
-    let db = args.db.clone().unwrap_or_else(|| default_db_url(&data_dir));
+    let db = args.db.clone().unwrap_or_else(|| default_db_url(data_dir));
     let mut cfg = CoordinatorConfig::new(db, storage);
-    cfg.lease_timeout = Duration::from_secs_f64(args.lease_timeout.max(0.1));
-    cfg.heartbeat_interval = cfg.heartbeat_interval.min(cfg.lease_timeout / 3);
+    settings.farm.apply(&mut cfg);
     let coordinator = Coordinator::open(cfg).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -78,30 +71,19 @@ pub async fn coordinator(args: CoordinatorArgs, config: &FileConfig) -> anyhow::
     Ok(())
 }
 
-pub async fn worker(args: WorkerArgs, config: &FileConfig) -> anyhow::Result<()> {
+pub async fn worker(args: WorkerArgs, settings: &Settings) -> anyhow::Result<()> {
     let cfg = WorkerConfig {
-        coordinator: coordinator_url(&args.farm, config),
+        coordinator: settings.coordinator.clone(),
         name: args
             .name
             .clone()
             .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
-        device: args
-            .device
-            .clone()
-            .or_else(|| config.device.clone())
-            .unwrap_or_else(|| "cpu".into()),
+        device: settings.device.clone(),
         slots: args.slots,
-        model_path: model::resolve(args.model.as_deref(), config),
-        max_input_pixels: args
-            .max_input_pixels
-            .or(config.max_input_pixels)
-            .unwrap_or(DEFAULT_MAX_PIXELS),
+        model_path: settings.model.clone(),
+        max_input_pixels: settings.max_input_pixels,
         lease_wait: Duration::from_secs(5),
-        max_memory: args
-            .max_memory
-            .as_deref()
-            .map(crate::engine_flags::parse_bytes)
-            .transpose()?,
+        max_memory: args.max_memory.map(|b| b.0),
         untiled_pixels: args.untiled_pixels,
     };
     eprintln!("worker {} serving {}", cfg.name, cfg.coordinator);

@@ -143,22 +143,37 @@ pub fn files_ending(root: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The job as the coordinator sees it, over gRPC.
-pub fn get_job(url: &str, job: &str) -> stylefarm_proto::pb::Job {
-    use stylefarm_proto::pb;
+/// Kills the processes it holds when dropped: at the end of a test, passed
+/// or failed (a failed assert unwinds through it), no child outlives it.
+pub struct Procs(pub Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(kill);
+    }
+}
+
+/// Runs a farm client call to its end on a runtime of its own.
+pub fn farm_call<T>(
+    url: &str,
+    call: impl AsyncFnOnce(&mut stylefarm_client::Farm) -> stylefarm_client::Result<T>,
+) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            let mut c = pb::farm_client::FarmClient::connect(url.to_string())
-                .await
-                .unwrap();
-            c.get_job(pb::GetJobRequest {
-                job_id: job.to_string(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
+            let mut farm = stylefarm_client::Farm::connect(url).await.unwrap();
+            call(&mut farm).await.unwrap()
         })
+}
+
+/// The job as the coordinator sees it, over gRPC.
+pub fn get_job(url: &str, job: &str) -> stylefarm_proto::pb::Job {
+    farm_call(url, async |f| f.get_job(job).await)
+}
+
+/// Every worker the coordinator knows.
+pub fn list_workers(url: &str) -> Vec<stylefarm_proto::pb::WorkerInfo> {
+    farm_call(url, async |f| f.list_workers().await)
 }

@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use stylefarm_proto::cache::style_side;
-use stylefarm_proto::kinds::{fit_long_side, highres_sides, tiles};
-use stylefarm_proto::pb;
+use stylefarm_spec::geometry::{fit_long_side, tiles};
+use stylefarm_spec::task::{AssembleTask, Mosaic, PlacedTile, StylizeTask, TileCrop};
+use stylefarm_spec::{JobSpec, RenderSettings, Scales, TaskPlan};
 
-use super::multi::{Targets, output_key};
+use super::targets::Targets;
 use super::{Plan, PlannedTask};
-use crate::model::TaskKind;
 
 /// highres: targets per style (at every scale) → the whole picture at the
 /// first scale on one worker → per finer scale, overlapping tiles on any
@@ -17,17 +16,12 @@ use crate::model::TaskKind;
 /// optimising against the same global targets of that scale → an assemble
 /// task feathering the tiles together. The last assemble's `result.png` is
 /// the job's output. A tiled texture is planned the same way, without
-/// content: each task is told its scale's texture size (`full_width`,
-/// `full_height`).
-pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+/// content: each task renders its scale's (or its tile's) texture size.
+pub(super) fn plan_highres(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
-    let s = spec.settings.clone().unwrap_or_default();
-    let sides = highres_sides(spec);
-    let style_sides: Vec<u32> = sides
-        .iter()
-        .map(|&l| style_side(l, s.style_scale))
-        .collect();
+    let farm = spec.tiles.expect("a checked tiled job has tiles");
+    let sides = spec.highres_sides();
     let n = sides.len();
     let name = |k: usize| {
         if k + 1 == n {
@@ -36,85 +30,86 @@ pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
             format!("scale-{k}.png")
         }
     };
-    let texture = spec.content_key.is_empty();
+    let texture = spec.settings.texture;
     let dims = |side: u32| {
-        if texture {
-            fit_long_side(s.texture_width, s.texture_height, side)
-        } else {
-            fit_long_side(spec.content_width, spec.content_height, side)
-        }
+        let (w, h) = texture
+            .or(spec.content.as_ref().and_then(|c| c.size))
+            .unwrap_or((side, side));
+        fit_long_side(w, h, side)
     };
-    let (keys, deps) = targets.for_styles_at(&spec.styles, Some(0));
-    let mut base = PlannedTask::new(TaskKind::Stylize, deps, n == 1);
-    let (w0, h0) = if texture { dims(sides[0]) } else { (0, 0) };
-    base.params = Some(pb::TaskParams {
-        content_key: spec.content_key.clone(),
-        styles: spec.styles.clone(),
-        cache_keys: keys,
-        style_sides: vec![style_sides[0]],
-        size: sides[0],
-        full_width: w0,
-        full_height: h0,
-        output_name: name(0),
-        ..Default::default()
-    });
-    let mut prev_key = output_key(job_id, &base);
+    // One render: the scale's size (or the tile's), one scale only.
+    let settings_at = |size: (u32, u32)| RenderSettings {
+        size: size.0.max(size.1),
+        scales: Scales::Single,
+        texture: texture.map(|_| size),
+        ..spec.settings.clone()
+    };
+    let stylize = |scale: usize, size, tile: Option<TileCrop>, previous_scale| {
+        let (shared, deps) = targets.for_styles_at(&spec.styles, Some(scale));
+        let plan = TaskPlan::Stylize(StylizeTask {
+            content_key: spec.content.as_ref().map(|c| c.key.clone()),
+            content_size: spec.content.as_ref().and_then(|c| c.size),
+            styles: spec.styles.clone(),
+            settings: settings_at(size),
+            output_name: if tile.is_some() {
+                "tile.png".into()
+            } else {
+                name(scale)
+            },
+            targets: shared,
+            previous_scale,
+            tile,
+        });
+        (plan, deps)
+    };
+    let (base, deps) = stylize(0, dims(sides[0]), None, None);
+    let base = PlannedTask::new(base, deps, n == 1);
+    let mut prev_key = base.output_key(job_id);
     tasks.push(base);
     let mut prev = tasks.len() - 1;
     let mut tile_count = 0;
     for k in 1..n {
         let (w, h) = dims(sides[k]);
-        let (keys, target_deps) = targets.for_styles_at(&spec.styles, Some(k));
-        let mut cells = Vec::new();
+        let mut placed = Vec::new();
         let mut tile_tasks = Vec::new();
-        for (x, y, tw, th) in tiles(w, h, spec.tile, spec.overlap) {
-            let mut deps = target_deps.clone();
+        for (x, y, tw, th) in tiles(w, h, farm.tile, farm.overlap) {
+            let crop = TileCrop {
+                full: (w, h),
+                at: (x, y),
+                size: (tw, th),
+            };
+            let (plan, mut deps) = stylize(k, (tw, th), Some(crop), Some(prev_key.clone()));
             deps.push(prev);
-            let mut task = PlannedTask::new(TaskKind::Stylize, deps, false);
-            task.params = Some(pb::TaskParams {
-                content_key: spec.content_key.clone(),
-                styles: spec.styles.clone(),
-                cache_keys: keys.clone(),
-                style_sides: vec![style_sides[k]],
-                init_key: prev_key.clone(),
-                full_width: w,
-                full_height: h,
-                crop_x: x,
-                crop_y: y,
-                crop_width: tw,
-                crop_height: th,
-                output_name: "tile.png".into(),
-                ..Default::default()
-            });
-            cells.push(pb::Cell {
-                key: output_key(job_id, &task),
+            let task = PlannedTask::new(plan, deps, false);
+            placed.push(PlacedTile {
+                key: task.output_key(job_id),
                 x,
                 y,
-                ..Default::default()
             });
             tasks.push(task);
             tile_tasks.push(tasks.len() - 1);
         }
         tile_count += tile_tasks.len();
-        let mut assemble = PlannedTask::new(TaskKind::Assemble, tile_tasks, k + 1 == n);
-        assemble.params = Some(pb::TaskParams {
-            layout: "tiles".into(),
-            cells,
-            full_width: w,
-            full_height: h,
-            overlap: spec.overlap,
+        let mosaic = TaskPlan::Assemble(AssembleTask::Tiles(Mosaic {
+            tiles: placed,
+            full: (w, h),
+            overlap: farm.overlap,
             output_name: name(k),
-            ..Default::default()
-        });
-        prev_key = output_key(job_id, &assemble);
+        }));
+        let assemble = PlannedTask::new(mosaic, tile_tasks, k + 1 == n);
+        prev_key = assemble.output_key(job_id);
         tasks.push(assemble);
         prev = tasks.len() - 1;
     }
     let note = format!(
         "{} scales {sides:?}: {tile_count} tiles of {} px (overlap {}); {}",
-        if texture { "tiled texture" } else { "highres" },
-        spec.tile,
-        spec.overlap,
+        if texture.is_some() {
+            "tiled texture"
+        } else {
+            "highres"
+        },
+        farm.tile,
+        farm.overlap,
         targets.note()
     );
     Plan { tasks, note }
@@ -122,51 +117,87 @@ pub(super) fn plan_highres(spec: &pb::JobSpec, job_id: &str, cached: &HashSet<St
 
 #[cfg(test)]
 mod tests {
+    use stylefarm_spec::{FarmTiles, JobKind, TaskKind};
+
     use super::*;
+    use crate::planner::tests::spec;
+
+    fn stylize_tasks(p: &Plan) -> Vec<&StylizeTask> {
+        p.tasks
+            .iter()
+            .filter_map(|t| match &t.plan {
+                Some(TaskPlan::Stylize(s)) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
 
     #[test]
     fn a_tiled_texture_is_planned_like_highres_without_content() {
-        let mut s = pb::JobSpec {
-            kind: "texture".into(),
-            styles: vec![pb::StyleInput {
-                input_key: "inputs/a.png".into(),
-                weight: 1.0,
-                ..Default::default()
-            }],
-            settings: Some(pb::RenderSettings {
-                style_scale: 1.0,
-                pooling: "max".into(),
-                original_colors: "none".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        s.tile = 64;
-        s.overlap = 16;
-        let st = s.settings.as_mut().unwrap();
-        (st.texture_width, st.texture_height) = (256, 128);
-        let p = super::super::multi::plan_texture(&s, "j", &HashSet::new());
+        let mut s = spec(JobKind::Texture, &["inputs/a.png"]);
+        s.content = None;
+        s.settings.texture = Some((256, 128));
+        s.tiles = Some(FarmTiles {
+            tile: 64,
+            overlap: 16,
+        });
+        let p = plan_highres(&s, "j", &HashSet::new());
         assert_eq!(p.check(), Ok(()));
         // targets, the whole at 64×32, then 128×64 and 256×128 in tiles.
-        let base = &p.tasks[1];
-        let bp = base.params.as_ref().unwrap();
-        assert_eq!((bp.full_width, bp.full_height, bp.crop_width), (64, 32, 0));
-        assert!(bp.content_key.is_empty());
-        let tiles: Vec<_> = p
-            .tasks
-            .iter()
-            .filter_map(|t| t.params.as_ref().filter(|p| p.crop_width > 0))
-            .collect();
+        let stylize = stylize_tasks(&p);
+        let base = stylize[0];
+        assert_eq!(base.settings.texture, Some((64, 32)));
+        assert!(base.tile.is_none() && base.content_key.is_none());
+        let tiles: Vec<_> = stylize.iter().filter(|t| t.tile.is_some()).collect();
         // 128×64: 3×1 tiles; 256×128: 5×3.
         assert_eq!(tiles.len(), 3 + 15);
-        assert!(tiles.iter().all(|t| !t.init_key.is_empty()));
+        assert!(tiles.iter().all(|t| t.previous_scale.is_some()));
+        assert!(
+            tiles
+                .iter()
+                .all(|t| t.settings.texture == Some(t.tile.unwrap().size))
+        );
         let last = p.tasks.last().unwrap();
         assert!(last.is_final && last.kind == TaskKind::Assemble);
-        assert_eq!(last.params.as_ref().unwrap().full_width, 256);
+        let Some(TaskPlan::Assemble(AssembleTask::Tiles(m))) = &last.plan else {
+            panic!("not a mosaic")
+        };
+        assert_eq!(m.full, (256, 128));
         assert!(
             p.note.starts_with("tiled texture scales [64, 128, 256]"),
             "{}",
             p.note
         );
+    }
+
+    #[test]
+    fn highres_tiles_crop_the_content_and_start_from_the_previous_scale() {
+        let mut s = spec(JobKind::Highres, &["inputs/a.png"]);
+        s.settings.size = 128;
+        s.tiles = Some(FarmTiles {
+            tile: 64,
+            overlap: 16,
+        });
+        let p = plan_highres(&s, "j", &HashSet::new());
+        assert_eq!(p.check(), Ok(()));
+        let stylize = stylize_tasks(&p);
+        // The whole at 64 px, then 128×96 in 3×2 tiles of 64.
+        assert_eq!(stylize[0].settings.size, 64);
+        assert_eq!(stylize[0].output_name, "scale-0.png");
+        let tiles = &stylize[1..];
+        assert_eq!(tiles.len(), 6);
+        for t in tiles {
+            let crop = t.tile.expect("a tile");
+            assert_eq!(crop.full, (128, 96));
+            assert_eq!(t.settings.size, 64);
+            assert_eq!(t.content_size, Some((64, 48)));
+            assert!(
+                t.previous_scale
+                    .as_deref()
+                    .unwrap()
+                    .ends_with("/scale-0.png")
+            );
+            assert_eq!(t.targets.as_ref().unwrap().sides, vec![128]);
+        }
     }
 }

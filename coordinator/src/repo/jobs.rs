@@ -1,9 +1,18 @@
 //! The `jobs` table.
 
+use prost::Message;
 use sqlx::{FromRow, SqliteExecutor};
+use stylefarm_proto::pb;
+use stylefarm_spec::JobSpec;
 
+use crate::domain::JobState;
 use crate::error::Result;
-use crate::model::JobState;
+
+/// How a job's spec is stored: its wire encoding, which clients get back
+/// as is in `GetJob`.
+pub(crate) fn encode_spec(spec: &JobSpec) -> Vec<u8> {
+    pb::JobSpec::from(spec).encode_to_vec()
+}
 
 /// A row of `jobs`.
 #[derive(Debug, Clone, FromRow)]
@@ -84,25 +93,6 @@ const COUNTS: &str = "SELECT state, tasks_done, tasks_total FROM jobs WHERE job_
 
 pub(crate) async fn counts(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<JobCounts>> {
     Ok(sqlx::query_as(COUNTS)
-        .bind(job_id)
-        .fetch_optional(ex)
-        .await?)
-}
-
-/// What a lease needs of the job: its state and spec.
-#[derive(Debug, FromRow)]
-pub(crate) struct LeaseInfo {
-    pub(crate) state: String,
-    pub(crate) spec: Vec<u8>,
-}
-
-const LEASE_INFO: &str = "SELECT state, spec FROM jobs WHERE job_id = $1";
-
-pub(crate) async fn lease_info(
-    ex: impl SqliteExecutor<'_>,
-    job_id: &str,
-) -> Result<Option<LeaseInfo>> {
-    Ok(sqlx::query_as(LEASE_INFO)
         .bind(job_id)
         .fetch_optional(ex)
         .await?)

@@ -4,8 +4,9 @@
 //! writes) and return plain row structs; the domain modules turn rows into
 //! views and decide what the state changes mean.
 //!
-//! The SQL sticks to what SQLite and PostgreSQL both accept: `$n` binds,
-//! `RETURNING`, `ON CONFLICT … DO UPDATE`, `EXISTS` subqueries.
+//! Only SQLite is built today. The SQL keeps to what PostgreSQL accepts too
+//! (`$n` binds, `RETURNING`, `ON CONFLICT … DO UPDATE`, `EXISTS`
+//! subqueries), so that the planned PostgreSQL backend can share it.
 
 pub(crate) mod jobs;
 pub(crate) mod tasks;

@@ -2,8 +2,8 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 
+use crate::domain::TaskState;
 use crate::error::Result;
-use crate::model::TaskState;
 use crate::repo::jobs::JobCounts;
 
 /// A row of `tasks`.
@@ -120,8 +120,8 @@ pub(crate) async fn final_outputs(
 // The claim: the best ready task (highest priority, then submission and plan
 // order: `seq`) whose backoff is over, skipping jobs the worker failed `$4`
 // times, unless no other live worker ($5 = alive since) could take them, in
-// which case blocking would stall the job. On PostgreSQL the subquery gets
-// `FOR UPDATE SKIP LOCKED`.
+// which case blocking would stall the job. (The planned PostgreSQL backend
+// adds `FOR UPDATE SKIP LOCKED` to the subquery.)
 macro_rules! pick {
     () => {
         "SELECT t.seq FROM tasks t \

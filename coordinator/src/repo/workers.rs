@@ -2,8 +2,8 @@
 
 use sqlx::{FromRow, SqliteExecutor};
 
+use crate::domain::WorkerSpec;
 use crate::error::Result;
-use crate::model::WorkerSpec;
 
 /// A row of `workers`.
 #[derive(Debug, Clone, FromRow)]

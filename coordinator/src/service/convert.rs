@@ -1,10 +1,11 @@
-//! Domain views ↔ wire messages.
+//! The coordinator's views ↔ wire messages. (Job specs and task plans
+//! convert in `stylefarm_proto`, the one mapping of those.)
 
 use prost::Message;
 use stylefarm_proto::pb;
 use tonic::Status;
 
-use crate::model::{
+use crate::domain::{
     JobEvent, JobState, JobView, LeasedTask, Progress, TaskState, TaskView, WorkerView,
 };
 
@@ -76,11 +77,9 @@ pub(crate) fn job_event(e: JobEvent) -> pb::JobEvent {
 
 pub(crate) fn task(t: LeasedTask) -> Result<pb::Task, Status> {
     Ok(pb::Task {
-        spec: Some(spec(&t.spec)?),
         task_id: t.task_id,
         job_id: t.job_id,
         attempt: t.attempt,
-        kind: t.kind,
         output_prefix: t.output_prefix,
         deadline_unix_ms: t.deadline_ms,
         params: if t.params.is_empty() {

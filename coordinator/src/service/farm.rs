@@ -4,9 +4,8 @@ use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use prost::Message;
 use stylefarm_proto::pb::{self, farm_server::Farm};
-use stylefarm_proto::settings::{referenced_inputs, validate_spec};
+use stylefarm_spec::JobSpec;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -14,7 +13,6 @@ use tracing::instrument;
 
 use super::{convert, required};
 use crate::error::CoordinatorError;
-use crate::jobs::NewJob;
 use crate::server::Coordinator;
 
 /// Download chunk size.
@@ -47,19 +45,8 @@ impl Farm for FarmService {
                 field: "spec",
                 problem: "missing; send a JobSpec".into(),
             })?;
-        validate_spec(&spec).map_err(CoordinatorError::from)?;
-        let job = NewJob {
-            name: spec.name.clone(),
-            kind: spec.kind.clone(),
-            priority: spec.priority,
-            inputs: referenced_inputs(&spec)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            spec: spec.encode_to_vec(),
-            parsed: spec,
-        };
-        let job_id = self.coordinator.submit_job(job).await?;
+        let spec = JobSpec::try_from(&spec).map_err(CoordinatorError::from)?;
+        let job_id = self.coordinator.submit_job(spec).await?;
         Ok(Response::new(pb::SubmitJobResponse { job_id }))
     }
 

@@ -6,7 +6,7 @@ use stylefarm_proto::pb::{self, work_server::Work};
 use tonic::{Request, Response, Status};
 
 use super::{convert, required};
-use crate::model::{AttemptRef, WorkerSpec};
+use crate::domain::{AttemptRef, WorkerSpec};
 use crate::server::Coordinator;
 
 #[derive(Debug, Clone)]

@@ -54,13 +54,7 @@ pub(crate) const UNITS: [Unit; 21] = [
 ];
 
 /// Every layer name, in network order.
-pub const VGG19_LAYERS: [&str; 37] = [
-    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1", "conv2_2",
-    "relu2_2", "pool2", "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3",
-    "conv3_4", "relu3_4", "pool3", "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3",
-    "relu4_3", "conv4_4", "relu4_4", "pool4", "conv5_1", "relu5_1", "conv5_2", "relu5_2",
-    "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
-];
+pub use stylefarm_spec::VGG19_LAYERS;
 
 /// Which tensor of a unit a layer name means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -8,14 +8,7 @@ use super::weights::Vgg19;
 use crate::error::Result;
 use crate::ops;
 
-/// Pooling between VGG blocks: the trained max pooling, or average pooling,
-/// which Gatys et al. found gives smoother pictures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Pooling {
-    #[default]
-    Max,
-    Avg,
-}
+pub use stylefarm_spec::Pooling;
 
 /// How convolutions see beyond the image's edge: zeros (VGG's training), or
 /// the opposite edge, which makes the optimised image tileable.

@@ -11,7 +11,8 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 
-/// Which optimiser, with its settings.
+/// Which optimiser, with its settings. (Its name, as flags, job files and
+/// the wire spell it, is `stylefarm_spec::Optimizer`; see [`Optimizer::name`].)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
     /// L-BFGS with `history` correction pairs and a fixed step `learning_rate`
@@ -23,9 +24,20 @@ pub enum Optimizer {
 
 impl Default for Optimizer {
     fn default() -> Self {
+        let lbfgs = stylefarm_spec::Optimizer::Lbfgs;
         Optimizer::Lbfgs {
-            history: 100,
-            learning_rate: 1.0,
+            history: stylefarm_spec::render::DEFAULT_LBFGS_HISTORY as usize,
+            learning_rate: lbfgs.default_learning_rate(),
+        }
+    }
+}
+
+impl Optimizer {
+    /// This optimiser's name.
+    pub fn name(&self) -> stylefarm_spec::Optimizer {
+        match self {
+            Optimizer::Lbfgs { .. } => stylefarm_spec::Optimizer::Lbfgs,
+            Optimizer::Adam { .. } => stylefarm_spec::Optimizer::Adam,
         }
     }
 }

@@ -11,17 +11,18 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::pb::{LayerWeight, RenderSettings};
+use crate::names::{OriginalColors, Pooling};
+use crate::render::{LayerWeight, RenderSettings};
 
 /// Version of the cached format and key derivation; bump to invalidate.
 pub const TARGETS_FORMAT: &str = "stylefarm-targets-v1";
 
-/// The cache key of one style's targets at `side`.
+/// The cache key of one style's targets at `side` pixels.
 pub fn targets_key(
     model: &str,
     style_key: &str,
     side: u32,
-    pooling: &str,
+    pooling: Pooling,
     layers: &[LayerWeight],
 ) -> String {
     let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
@@ -33,32 +34,6 @@ pub fn targets_key(
     format!("cache/targets/{}.safetensors", hex::encode(digest))
 }
 
-/// The long side of every scale, coarse to fine, as the engine computes it
-/// (`Settings::scale_dims`): explicit scales, √2 steps from about 128 px
-/// (`multiscale`), or only the output size; the texture's long side in
-/// texture mode.
-pub fn scale_sides(s: &RenderSettings) -> Vec<u32> {
-    if !s.scales.is_empty() {
-        return s.scales.clone();
-    }
-    let long = if s.texture_width > 0 && s.texture_height > 0 {
-        s.texture_width.max(s.texture_height)
-    } else {
-        s.size
-    };
-    if !s.multiscale {
-        return vec![long];
-    }
-    let mut v = vec![long];
-    let mut x = f64::from(long);
-    while x / std::f64::consts::SQRT_2 >= 127.5 {
-        x /= std::f64::consts::SQRT_2;
-        v.push(x.round() as u32);
-    }
-    v.reverse();
-    v
-}
-
 /// The style image side at a scale of long side `long`, as
 /// `StyleTargets::for_scale` computes it.
 pub fn style_side(long: u32, style_scale: f64) -> u32 {
@@ -67,7 +42,7 @@ pub fn style_side(long: u32, style_scale: f64) -> u32 {
 
 /// The style side of every scale of `s`.
 pub fn style_sides(s: &RenderSettings) -> Vec<u32> {
-    scale_sides(s)
+    s.scale_sides()
         .into_iter()
         .map(|l| style_side(l, s.style_scale))
         .collect()
@@ -76,58 +51,64 @@ pub fn style_sides(s: &RenderSettings) -> Vec<u32> {
 /// Whether the targets of `s` can be cached (they do not depend on the
 /// content).
 pub fn cacheable(s: &RenderSettings) -> bool {
-    s.original_colors != "match"
+    s.original_colors != OriginalColors::Match
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Scales;
 
     fn layers(names: &[&str]) -> Vec<LayerWeight> {
-        names
-            .iter()
-            .map(|n| LayerWeight {
-                layer: (*n).into(),
-                weight: 1.0,
-            })
-            .collect()
+        names.iter().map(|n| LayerWeight::new(n)).collect()
     }
 
     #[test]
     fn keys_change_with_every_input_and_not_with_weights() {
         let l = layers(&["relu1_1", "relu2_1"]);
-        let k = targets_key("", "inputs/a.png", 64, "max", &l);
+        let max = Pooling::Max;
+        let k = targets_key("", "inputs/a.png", 64, max, &l);
         assert!(k.starts_with("cache/targets/") && k.ends_with(".safetensors"));
-        assert_eq!(k, targets_key("", "inputs/a.png", 64, "max", &l));
-        assert_ne!(k, targets_key("m", "inputs/a.png", 64, "max", &l));
-        assert_ne!(k, targets_key("", "inputs/b.png", 64, "max", &l));
-        assert_ne!(k, targets_key("", "inputs/a.png", 65, "max", &l));
-        assert_ne!(k, targets_key("", "inputs/a.png", 64, "avg", &l));
+        assert_eq!(k, targets_key("", "inputs/a.png", 64, max, &l));
+        assert_ne!(k, targets_key("m", "inputs/a.png", 64, max, &l));
+        assert_ne!(k, targets_key("", "inputs/b.png", 64, max, &l));
+        assert_ne!(k, targets_key("", "inputs/a.png", 65, max, &l));
+        assert_ne!(k, targets_key("", "inputs/a.png", 64, Pooling::Avg, &l));
         assert_ne!(
             k,
-            targets_key("", "inputs/a.png", 64, "max", &layers(&["relu1_1"]))
+            targets_key("", "inputs/a.png", 64, max, &layers(&["relu1_1"]))
         );
         let mut heavier = l.clone();
         heavier[0].weight = 3.0;
-        assert_eq!(k, targets_key("", "inputs/a.png", 64, "max", &heavier));
+        assert_eq!(k, targets_key("", "inputs/a.png", 64, max, &heavier));
+    }
+
+    #[test]
+    fn keys_are_stable_across_versions() {
+        // A cache written by an earlier build must still be found: the key
+        // of these inputs may only change together with TARGETS_FORMAT.
+        let k = targets_key("", "inputs/a.png", 64, Pooling::Max, &layers(&["relu1_1"]));
+        let text = "stylefarm-targets-v1\nmodel \nstyle inputs/a.png\nside 64\npooling max\nlayers relu1_1\n";
+        let want = format!(
+            "cache/targets/{}.safetensors",
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
+        assert_eq!(k, want);
     }
 
     #[test]
     fn sides_follow_the_engine() {
         let mut s = RenderSettings {
             size: 512,
-            style_scale: 1.0,
             ..Default::default()
         };
-        assert_eq!(scale_sides(&s), vec![512]);
-        s.multiscale = true;
-        assert_eq!(scale_sides(&s), vec![128, 181, 256, 362, 512]);
-        s.multiscale = false;
-        s.scales = vec![100, 200];
-        assert_eq!(scale_sides(&s), vec![100, 200]);
-        s.scales.clear();
-        s.texture_width = 40;
-        s.texture_height = 64;
+        assert_eq!(s.scale_sides(), vec![512]);
+        s.scales = Scales::Auto;
+        assert_eq!(s.scale_sides(), vec![128, 181, 256, 362, 512]);
+        s.scales = Scales::Explicit(vec![100, 200]);
+        assert_eq!(s.scale_sides(), vec![100, 200]);
+        s.scales = Scales::Single;
+        s.texture = Some((40, 64));
         s.style_scale = 0.5;
         assert_eq!(style_sides(&s), vec![32]);
         assert_eq!(style_side(20, 0.5), 16);

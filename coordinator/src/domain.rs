@@ -1,6 +1,7 @@
-//! Domain types: the states of jobs and tasks as the database spells them,
-//! and the views the domain hands to the gRPC layer (which converts them to
-//! wire messages in `service::convert`).
+//! The coordinator's own domain types: the states of jobs and tasks as the
+//! database spells them, and the views the domain hands to the gRPC layer
+//! (which converts them to wire messages in `service::convert`). What a job
+//! and a task *are* (specs, plans, names) is `stylefarm_spec`'s.
 
 use crate::error::{CoordinatorError, Result};
 
@@ -86,51 +87,21 @@ impl TaskState {
     }
 }
 
-/// What a worker does for a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskKind {
-    /// Run the optimisation for one picture.
-    Stylize,
-    /// Compute one style's Gram targets into the shared cache.
-    Targets,
-    /// Combine earlier tasks' outputs: contact sheets, gallery pages.
-    Assemble,
-    /// Synthetic work for the lease benchmark: no outputs.
-    Bench,
+pub(crate) use stylefarm_spec::TaskKind;
+
+/// Reads a task kind stored in the database.
+pub(crate) fn parse_task_kind(s: &str) -> Result<TaskKind> {
+    s.parse()
+        .map_err(|e: stylefarm_spec::UnknownName| CoordinatorError::Corrupt(e.to_string()))
 }
 
-impl TaskKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Stylize => "stylize",
-            Self::Targets => "targets",
-            Self::Assemble => "assemble",
-            Self::Bench => "bench",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "stylize" => Self::Stylize,
-            "targets" => Self::Targets,
-            "assemble" => Self::Assemble,
-            "bench" => Self::Bench,
-            other => {
-                return Err(CoordinatorError::Corrupt(format!(
-                    "unknown task kind {other:?}"
-                )));
-            }
-        })
-    }
-
-    /// Fewest output keys a successful task of this kind reports: a stylize
-    /// that produced nothing has not succeeded.
-    pub(crate) fn min_outputs(self) -> usize {
-        match self {
-            Self::Stylize | Self::Assemble => 1,
-            // Targets go to the shared cache, outside the job's prefix.
-            Self::Targets | Self::Bench => 0,
-        }
+/// Fewest output keys a successful task of this kind reports: a stylize
+/// that produced nothing has not succeeded.
+pub(crate) fn min_outputs(kind: TaskKind) -> usize {
+    match kind {
+        TaskKind::Stylize | TaskKind::Assemble => 1,
+        // Targets go to the shared cache, outside the job's prefix.
+        TaskKind::Targets | TaskKind::Bench => 0,
     }
 }
 
@@ -202,10 +173,8 @@ pub(crate) struct LeasedTask {
     pub(crate) task_id: String,
     pub(crate) job_id: String,
     pub(crate) attempt: u32,
-    pub(crate) kind: String,
-    /// The job's spec as submitted (protobuf bytes), shared between leases.
-    pub(crate) spec: std::sync::Arc<[u8]>,
-    /// This task's `TaskParams` (protobuf), empty for a whole-spec task.
+    /// This task's plan as stored: `pb::TaskParams` bytes, forwarded to the
+    /// worker untouched (the lease is the farm's hot path); empty for bench tasks.
     pub(crate) params: Vec<u8>,
     pub(crate) output_prefix: String,
     pub(crate) deadline_ms: i64,

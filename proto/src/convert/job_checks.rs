@@ -1,5 +1,27 @@
-use super::*;
-use crate::pb::StyleInput;
+//! The wire checks: every refusal of a `pb::JobSpec` names the wire field.
+
+use stylefarm_spec::limits::{MAX_KEY_LEN, MAX_NAME_LEN};
+use stylefarm_spec::render::check_input_key;
+use stylefarm_spec::{InvalidSpec, JobSpec as Spec, VGG19_LAYERS};
+
+use crate::pb::{JobSpec, LayerWeight, RenderSettings, StyleInput};
+
+fn validate_spec(spec: &JobSpec) -> Result<(), InvalidSpec> {
+    Spec::try_from(spec).map(|_| ())
+}
+
+fn referenced_inputs(spec: &JobSpec) -> Vec<String> {
+    let spec = Spec::try_from(spec).expect("valid spec");
+    spec.input_keys().into_iter().map(str::to_owned).collect()
+}
+
+fn is_texture(spec: &JobSpec) -> bool {
+    Spec::try_from(spec)
+        .expect("valid spec")
+        .settings
+        .texture
+        .is_some()
+}
 
 const CONTENT: &str = "inputs/0123abcd.png";
 const STYLE: &str = "inputs/4567ef01.jpg";

@@ -1,0 +1,64 @@
+//! A TOML job file (`--job FILE`, described in docs/jobs.md): the job's
+//! kind, pictures and shape, and a `[render]` table of engine controls.
+//! Relative paths in it are relative to the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+use stylefarm_spec::{GridAxis, JobKind};
+
+use crate::settings::RenderLayer;
+
+/// A job file, its paths made relative to the working folder.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobFile {
+    pub kind: Option<JobKind>,
+    pub name: Option<String>,
+    pub priority: Option<i32>,
+    pub content: Option<PathBuf>,
+    pub contents: Vec<PathBuf>,
+    /// `PATH` or `PATH:WEIGHT`, as `--style`.
+    pub styles: Vec<String>,
+    pub steps: Option<u32>,
+    pub axis: Option<GridAxis>,
+    pub overlap: Option<u32>,
+    pub render: RenderLayer,
+}
+
+impl JobFile {
+    /// Reads `path`; `None` gives the empty file.
+    pub fn read(path: Option<&Path>) -> anyhow::Result<JobFile> {
+        let Some(path) = path else {
+            return Ok(JobFile::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read job file {}", path.display()))?;
+        let mut file: JobFile = toml::from_str(&text)
+            .with_context(|| format!("invalid job file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let rel = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        file.content = file.content.as_deref().map(rel);
+        file.contents = file.contents.iter().map(|p| rel(p)).collect();
+        for s in &mut file.styles {
+            let (p, weight) = super::inputs::parse_style(s)?;
+            *s = format!("{}:{weight}", rel(&p).display());
+        }
+        if let Some(init) = &file.render.init
+            && !matches!(init.as_str(), "noise" | "random" | "content" | "image")
+        {
+            file.render.init = Some(rel(Path::new(init)).display().to_string());
+        }
+        if let Some(anim) = &file.render.animation {
+            file.render.animation = Some(rel(anim));
+        }
+        Ok(file)
+    }
+}

@@ -1,0 +1,161 @@
+//! What to submit: a job of local files from flags or a TOML job file,
+//! merged (flags over the file, the file's `[render]` over the config's).
+//!
+//! Layout: this file (the steps in order); `file` (the job file); `inputs`
+//! (positionals, styles, folders); `shape` (each kind's shape in flag terms).
+
+mod file;
+mod inputs;
+mod shape;
+
+use std::path::PathBuf;
+
+use stylefarm_client::{LocalJob, label};
+use stylefarm_spec::{Grid, JobKind, JobSpec, Picture, StyleInput};
+
+use crate::args::JobFlags;
+use crate::settings::RenderLayer;
+
+pub use shape::default_name;
+
+/// A job ready to submit, and where its animation goes (if asked for).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub job: LocalJob,
+    pub animation: Option<PathBuf>,
+}
+
+/// Resolves the flags and the job file over `config` (the config's render
+/// layer) into a job of local files.
+pub fn resolve(
+    flags: &JobFlags,
+    render_flags: &RenderLayer,
+    config: &RenderLayer,
+) -> anyhow::Result<Resolved> {
+    let file = file::JobFile::read(flags.job.as_deref())?;
+    let (kind_arg, content_arg) = inputs::positionals(&flags.inputs)?;
+    let kind = kind_arg.or(file.kind).unwrap_or(JobKind::Single);
+    let content = content_arg.or(file.content.clone());
+    let layer = config
+        .clone()
+        .merge(file.render.clone())
+        .merge(render_flags.clone());
+    let (mut settings, init_image) = layer.resolve()?;
+    let given_styles = if flags.styles.is_empty() {
+        &file.styles
+    } else {
+        &flags.styles
+    };
+    let styles = inputs::styles(
+        given_styles,
+        matches!(kind, JobKind::Grid | JobKind::Gallery),
+    )?;
+    let listed = if flags.contents.is_empty() {
+        &file.contents
+    } else {
+        &flags.contents
+    };
+    let contents = inputs::expand_folders(listed)?;
+    shape::check(kind, content.is_some(), !contents.is_empty(), &settings)?;
+    let tiles = shape::farm_tiles(kind, &mut settings, flags.overlap.or(file.overlap));
+
+    let mut spec = JobSpec::new(kind);
+    spec.priority = file.priority.unwrap_or(0);
+    spec.content = content.as_deref().map(|p| Picture {
+        key: String::new(),
+        name: label(p),
+        size: None,
+    });
+    spec.contents = contents
+        .iter()
+        .map(|p| Picture {
+            key: String::new(),
+            name: label(p),
+            size: None,
+        })
+        .collect();
+    spec.styles = styles
+        .iter()
+        .map(|(p, weight)| StyleInput {
+            key: String::new(),
+            weight: *weight,
+            name: label(p),
+        })
+        .collect();
+    spec.settings = settings;
+    spec.grid = Grid {
+        steps: flags.steps.or(file.steps).unwrap_or(5),
+        axis: flags.axis.or(file.axis).unwrap_or_default(),
+    };
+    spec.tiles = tiles;
+    let mut job = LocalJob {
+        spec,
+        content,
+        contents,
+        styles: styles.into_iter().map(|(p, _)| p).collect(),
+        init_image,
+    };
+    job.spec.name = file.name.unwrap_or_else(|| default_name(&job));
+    Ok(Resolved {
+        job,
+        animation: layer.animation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_and_content_from_positionals_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.toml");
+        std::fs::write(
+            &file,
+            "kind = \"grid\"\ncontent = \"c.png\"\nstyles = [\"a.png\", \"b.png:0.5\"]\nsteps = 3\n[render]\nsize = 64\ntile = 32\nmax_memory = \"1GiB\"\n",
+        )
+        .unwrap();
+        let job = JobFlags {
+            job: Some(file),
+            ..Default::default()
+        };
+        let none = RenderLayer::default();
+        let r = resolve(&job, &none, &none).unwrap().job;
+        assert_eq!(r.spec.kind, JobKind::Grid);
+        assert_eq!(r.content, Some(dir.path().join("c.png")));
+        assert_eq!(r.spec.grid.steps, 3);
+        assert_eq!(r.spec.settings.size, 64);
+        assert_eq!(r.spec.settings.tile, Some(32));
+        assert_eq!(r.spec.settings.max_memory, Some(1 << 30));
+        assert_eq!(r.styles[1], dir.path().join("b.png"));
+        assert_eq!(r.spec.styles[1].weight, 0.5);
+        // Flags win over the file, the file over the config.
+        let flags = RenderLayer {
+            size: Some(48),
+            ..Default::default()
+        };
+        let config = RenderLayer {
+            size: Some(99),
+            iterations: Some(9),
+            ..Default::default()
+        };
+        let r = resolve(&job, &flags, &config).unwrap().job;
+        assert_eq!((r.spec.settings.size, r.spec.settings.iterations), (48, 9));
+
+        let single = JobFlags {
+            inputs: vec!["photo.jpg".into()],
+            ..Default::default()
+        };
+        let r = resolve(&single, &none, &none).unwrap().job;
+        assert_eq!(
+            (r.spec.kind, r.content),
+            (JobKind::Single, Some("photo.jpg".into()))
+        );
+        let bad = JobFlags {
+            inputs: vec!["grdi".into(), "photo.jpg".into()],
+            ..Default::default()
+        };
+        let e = resolve(&bad, &none, &none).unwrap_err();
+        assert!(e.to_string().contains("unknown job kind"), "{e}");
+    }
+}

@@ -1,0 +1,71 @@
+//! The client's one error type.
+
+use std::path::PathBuf;
+
+use stylefarm_spec::InvalidSpec;
+
+/// What went wrong talking to a farm; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not a URL.
+    #[error("bad coordinator URL {url:?}: use e.g. http://127.0.0.1:7070")]
+    BadUrl { url: String },
+    /// Nothing answers at the URL.
+    #[error(
+        "cannot reach the coordinator at {url}: is `stylefarm coordinator` running there? ({source})"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The farm refused a call; its message says why.
+    #[error("{what}: {}", .status.message())]
+    Refused {
+        /// What was asked, e.g. "the farm refused the job".
+        what: String,
+        status: tonic::Status,
+    },
+    /// A local file could not be read or written.
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A picture is unreadable, truncated or too large (checked before upload).
+    #[error(transparent)]
+    Image(#[from] stylefarm_engine::EngineError),
+    /// The job is invalid (checked before anything is uploaded).
+    #[error("invalid job: {0}")]
+    Invalid(#[from] InvalidSpec),
+    /// The job ended without succeeding.
+    #[error("job {job_id} {state}{}", if .error.is_empty() { String::new() } else { format!(": {}", .error) })]
+    JobEnded {
+        job_id: String,
+        /// "failed", "was cancelled", …
+        state: String,
+        error: String,
+    },
+    /// Where the outputs should go does not suit the job.
+    #[error("{0}")]
+    Output(String),
+    /// A stream from the farm broke off.
+    #[error("{what} broke off: {}", .status.message())]
+    Stream { what: String, status: tonic::Status },
+    /// The embedded farm could not start or stop.
+    #[error("embedded farm: {0}")]
+    Embedded(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+impl ClientError {
+    pub(crate) fn refused(what: impl Into<String>) -> impl FnOnce(tonic::Status) -> ClientError {
+        let what = what.into();
+        move |status| ClientError::Refused { what, status }
+    }
+}

@@ -1,0 +1,233 @@
+//! [`Farm`]: one connection to a coordinator's `Farm` service.
+
+use std::path::Path;
+
+use stylefarm_proto::pb;
+use stylefarm_proto::pb::farm_client::FarmClient;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+use crate::error::{ClientError, Result};
+
+/// Largest message the client accepts (a job with thousands of tasks).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// Upload chunk size, bytes.
+const CHUNK: usize = 1 << 20;
+
+/// A connection to a farm's coordinator. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Farm {
+    client: FarmClient<Channel>,
+    url: String,
+}
+
+impl Farm {
+    /// Connects to the coordinator at `url` (`http://HOST:PORT`).
+    pub async fn connect(url: &str) -> Result<Farm> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .map_err(|_| ClientError::BadUrl { url: url.into() })?
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.into(),
+                source,
+            })?;
+        Ok(Farm {
+            client: FarmClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            url: url.into(),
+        })
+    }
+
+    /// The coordinator's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Uploads a file's bytes (content-addressed: a file already there is
+    /// stored once); returns its input key.
+    pub async fn upload(&mut self, path: &Path, bytes: &[u8]) -> Result<String> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let chunks: Vec<pb::UploadChunk> = bytes
+            .chunks(CHUNK)
+            .enumerate()
+            .map(|(i, c)| pb::UploadChunk {
+                file_name: if i == 0 { name.clone() } else { String::new() },
+                data: c.to_vec(),
+            })
+            .collect();
+        let resp = self
+            .client
+            .upload_input(tokio_stream::iter(chunks))
+            .await
+            .map_err(ClientError::refused(format!(
+                "upload of {} refused",
+                path.display()
+            )))?;
+        Ok(resp.into_inner().input_key)
+    }
+
+    /// Submits a wire spec; returns the job id.
+    pub async fn submit_spec(&mut self, spec: pb::JobSpec) -> Result<String> {
+        let resp = self
+            .client
+            .submit_job(pb::SubmitJobRequest { spec: Some(spec) })
+            .await
+            .map_err(ClientError::refused("the farm refused the job"))?;
+        Ok(resp.into_inner().job_id)
+    }
+
+    /// The job with all its tasks.
+    pub async fn get_job(&mut self, job_id: &str) -> Result<pb::Job> {
+        let req = pb::GetJobRequest {
+            job_id: job_id.into(),
+        };
+        Ok(self
+            .client
+            .get_job(req)
+            .await
+            .map_err(ClientError::refused(format!("cannot read job {job_id}")))?
+            .into_inner())
+    }
+
+    /// The newest `limit` jobs, without their tasks.
+    pub async fn list_jobs(&mut self, limit: u32) -> Result<Vec<pb::Job>> {
+        Ok(self
+            .client
+            .list_jobs(pb::ListJobsRequest { limit })
+            .await
+            .map_err(ClientError::refused("cannot list jobs"))?
+            .into_inner()
+            .jobs)
+    }
+
+    /// Every worker the coordinator knows, alive or not.
+    pub async fn list_workers(&mut self) -> Result<Vec<pb::WorkerInfo>> {
+        Ok(self
+            .client
+            .list_workers(pb::ListWorkersRequest {})
+            .await
+            .map_err(ClientError::refused("cannot list workers"))?
+            .into_inner()
+            .workers)
+    }
+
+    /// Cancels a job; returns its state afterwards.
+    pub async fn cancel(&mut self, job_id: &str) -> Result<pb::JobState> {
+        let req = pb::CancelJobRequest {
+            job_id: job_id.into(),
+        };
+        Ok(self
+            .client
+            .cancel_job(req)
+            .await
+            .map_err(ClientError::refused(format!("cannot cancel job {job_id}")))?
+            .into_inner()
+            .state())
+    }
+
+    /// Follows a job's events to its end, calling `on_event` for each;
+    /// returns the finished job. A failed or cancelled job is an error.
+    pub async fn watch(
+        &mut self,
+        job_id: &str,
+        mut on_event: impl FnMut(&pb::JobEvent),
+    ) -> Result<pb::Job> {
+        let req = pb::WatchJobRequest {
+            job_id: job_id.into(),
+        };
+        let mut stream = self
+            .client
+            .watch_job(req)
+            .await
+            .map_err(ClientError::refused(format!("cannot watch job {job_id}")))?
+            .into_inner();
+        while let Some(event) = stream.next().await {
+            let event = event.map_err(|status| ClientError::Stream {
+                what: format!("the event stream of job {job_id}"),
+                status,
+            })?;
+            on_event(&event);
+            if is_terminal(event.job_state()) {
+                break;
+            }
+        }
+        let job = self.get_job(job_id).await?;
+        let ended = |state: &str| ClientError::JobEnded {
+            job_id: job_id.into(),
+            state: state.into(),
+            error: job.error.clone(),
+        };
+        match job.state() {
+            pb::JobState::Succeeded => Ok(job),
+            pb::JobState::Failed => Err(ended("failed")),
+            pb::JobState::Cancelled => Err(ended("was cancelled")),
+            other => Err(ended(&format!(
+                "ended its event stream while {}",
+                state_name(other)
+            ))),
+        }
+    }
+
+    /// Downloads one object to `dest`, creating its folder.
+    pub async fn download(&mut self, key: &str, dest: &Path) -> Result<()> {
+        let req = pb::DownloadRequest { key: key.into() };
+        let mut stream = self
+            .client
+            .download_output(req)
+            .await
+            .map_err(ClientError::refused(format!("cannot download {key}")))?
+            .into_inner();
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|status| ClientError::Stream {
+                what: format!("the download of {key}"),
+                status,
+            })?;
+            data.extend(chunk.data);
+        }
+        let io = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ClientError::Io { what, path, source }
+        };
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+        }
+        std::fs::write(dest, data).map_err(io("cannot write", dest))
+    }
+}
+
+/// Whether a job in state `s` will never change again.
+pub fn is_terminal(s: pb::JobState) -> bool {
+    matches!(
+        s,
+        pb::JobState::Succeeded | pb::JobState::Failed | pb::JobState::Cancelled
+    )
+}
+
+/// A job state in words.
+pub fn state_name(s: pb::JobState) -> &'static str {
+    match s {
+        pb::JobState::Unspecified => "unknown",
+        pb::JobState::Queued => "queued",
+        pb::JobState::Running => "running",
+        pb::JobState::Succeeded => "succeeded",
+        pb::JobState::Failed => "failed",
+        pb::JobState::Cancelled => "cancelled",
+    }
+}
+
+/// A task state in words, as progress bars show it.
+pub fn task_state_name(s: pb::TaskState) -> &'static str {
+    match s {
+        pb::TaskState::Unspecified => "unknown",
+        pb::TaskState::Blocked => "blocked",
+        pb::TaskState::Ready => "ready",
+        pb::TaskState::Leased => "running",
+        pb::TaskState::Succeeded => "done",
+        pb::TaskState::Failed => "failed",
+        pb::TaskState::Cancelled => "cancelled",
+    }
+}

@@ -1,0 +1,112 @@
+//! [`LocalJob`]: a job whose pictures are files on this machine, and how it
+//! reaches the farm: each file checked, uploaded once, its key put into
+//! the spec, the spec checked, then submitted.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use stylefarm_engine::Image;
+use stylefarm_proto::pb;
+use stylefarm_spec::{JobSpec, Picture};
+
+use crate::error::{ClientError, Result};
+use crate::farm::Farm;
+
+/// A job whose pictures are local files. `spec` is complete but for the
+/// input keys (and the content's size), which [`Farm::submit`] fills in:
+/// `content` goes with `spec.content`, `contents[i]` with
+/// `spec.contents[i]`, `styles[i]` with `spec.styles[i]`, and `init_image`
+/// with `spec.settings.init_key`.
+#[derive(Debug, Clone)]
+pub struct LocalJob {
+    pub spec: JobSpec,
+    pub content: Option<PathBuf>,
+    pub contents: Vec<PathBuf>,
+    pub styles: Vec<PathBuf>,
+    pub init_image: Option<PathBuf>,
+}
+
+/// A picture's label: its file name without the extension, printable, at
+/// most 200 characters.
+pub fn label(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl LocalJob {
+    /// The spec with every file's key (and the content's size) filled in.
+    fn spec_with(
+        &self,
+        key: impl Fn(&Path) -> String,
+        content_size: Option<(u32, u32)>,
+    ) -> JobSpec {
+        let mut spec = self.spec.clone();
+        if let Some(path) = &self.content {
+            let c = spec.content.get_or_insert_with(Picture::default);
+            c.key = key(path);
+            // Sent for single jobs too: the coordinator splits one that is
+            // too big for its workers into highres tiles.
+            c.size = content_size.or(c.size);
+        }
+        for (c, path) in spec.contents.iter_mut().zip(&self.contents) {
+            c.key = key(path);
+        }
+        for (s, path) in spec.styles.iter_mut().zip(&self.styles) {
+            s.key = key(path);
+        }
+        if let Some(path) = &self.init_image {
+            spec.settings.init_key = Some(key(path));
+        }
+        spec
+    }
+
+    /// Checks the job as the farm will, before any file is read or sent
+    /// (the keys are stand-ins).
+    pub fn check(&self) -> Result<()> {
+        Ok(self
+            .spec_with(|_| "inputs/local-file.png".into(), None)
+            .validate()?)
+    }
+}
+
+impl Farm {
+    /// Checks the job ([`LocalJob::check`]) and every picture locally (a bad
+    /// one is refused before anything is sent; `max_input_pixels` as the
+    /// workers check it), uploads each file once, and submits. Returns the
+    /// job id.
+    pub async fn submit(&mut self, job: &LocalJob, max_input_pixels: u64) -> Result<String> {
+        job.check()?;
+        let mut files: Vec<&Path> = job.content.iter().map(PathBuf::as_path).collect();
+        files.extend(job.contents.iter().map(PathBuf::as_path));
+        files.extend(job.styles.iter().map(PathBuf::as_path));
+        files.extend(job.init_image.as_deref());
+        let mut keys: HashMap<PathBuf, String> = HashMap::new();
+        let mut content_size = None;
+        for path in files {
+            if keys.contains_key(path) {
+                continue;
+            }
+            let bytes = std::fs::read(path).map_err(|source| ClientError::Io {
+                what: "cannot read",
+                path: path.to_owned(),
+                source,
+            })?;
+            let img = Image::decode(&bytes, path, max_input_pixels)?;
+            if job.content.as_deref() == Some(path) {
+                content_size = Some((img.width as u32, img.height as u32));
+            }
+            let key = self.upload(path, &bytes).await?;
+            keys.insert(path.to_owned(), key);
+        }
+        let spec = job.spec_with(|p| keys[p].clone(), content_size);
+        spec.validate()?;
+        self.submit_spec(pb::JobSpec::from(&spec)).await
+    }
+}

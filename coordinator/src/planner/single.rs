@@ -1,0 +1,128 @@
+//! Single pictures and untiled textures: one stylize task.
+
+use std::collections::HashSet;
+
+use stylefarm_spec::cache::style_sides;
+use stylefarm_spec::task::{SharedTargets, StylizeTask};
+use stylefarm_spec::{JobSpec, Picture, RenderSettings, StyleInput, TaskPlan};
+
+use super::targets::{Targets, wanted_targets};
+use super::{Plan, PlannedTask};
+
+/// single: one stylize task. Its style targets are computed inside the task
+/// (a separate `targets` task only pays off when several tasks share them),
+/// unless all of them are in the cache already: then the task reads them.
+pub(super) fn plan_single(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
+    let keys = wanted_targets(spec);
+    let all_cached = !keys.is_empty() && keys.iter().all(|k| cached.contains(k));
+    let note = if all_cached {
+        format!("style targets: cached {} (read from the cache)", keys.len())
+    } else {
+        String::new()
+    };
+    let targets = all_cached.then(|| SharedTargets {
+        keys,
+        sides: style_sides(&spec.settings),
+    });
+    let task = stylize(
+        spec.content.as_ref(),
+        spec.styles.clone(),
+        spec.settings.clone(),
+        "result.png".into(),
+        targets,
+    );
+    Plan {
+        tasks: vec![PlannedTask::new(task, Vec::new(), true)],
+        note,
+    }
+}
+
+/// texture: targets per style → one stylize with no content (its
+/// `result.png` is the texture). Tiled textures are planned like highres.
+pub(super) fn plan_texture(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
+    let mut tasks = Vec::new();
+    let targets = Targets::plan(spec, &mut tasks, cached);
+    let (shared, deps) = targets.for_styles(&spec.styles);
+    let task = stylize(
+        None,
+        spec.styles.clone(),
+        spec.settings.clone(),
+        "result.png".into(),
+        shared,
+    );
+    tasks.push(PlannedTask::new(task, deps, true));
+    Plan {
+        tasks,
+        note: targets.note(),
+    }
+}
+
+/// A stylize task of a whole picture (no tile, no previous scale).
+pub(super) fn stylize(
+    content: Option<&Picture>,
+    styles: Vec<StyleInput>,
+    settings: RenderSettings,
+    output_name: String,
+    targets: Option<SharedTargets>,
+) -> TaskPlan {
+    TaskPlan::Stylize(StylizeTask {
+        content_key: content.map(|c| c.key.clone()),
+        content_size: content.and_then(|c| c.size),
+        styles,
+        settings,
+        output_name,
+        targets,
+        previous_scale: None,
+        tile: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use stylefarm_spec::{JobKind, OriginalColors, Scales};
+
+    use super::*;
+    use crate::planner::tests::spec;
+
+    fn stylize_of(p: &Plan, i: usize) -> &StylizeTask {
+        match &p.tasks[i].plan {
+            Some(TaskPlan::Stylize(s)) => s,
+            other => panic!("task {i} is not a stylize: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_single_job_reads_its_targets_only_when_all_are_cached() {
+        let mut s = spec(JobKind::Single, &["inputs/a.png", "inputs/b.png"]);
+        s.settings.scales = Scales::Auto;
+        s.settings.size = 256;
+        let keys = wanted_targets(&s);
+        // Two styles × the scales 128 (rounded from 181/√2), 181, 256.
+        assert_eq!(keys.len(), 2 * 3);
+        let some: HashSet<String> = keys[..5].iter().cloned().collect();
+        let p = plan_single(&s, &some);
+        assert!(stylize_of(&p, 0).targets.is_none() && p.note.is_empty());
+        let all: HashSet<String> = keys.iter().cloned().collect();
+        let p = plan_single(&s, &all);
+        assert_eq!(p.tasks.len(), 1);
+        let task = stylize_of(&p, 0);
+        assert_eq!(task.targets.as_ref().map(|t| &t.keys), Some(&keys));
+        assert_eq!(task.targets.as_ref().unwrap().sides, vec![128, 181, 256]);
+        assert_eq!(task.settings, s.settings);
+        assert_eq!(task.content_key.as_deref(), Some("inputs/c.png"));
+        assert!(p.note.contains("cached 6"), "{}", p.note);
+    }
+
+    #[test]
+    fn match_colours_bypass_the_cache() {
+        let mut s = spec(JobKind::Texture, &["inputs/a.png"]);
+        s.content = None;
+        s.settings.texture = Some((64, 64));
+        s.settings.original_colors = OriginalColors::Match;
+        assert!(wanted_targets(&s).is_empty());
+        let p = plan_texture(&s, &HashSet::new());
+        assert_eq!(p.tasks.len(), 1);
+        assert!(stylize_of(&p, 0).targets.is_none());
+        assert!(stylize_of(&p, 0).content_key.is_none());
+    }
+}

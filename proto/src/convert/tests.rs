@@ -1,0 +1,245 @@
+//! Round trips: every domain value survives domain → wire → domain.
+
+use stylefarm_spec::task::{
+    AssembleTask, CachedTarget, Mosaic, PlacedTile, SharedTargets, Sheet, SheetCell, StylizeTask,
+    TargetsTask, TileCrop,
+};
+use stylefarm_spec::{
+    FarmTiles, Grid, GridAxis, Init, JobKind, JobSpec, LayerWeight, Optimizer, OriginalColors,
+    Picture, Pooling, RenderSettings, Scales, StyleInput, TaskPlan,
+};
+
+use super::LeasedTask;
+use crate::pb;
+
+fn style(key: &str, weight: f64) -> StyleInput {
+    StyleInput {
+        key: key.into(),
+        weight,
+        name: format!("label of {key}"),
+    }
+}
+
+/// Settings with every field off its default.
+fn unusual_settings() -> RenderSettings {
+    RenderSettings {
+        size: 320,
+        iterations: 40,
+        seed: 7,
+        optimizer: Optimizer::Adam,
+        learning_rate: 2.5,
+        lbfgs_history: 12,
+        content_weight: 1.5,
+        style_weight: 250.0,
+        tv_weight: 0.0,
+        content_layers: vec![LayerWeight {
+            layer: "relu3_1".into(),
+            weight: 0.5,
+        }],
+        style_layers: vec![LayerWeight::new("relu1_1"), LayerWeight::new("pool2")],
+        init: Init::Image,
+        init_key: Some("inputs/init.png".into()),
+        pooling: Pooling::Avg,
+        style_scale: 0.75,
+        original_colors: OriginalColors::Luminance,
+        scales: Scales::Explicit(vec![160, 320]),
+        save_every: 10,
+        animation: true,
+        texture: None,
+        normalize_gradients: true,
+        model: "vgg19-caffe.v1".into(),
+        tileable: true,
+        tile: Some(64),
+        max_memory: Some(1 << 30),
+    }
+}
+
+#[track_caller]
+fn round_trip(spec: &JobSpec) {
+    spec.validate().expect("the example is valid");
+    let wire = pb::JobSpec::from(spec);
+    assert_eq!(&JobSpec::try_from(&wire).expect("converts back"), spec);
+}
+
+#[test]
+fn jobs_of_every_kind_round_trip() {
+    let content = Picture {
+        key: "inputs/c.png".into(),
+        name: "photo".into(),
+        size: Some((640, 480)),
+    };
+    let mut single = JobSpec::new(JobKind::Single);
+    single.name = "a job".into();
+    single.priority = -3;
+    single.content = Some(content.clone());
+    single.styles = vec![style("inputs/a.png", 0.25), style("inputs/b.png", 0.75)];
+    single.settings = unusual_settings();
+    round_trip(&single);
+
+    let mut grid = JobSpec::new(JobKind::Grid);
+    grid.content = Some(content.clone());
+    grid.styles = vec![style("inputs/a.png", 1.0)];
+    grid.grid = Grid {
+        steps: 4,
+        axis: GridAxis::Weights,
+    };
+    grid.settings.scales = Scales::Auto;
+    round_trip(&grid);
+
+    let mut gallery = JobSpec::new(JobKind::Gallery);
+    gallery.contents = vec![
+        Picture {
+            size: None,
+            ..content.clone()
+        },
+        Picture {
+            key: "inputs/d.jpg".into(),
+            name: String::new(),
+            size: None,
+        },
+    ];
+    gallery.styles = vec![style("inputs/a.png", 1.0), style("inputs/b.png", 2.0)];
+    round_trip(&gallery);
+
+    let mut texture = JobSpec::new(JobKind::Texture);
+    texture.styles = vec![style("inputs/a.png", 1.0)];
+    texture.settings.texture = Some((256, 128));
+    texture.settings.content_layers.clear();
+    texture.tiles = Some(FarmTiles {
+        tile: 64,
+        overlap: 16,
+    });
+    round_trip(&texture);
+
+    let mut highres = JobSpec::new(JobKind::Highres);
+    highres.content = Some(content);
+    highres.styles = vec![style("inputs/a.png", 1.0)];
+    highres.settings.size = 2048;
+    highres.tiles = Some(FarmTiles {
+        tile: 512,
+        overlap: 64,
+    });
+    round_trip(&highres);
+}
+
+#[track_caller]
+fn plan_round_trip(plan: TaskPlan) {
+    let task = pb::Task {
+        task_id: "t".into(),
+        job_id: "j".into(),
+        attempt: 2,
+        output_prefix: "jobs/j/t/".into(),
+        deadline_unix_ms: 1,
+        params: Some(pb::TaskParams::from(&plan)),
+    };
+    let leased = LeasedTask::try_from(&task).expect("converts back");
+    assert_eq!(leased.plan, plan);
+    assert_eq!(
+        (leased.attempt, leased.output_prefix.as_str()),
+        (2, "jobs/j/t/")
+    );
+}
+
+#[test]
+fn task_plans_of_every_kind_round_trip() {
+    plan_round_trip(TaskPlan::Targets(TargetsTask {
+        style_key: "inputs/a.png".into(),
+        targets: vec![
+            CachedTarget {
+                side: 128,
+                key: "cache/targets/x.safetensors".into(),
+            },
+            CachedTarget {
+                side: 256,
+                key: "cache/targets/y.safetensors".into(),
+            },
+        ],
+        style_layers: vec![LayerWeight::new("relu1_1")],
+        pooling: Pooling::Avg,
+        model: "m".into(),
+    }));
+    plan_round_trip(TaskPlan::Stylize(StylizeTask {
+        content_key: Some("inputs/c.png".into()),
+        content_size: Some((640, 480)),
+        styles: vec![style("inputs/a.png", 0.5)],
+        settings: unusual_settings(),
+        output_name: "r0-c1.png".into(),
+        targets: Some(SharedTargets {
+            keys: vec!["cache/targets/x.safetensors".into()],
+            sides: vec![320],
+        }),
+        previous_scale: Some("jobs/j/u/scale-0.png".into()),
+        tile: Some(TileCrop {
+            full: (640, 480),
+            at: (96, 0),
+            size: (256, 256),
+        }),
+    }));
+    plan_round_trip(TaskPlan::Stylize(StylizeTask {
+        content_key: None,
+        content_size: None,
+        styles: vec![style("inputs/a.png", 1.0)],
+        settings: RenderSettings::default(),
+        output_name: "result.png".into(),
+        targets: None,
+        previous_scale: None,
+        tile: None,
+    }));
+    let sheet = Sheet {
+        cells: vec![SheetCell {
+            key: "jobs/j/a/r0-c0.png".into(),
+            row: 0,
+            col: 0,
+            caption: "weights 1.00/0.00".into(),
+        }],
+        rows: 1,
+        cols: 1,
+        row_labels: vec![String::new()],
+        col_labels: vec!["0.00".into()],
+    };
+    plan_round_trip(TaskPlan::Assemble(AssembleTask::Sheet(sheet.clone())));
+    plan_round_trip(TaskPlan::Assemble(AssembleTask::Gallery(sheet)));
+    plan_round_trip(TaskPlan::Assemble(AssembleTask::Tiles(Mosaic {
+        tiles: vec![PlacedTile {
+            key: "jobs/j/b/tile.png".into(),
+            x: 96,
+            y: 0,
+        }],
+        full: (640, 480),
+        overlap: 32,
+        output_name: "result.png".into(),
+    })));
+}
+
+#[test]
+fn tasks_without_params_or_with_bad_names_are_refused() {
+    let mut task = pb::Task::default();
+    let e = LeasedTask::try_from(&task).unwrap_err();
+    assert_eq!(e.field, "params");
+    task.params = Some(pb::TaskParams { kind: None });
+    assert_eq!(
+        LeasedTask::try_from(&task).unwrap_err().field,
+        "params.kind"
+    );
+    let mut stylize = match pb::TaskParams::from(&TaskPlan::Stylize(StylizeTask {
+        content_key: None,
+        content_size: None,
+        styles: Vec::new(),
+        settings: RenderSettings::default(),
+        output_name: "result.png".into(),
+        targets: None,
+        previous_scale: None,
+        tile: None,
+    }))
+    .kind
+    {
+        Some(pb::task_params::Kind::Stylize(s)) => s,
+        other => panic!("{other:?}"),
+    };
+    stylize.output_name = "../x.png".into();
+    let params = pb::TaskParams {
+        kind: Some(pb::task_params::Kind::Stylize(stylize)),
+    };
+    let e = TaskPlan::try_from(&params).unwrap_err();
+    assert_eq!(e.field, "params.stylize.output_name", "{e}");
+}
