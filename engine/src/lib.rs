@@ -12,6 +12,7 @@
 //! - `ops`: the network's operations, with the CPU kernels (im2col + gemm).
 //! - [`loss`]: Gram, content, style and TV terms with their gradients.
 //! - [`targets`]: style Grams of images and their blends.
+//! - [`guide`]: region maps, guided Grams: semantic style transfer and doodles.
 //! - [`objective`]: one evaluation: loss terms and image gradient.
 //! - `tiling`: the same evaluation tile by tile, exact, in bounded memory.
 //! - [`optim`]: L-BFGS and Adam.
@@ -22,6 +23,7 @@
 pub mod animation;
 pub mod colors;
 mod error;
+pub mod guide;
 pub mod image;
 pub mod loss;
 pub mod model;
@@ -35,6 +37,7 @@ mod tiling;
 
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
+pub use guide::Mask;
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
