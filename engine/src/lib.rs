@@ -37,12 +37,12 @@ mod tiling;
 
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
-pub use guide::Mask;
+pub use guide::{Mask, Masks, render_guided, render_guided_with_targets};
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use settings::{Init, Scales, Settings, Style};
-pub use targets::StyleTargets;
+pub use targets::{RegionGrams, StyleTargets};
 pub use tiling::{default_max_memory, max_untiled_pixels};
 
 /// The engine's version, reported by workers so that a farm can tell
