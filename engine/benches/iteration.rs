@@ -132,12 +132,12 @@ fn main() {
     let content = synthetic(h, w, 1.0).to_device(&dev).unwrap();
     let style = synthetic(h, w, 2.3).to_device(&dev).unwrap();
     let acts = model.forward(&style, &layers, Pooling::Max).unwrap();
-    let targets = StyleTargets {
-        grams: layers
+    let targets = StyleTargets::plain(
+        layers
             .iter()
             .map(|&l| (l, loss::gram(acts.get(l)).unwrap()))
             .collect(),
-    };
+    );
     drop(acts);
     let obj = Objective::new(
         &model,

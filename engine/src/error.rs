@@ -34,6 +34,11 @@ pub enum EngineError {
     #[error("cannot load model {path}: {reason}")]
     BadModel { path: PathBuf, reason: String },
 
+    /// A region map (semantic style transfer, neural doodles) that cannot be
+    /// read or used; `name` is its path or role ("content mask").
+    #[error("mask {name}: {reason}")]
+    BadMask { name: String, reason: String },
+
     #[error("rendering was cancelled")]
     Cancelled,
 

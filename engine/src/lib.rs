@@ -12,6 +12,7 @@
 //! - `ops`: the network's operations, with the CPU kernels (im2col + gemm).
 //! - [`loss`]: Gram, content, style and TV terms with their gradients.
 //! - [`targets`]: style Grams of images and their blends.
+//! - [`guide`]: region maps, guided Grams: semantic style transfer and doodles.
 //! - [`objective`]: one evaluation: loss terms and image gradient.
 //! - `tiling`: the same evaluation tile by tile, exact, in bounded memory.
 //! - [`optim`]: L-BFGS and Adam.
@@ -22,6 +23,7 @@
 pub mod animation;
 pub mod colors;
 mod error;
+pub mod guide;
 pub mod image;
 pub mod loss;
 pub mod model;
@@ -35,11 +37,12 @@ mod tiling;
 
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
+pub use guide::{Mask, Masks, render_guided, render_guided_with_targets};
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use settings::{Init, Scales, Settings, Style};
-pub use targets::StyleTargets;
+pub use targets::{RegionGrams, StyleTargets};
 pub use tiling::{default_max_memory, max_untiled_pixels};
 
 /// The engine's version, reported by workers so that a farm can tell

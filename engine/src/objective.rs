@@ -5,6 +5,7 @@
 use candle_core::Tensor;
 
 use crate::error::{EngineError, Result};
+use crate::guide::{self, Mask, StyleTerm};
 use crate::loss;
 use crate::model::{Layer, Padding, Pooling, Vgg19};
 use crate::targets::StyleTargets;
@@ -45,8 +46,8 @@ pub struct Objective<'m> {
     padding: Padding,
     /// (layer, weight including content_weight, target features)
     content: Vec<(Layer, f64, Tensor)>,
-    /// (layer, weight including style_weight, target Gram)
-    style: Vec<(Layer, f64, Tensor)>,
+    /// Per style layer: its weight and the Gram targets of its regions.
+    style: Vec<StyleTerm>,
     tv_weight: f64,
     normalize_gradients: bool,
     layers: Vec<Layer>,
@@ -56,27 +57,32 @@ pub struct Objective<'m> {
 impl<'m> Objective<'m> {
     /// `dims` is the `(width, height)` of the images it will evaluate.
     pub fn new(model: &'m Vgg19, terms: Terms<'_>, dims: (usize, usize)) -> Result<Objective<'m>> {
-        let mut style = Vec::new();
-        for &(l, w) in terms.style_layers {
-            let g = terms
-                .style
-                .grams
-                .iter()
-                .find(|(sl, _)| *sl == l)
-                .ok_or_else(|| {
-                    EngineError::setting(
-                        "style targets",
-                        format!("no Gram matrix for style layer {}", l.name()),
-                    )
-                })?;
-            style.push((l, w, g.1.clone()));
-        }
+        Objective::guided(model, terms, None, dims)
+    }
+
+    /// [`Objective::new`] with semantic guidance: each region of `guide` (the
+    /// output's region map, stretched over `dims`) matched against the
+    /// style's Grams of the region of the same colour (see [`guide`]).
+    pub fn guided(
+        model: &'m Vgg19,
+        terms: Terms<'_>,
+        guide: Option<&Mask>,
+        dims: (usize, usize),
+    ) -> Result<Objective<'m>> {
+        let style = guide::style_terms(
+            terms.style,
+            terms.style_layers,
+            guide,
+            dims,
+            model.device(),
+            model.dtype(),
+        )?;
         let content_layers: Vec<(Layer, f64)> = match terms.content_image {
             Some(_) => terms.content_layers.to_vec(),
             None => Vec::new(),
         };
         let mut layers: Vec<Layer> = content_layers.iter().map(|c| c.0).collect();
-        layers.extend(style.iter().map(|s| s.0));
+        layers.extend(style.iter().map(|s| s.layer));
         let padding = if terms.tileable {
             Padding::Circular
         } else {
@@ -185,10 +191,10 @@ impl<'m> Objective<'m> {
             losses.content += loss;
             grads.push((*l, self.normalized(g, *w)?));
         }
-        for (l, w, a) in &self.style {
-            let (loss, g) = loss::style(acts.get(*l), a, *w)?;
+        for term in &self.style {
+            let (loss, g) = term.evaluate(acts.get(term.layer))?;
             losses.style += loss;
-            grads.push((*l, self.normalized(g, *w)?));
+            grads.push((term.layer, self.normalized(g, term.weight)?));
         }
         self.model.backward(&acts, &grads)
     }

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::colors::{OriginalColors, transfer_luminance};
 use crate::error::{EngineError, Result};
+use crate::guide::Mask;
 use crate::image::Image;
 use crate::model::Vgg19;
 use crate::objective::{Losses, Objective, Terms};
@@ -79,7 +80,7 @@ pub fn render(
     let targets = |_: usize, dims: (usize, usize)| {
         StyleTargets::for_scale(model, styles, content, settings, dims)
     };
-    optimize(model, content, &targets, settings, &plan, hooks)
+    optimize(model, content, None, &targets, settings, &plan, hooks)
 }
 
 /// Renders against precomputed style targets, one per scale of
@@ -88,6 +89,18 @@ pub fn render(
 pub fn render_with_targets(
     model: &Vgg19,
     content: Option<&Image>,
+    targets: &[StyleTargets],
+    settings: &Settings,
+    hooks: Hooks<'_>,
+) -> Result<Image> {
+    with_targets(model, content, None, targets, settings, hooks)
+}
+
+/// [`render_with_targets`], guided by the output's region map when given.
+pub(crate) fn with_targets(
+    model: &Vgg19,
+    content: Option<&Image>,
+    guide: Option<&Mask>,
     targets: &[StyleTargets],
     settings: &Settings,
     hooks: Hooks<'_>,
@@ -116,6 +129,7 @@ pub fn render_with_targets(
     optimize(
         model,
         content,
+        guide,
         &|scale, _| Ok(targets[scale].clone()),
         settings,
         &plan,
@@ -123,9 +137,12 @@ pub fn render_with_targets(
     )
 }
 
-fn optimize(
+/// The coarse-to-fine optimisation; `guide` is the output's region map for
+/// semantic style transfer (see `guide`).
+pub(crate) fn optimize(
     model: &Vgg19,
     content: Option<&Image>,
+    guide: Option<&Mask>,
     targets: &dyn Fn(usize, (usize, usize)) -> Result<StyleTargets>,
     settings: &Settings,
     plan: &Plan,
@@ -161,7 +178,7 @@ fn optimize(
             .max()
             .unwrap_or(0);
         let (tile, optimizer) = tiling::plan_memory(settings, model, (w, h), deepest)?;
-        let objective = Objective::new(
+        let objective = Objective::guided(
             model,
             Terms {
                 pooling: settings.pooling,
@@ -178,6 +195,7 @@ fn optimize(
                 tileable: settings.tileable,
                 tile,
             },
+            guide,
             (w, h),
         )?;
 

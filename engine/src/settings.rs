@@ -135,7 +135,7 @@ impl Settings {
         }
     }
 
-    fn final_size(&self) -> usize {
+    pub(crate) fn final_size(&self) -> usize {
         match &self.scales {
             Scales::Explicit(s) => s.last().copied().unwrap_or(self.size),
             _ => self.size,

@@ -1,19 +1,23 @@
 //! The whole objective's gradient against central finite differences, in f64,
-//! through every loss layer, both poolings and odd sizes.
+//! through every loss layer, both poolings and odd sizes, with and without
+//! guided Grams (semantic style transfer).
 
 mod common;
 
 use candle_core::Tensor;
-use stylefarm_engine::DType;
 use stylefarm_engine::model::{Layer, Pooling};
 use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::targets::StyleTargets;
+use stylefarm_engine::{DType, Mask};
 
 fn check_pooling(pooling: Pooling, normalize: bool) {
-    check(pooling, normalize, false)
+    check(pooling, normalize, false, false)
 }
 
-fn check(pooling: Pooling, normalize: bool, tileable: bool) {
+/// With `guided`, semantic style transfer: three regions whose maps are soft
+/// at every layer (a 7×5 label map stretched over 18×21), against a blend of
+/// two styles whose masks have two of the three regions each.
+fn check(pooling: Pooling, normalize: bool, tileable: bool, guided: bool) {
     let model = common::random_model(DType::F64, 1);
     let (h, w) = (21, 18);
     let mut r = common::lcg(2);
@@ -35,14 +39,29 @@ fn check(pooling: Pooling, normalize: bool, tileable: bool) {
         (Layer::parse("conv1_2").unwrap(), 0.5),
     ];
     let layers: Vec<Layer> = style_layers.iter().map(|(l, _)| *l).collect();
-    let acts = model.forward(&style_img, &layers, pooling).unwrap();
-    let targets = StyleTargets {
-        grams: layers
+    let (red, green, blue) = ([255, 0, 0], [0, 255, 0], [0, 0, 255]);
+    let (targets, guide) = if guided {
+        let labels: Vec<u8> = (0..7 * 5).map(|i| ((i % 7) * 3 / 7) as u8).collect();
+        let content_mask = Mask::from_labels(7, 5, vec![red, green, blue], labels).unwrap();
+        let halves: Vec<u8> = (0..4 * 4).map(|i| u8::from(i >= 8)).collect();
+        let target = |seed, colours| {
+            let mask = Mask::from_labels(4, 4, colours, halves.clone()).unwrap();
+            let style = common::picture(20, 16, seed);
+            StyleTargets::of_image_guided(&model, &style, &mask, &layers, pooling, None).unwrap()
+        };
+        let (a, b) = (target(5, vec![red, blue]), target(6, vec![green, red]));
+        let targets = StyleTargets::blend(&[(&a, 1.0), (&b, 0.5)]).unwrap();
+        assert_eq!(targets.regions.len(), 3);
+        (targets, Some(content_mask))
+    } else {
+        let acts = model.forward(&style_img, &layers, pooling).unwrap();
+        let grams = layers
             .iter()
             .map(|&l| (l, stylefarm_engine::loss::gram(acts.get(l)).unwrap()))
-            .collect(),
+            .collect();
+        (StyleTargets::plain(grams), None)
     };
-    let obj = Objective::new(
+    let obj = Objective::guided(
         &model,
         Terms {
             pooling,
@@ -55,10 +74,19 @@ fn check(pooling: Pooling, normalize: bool, tileable: bool) {
             tileable,
             tile: None,
         },
+        guide.as_ref(),
         (w, h),
     )
     .unwrap();
-    let (_, grad) = obj.evaluate(&x).unwrap();
+    let what = format!("{pooling:?} guided {guided}");
+    assert_matches_finite_differences(&obj, &x, normalize, &what);
+}
+
+/// The objective's gradient at 24 elements of `x` against central differences
+/// (with `normalize`, only finiteness: normalised gradients are no loss's gradient).
+fn assert_matches_finite_differences(obj: &Objective, x: &Tensor, normalize: bool, what: &str) {
+    let (_, h, w) = x.dims3().unwrap();
+    let (_, grad) = obj.evaluate(x).unwrap();
     let xv = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let gv = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap();
     let gmax = gv.iter().fold(0f64, |m, g| m.max(g.abs()));
@@ -81,11 +109,21 @@ fn check(pooling: Pooling, normalize: bool, tileable: bool) {
         } else {
             assert!(
                 (fd - gv[i]).abs() <= 1e-6 * gmax + 1e-6 * fd.abs(),
-                "{pooling:?} element {i}: finite difference {fd}, gradient {} (max |g| {gmax})",
+                "{what} element {i}: finite difference {fd}, gradient {} (max |g| {gmax})",
                 gv[i]
             );
         }
     }
+}
+
+#[test]
+fn guided_loss_gradient_max_pooling() {
+    check(Pooling::Max, false, false, true);
+}
+
+#[test]
+fn guided_loss_gradient_avg_pooling_circular() {
+    check(Pooling::Avg, false, true, true);
 }
 
 #[test]
@@ -100,7 +138,7 @@ fn whole_loss_gradient_avg_pooling() {
 
 #[test]
 fn whole_loss_gradient_circular_padding() {
-    check(Pooling::Max, false, true);
+    check(Pooling::Max, false, true, false);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Exact tiling: the tiled loss and gradient equal the untiled ones, for max
-//! and average pooling and tiles that do and do not divide the image; renders
-//! with and without tiles end within 1/255 of each other.
+//! and average pooling, tiles that do and do not divide the image, and guided
+//! Grams with region maps; renders with and without tiles end within 1/255 of
+//! each other.
 
 mod common;
 
@@ -8,7 +9,9 @@ use candle_core::Tensor;
 use stylefarm_engine::model::{Layer, Pooling};
 use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::optim::Optimizer;
-use stylefarm_engine::{DType, Hooks, Image, Init, Settings, Style, StyleTargets, Vgg19, render};
+use stylefarm_engine::{
+    DType, Hooks, Image, Init, Mask, Settings, Style, StyleTargets, Vgg19, render,
+};
 
 const W: usize = 112;
 const H: usize = 80;
@@ -58,12 +61,11 @@ fn tiled_gradient_equals_untiled() {
     for (pooling, tile, normalize_gradients) in cases {
         let ls: Vec<Layer> = style_layers.iter().map(|l| l.0).collect();
         let acts = model.forward(&style, &ls, pooling).unwrap();
-        let targets = StyleTargets {
-            grams: ls
-                .iter()
+        let targets = StyleTargets::plain(
+            ls.iter()
                 .map(|&l| (l, stylefarm_engine::loss::gram(acts.get(l)).unwrap()))
                 .collect(),
-        };
+        );
         let terms = |tile| Terms {
             pooling,
             content_image: Some(&content),
@@ -167,5 +169,68 @@ fn tiled_style_grams_equal_whole_ones() {
         assert_eq!(la, lb);
         let rel = max_rel_diff(a, b);
         assert!(rel < 1e-4, "{}: {rel:e}", la.name());
+    }
+}
+
+/// A region map over W×H: three vertical bands whose borders fall inside
+/// tiles and on tile borders, drawn at another size than the image.
+fn bands() -> Mask {
+    let (w, h) = (37, 11);
+    let labels = (0..w * h).map(|i| ((i % w) * 3 / w) as u8).collect();
+    Mask::from_labels(w, h, vec![[255, 0, 0], [0, 255, 0], [0, 0, 255]], labels).unwrap()
+}
+
+#[test]
+fn tiled_guided_gradient_and_targets_equal_untiled() {
+    let model = common::random_model(DType::F32, 5);
+    let content = image(1);
+    let x = image(3);
+    let style_layers = layers(
+        &["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+        100.0,
+    );
+    let ls: Vec<Layer> = style_layers.iter().map(|l| l.0).collect();
+    let style = common::picture(W, H, 6);
+    let mask = bands();
+    let whole =
+        StyleTargets::of_image_guided(&model, &style, &mask, &ls, Pooling::Max, None).unwrap();
+    let tiled =
+        StyleTargets::of_image_guided(&model, &style, &mask, &ls, Pooling::Max, Some(32)).unwrap();
+    assert_eq!(whole.regions.len(), 3);
+    for (a, b) in whole.regions.iter().zip(&tiled.regions) {
+        assert_eq!(a.colour, b.colour);
+        for ((l, ga), (_, gb)) in a.grams.iter().zip(&b.grams) {
+            let rel = max_rel_diff(ga, gb);
+            assert!(rel < 1e-4, "{:?} {}: {rel:e}", a.colour, l.name());
+        }
+    }
+    let content_layers = layers(&["relu4_2"], 5.0);
+    for (tile, normalize_gradients) in [(32, false), (48, true)] {
+        let terms = |tile| Terms {
+            pooling: Pooling::Max,
+            content_image: Some(&content),
+            content_layers: &content_layers,
+            style: &whole,
+            style_layers: &style_layers,
+            tv_weight: 1e-3,
+            normalize_gradients,
+            tileable: false,
+            tile,
+        };
+        let (lw, gw) = Objective::guided(&model, terms(None), Some(&mask), (W, H))
+            .unwrap()
+            .evaluate(&x)
+            .unwrap();
+        let tiled = Objective::guided(&model, terms(Some(tile)), Some(&mask), (W, H)).unwrap();
+        assert!(tiled.tiles() > 1);
+        let (lt, gt) = tiled.evaluate(&x).unwrap();
+        let rel = max_rel_diff(&gw, &gt);
+        assert!(rel < 1e-4, "tile {tile}: gradient differs by {rel:e}");
+        assert!(
+            (lw.style - lt.style).abs() <= 1e-4 * lw.style,
+            "tile {tile}: style loss {} vs {}",
+            lw.style,
+            lt.style
+        );
     }
 }

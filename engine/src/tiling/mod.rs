@@ -25,9 +25,10 @@ mod memory;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
+use crate::guide::{StyleTerm, gram_sum};
 use crate::model::{Layer, Padding, Pooling, Vgg19};
-pub(crate) use grid::TileGrid;
-use grid::{Tile, feature_len, unit_scale};
+use grid::{Tile, unit_scale};
+pub(crate) use grid::{TileGrid, feature_len};
 pub(crate) use memory::plan_memory;
 pub use memory::{default_max_memory, max_untiled_pixels};
 
@@ -58,6 +59,19 @@ fn inner(f: &Tensor, t: &Tile, grid: &TileGrid, layer: Layer) -> Result<Tensor> 
     Ok(f.narrow(1, y0, ny)?.narrow(2, x0, nx)?.contiguous()?)
 }
 
+/// The part of a whole-image map `m: (H_l, W_l)` at `layer` under a tile's
+/// inner region, whose features at that layer are `f` (tile borders are
+/// aligned to the deepest layer's downsampling, so `inner / scale` is exact).
+fn inner_map(m: &Tensor, f: &Tensor, t: &Tile, grid: &TileGrid, layer: Layer) -> Result<Tensor> {
+    let (_, h, w) = f.dims3()?;
+    let s = unit_scale(layer.unit);
+    let (_, ny) = inner_span(t.inner_y, t.crop_y, grid.height, layer.unit, h);
+    let (_, nx) = inner_span(t.inner_x, t.crop_x, grid.width, layer.unit, w);
+    Ok(m.narrow(0, t.inner_y.0 / s, ny)?
+        .narrow(1, t.inner_x.0 / s, nx)?
+        .contiguous()?)
+}
+
 /// A gradient on a tile's inner region, zero-padded to the tile's feature shape.
 fn place(g: &Tensor, f: &Tensor, t: &Tile, grid: &TileGrid, layer: Layer) -> Result<Tensor> {
     let (_, h, w) = f.dims3()?;
@@ -80,8 +94,8 @@ pub(crate) struct Tiled<'m> {
     pub(crate) grid: TileGrid,
     /// (layer, weight, inner content targets per tile)
     pub(crate) content: Vec<(Layer, f64, Vec<Tensor>)>,
-    /// (layer, weight, target Gram)
-    pub(crate) style: Vec<(Layer, f64, Tensor)>,
+    /// Per style layer: weight and region targets.
+    pub(crate) style: Vec<StyleTerm>,
     pub(crate) normalize_gradients: bool,
     pub(crate) layers: Vec<Layer>,
 }
@@ -104,88 +118,67 @@ pub(crate) fn content_targets(
     Ok(per_layer)
 }
 
-/// `Σ F Fᵀ` over every position of each layer's feature map, tile by tile
-/// (None for a layer with no positions).
-fn gram_sums(
+/// `Σ (F∘m)(F∘m)ᵀ` over every position of each layer's feature map, tile by
+/// tile, for each map given at that layer (whole-image maps `(H_l, W_l)`;
+/// `None`: no mask). A sum is None where the layer has no positions.
+pub(crate) fn gram_sums(
     model: &Vgg19,
     pooling: Pooling,
     grid: &TileGrid,
     x: &Tensor,
-    layers: &[Layer],
-) -> Result<Vec<Option<Tensor>>> {
-    let mut sums: Vec<Option<Tensor>> = vec![None; layers.len()];
-    if layers.is_empty() {
+    layers: &[(Layer, Vec<Option<Tensor>>)],
+) -> Result<Vec<Vec<Option<Tensor>>>> {
+    let mut sums: Vec<Vec<Option<Tensor>>> = layers
+        .iter()
+        .map(|(_, maps)| vec![None; maps.len()])
+        .collect();
+    let ls: Vec<Layer> = layers.iter().map(|(l, _)| *l).collect();
+    if ls.is_empty() {
         return Ok(sums);
     }
     for t in &grid.tiles {
-        let acts = model.forward_padded(&crop(x, t)?, layers, pooling, Padding::Zeros)?;
-        for (i, &l) in layers.iter().enumerate() {
-            let f = inner(acts.get(l), t, grid, l)?;
-            let (c, h, w) = f.dims3()?;
+        let acts = model.forward_padded(&crop(x, t)?, &ls, pooling, Padding::Zeros)?;
+        for ((l, maps), sums) in layers.iter().zip(sums.iter_mut()) {
+            let full = acts.get(*l);
+            let f = inner(full, t, grid, *l)?;
+            let (_, h, w) = f.dims3()?;
             if h * w == 0 {
                 continue;
             }
-            let m = f.reshape((c, h * w))?;
-            let fft = m.matmul(&m.t()?)?;
-            sums[i] = Some(match sums[i].take() {
-                Some(s) => (s + fft)?,
-                None => fft,
-            });
+            for (m, sum) in maps.iter().zip(sums.iter_mut()) {
+                let m = m
+                    .as_ref()
+                    .map(|m| inner_map(m, full, t, grid, *l))
+                    .transpose()?;
+                let fft = gram_sum(&f, m.as_ref())?;
+                *sum = Some(match sum.take() {
+                    Some(s) => (s + fft)?,
+                    None => fft,
+                });
+            }
         }
     }
     Ok(sums)
 }
 
-/// Normalised Gram matrices of `x: (3, H, W)` at `layers`, tile by tile:
-/// equal to `loss::gram` of the whole image's features.
-pub(crate) fn grams(
-    model: &Vgg19,
-    pooling: Pooling,
-    grid: &TileGrid,
-    x: &Tensor,
-    layers: &[Layer],
-) -> Result<Vec<Tensor>> {
-    let sums = gram_sums(model, pooling, grid, x, layers)?;
-    layers
-        .iter()
-        .zip(sums)
-        .map(|(l, s)| {
-            let n = feature_len(grid.height, l.unit) * feature_len(grid.width, l.unit);
-            match s {
-                Some(s) => {
-                    let c = s.dim(0)?;
-                    Ok((s / (c * n) as f64)?)
-                }
-                None => Err(crate::error::EngineError::setting(
-                    "style",
-                    format!("the style image is too small to reach {}", l.name()),
-                )),
-            }
-        })
-        .collect()
-}
-
 /// Loss terms (content, style) and the network part of the image gradient.
 pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> {
     let grid = &tiled.grid;
-    let style_layers: Vec<Layer> = tiled.style.iter().map(|s| s.0).collect();
+    let style_maps: Vec<(Layer, Vec<Option<Tensor>>)> = tiled
+        .style
+        .iter()
+        .map(|s| (s.layer, s.regions.iter().map(|r| r.mask.clone()).collect()))
+        .collect();
 
-    // Pass 1: global Gram matrices.
-    let sums = gram_sums(tiled.model, tiled.pooling, grid, x, &style_layers)?;
+    // Pass 1: global (guided) Gram matrices.
+    let sums = gram_sums(tiled.model, tiled.pooling, grid, x, &style_maps)?;
     let mut style_loss = 0.0;
-    // (G − A) · 4w / (C² · C·N) per style layer: dL/dF = this · F at every position.
+    // Per style layer and region, K with dL/dF = K F diag(m²) at every position.
     let mut style_coef = Vec::with_capacity(tiled.style.len());
-    for ((l, w, a), sum) in tiled.style.iter().zip(sums) {
-        let c = a.dim(0)?;
-        let n = feature_len(grid.height, l.unit) * feature_len(grid.width, l.unit);
-        let norm = (c * n) as f64;
-        let g = match sum {
-            Some(s) => (s / norm)?,
-            None => a.zeros_like()?,
-        };
-        let d = (g - a)?;
-        style_loss += w * crate::ops::vector::dot(&d, &d)? / (c * c) as f64;
-        style_coef.push((d * (4.0 * w / ((c * c) as f64 * norm)))?);
+    for (term, sums) in tiled.style.iter().zip(sums) {
+        let (loss, coefs) = term.loss_and_coefficients(sums)?;
+        style_loss += loss;
+        style_coef.push(coefs);
     }
 
     let content_numel: Vec<f64> = tiled
@@ -210,11 +203,20 @@ pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> 
             content_loss += w * crate::ops::vector::dot(&d, &d)? / n;
             grads.push((*l, (d * (2.0 * w / n))?));
         }
-        for ((l, _, _), coef) in tiled.style.iter().zip(&style_coef) {
-            let f = inner(acts.get(*l), t, grid, *l)?;
-            let (c, h, w) = f.dims3()?;
-            let g = coef.matmul(&f.reshape((c, h * w))?)?.reshape((c, h, w))?;
-            grads.push((*l, g));
+        for (term, coefs) in tiled.style.iter().zip(&style_coef) {
+            let full = acts.get(term.layer);
+            let f = inner(full, t, grid, term.layer)?;
+            let masks = term
+                .regions
+                .iter()
+                .map(|r| {
+                    r.mask
+                        .as_ref()
+                        .map(|m| inner_map(m, full, t, grid, term.layer))
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            grads.push((term.layer, term.gradient(&f, &masks, coefs)?));
         }
         Ok((content_loss, grads))
     };
@@ -225,7 +227,7 @@ pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> 
         .content
         .iter()
         .map(|c| c.1)
-        .chain(tiled.style.iter().map(|s| s.1))
+        .chain(tiled.style.iter().map(|s| s.weight))
         .collect();
     let mut scale = vec![1.0; terms];
     if tiled.normalize_gradients {
