@@ -16,7 +16,23 @@ pub struct Losses {
     pub content: f64,
     pub style: f64,
     pub tv: f64,
+    /// The temporal term of a video frame (0 for a still picture).
+    pub temporal: f64,
     pub total: f64,
+}
+
+/// The temporal term of one video frame (Ruder, Dosovitskiy & Brox 2016,
+/// eq. 7): the previous stylised frame warped to this one by optical flow,
+/// and how far each pixel's flow can be trusted.
+#[derive(Clone, Debug)]
+pub struct TemporalTarget {
+    /// The warped previous frame `(3, H, W)` in network input units
+    /// (`Image::to_input`).
+    pub warped: Tensor,
+    /// Per-pixel consistency weights `(1, H, W)` in 0..1, same dtype and device.
+    pub weights: Tensor,
+    /// γ, the temporal weight (artistic-videos' default 1e3).
+    pub weight: f64,
 }
 
 /// What an objective is made of, besides the model.
@@ -51,6 +67,7 @@ pub struct Objective<'m> {
     normalize_gradients: bool,
     layers: Vec<Layer>,
     tiled: Option<Tiled<'m>>,
+    temporal: Option<TemporalTarget>,
 }
 
 impl<'m> Objective<'m> {
@@ -104,6 +121,7 @@ impl<'m> Objective<'m> {
             normalize_gradients: terms.normalize_gradients,
             layers,
             tiled: None,
+            temporal: None,
         };
         match (grid, terms.content_image) {
             (Some(grid), content_image) => {
@@ -143,6 +161,29 @@ impl<'m> Objective<'m> {
         Ok(objective)
     }
 
+    /// Adds the temporal term of a video frame. Its gradient is never
+    /// L1-normalised: γ keeps its meaning with `normalize_gradients`.
+    pub fn with_temporal(mut self, t: TemporalTarget) -> Result<Objective<'m>> {
+        let (_, h, w) = t.warped.dims3()?;
+        if t.weights.dims() != [1, h, w] {
+            return Err(EngineError::setting(
+                "temporal weights",
+                format!(
+                    "shape {:?} does not match the warped frame's (1, {h}, {w})",
+                    t.weights.dims()
+                ),
+            ));
+        }
+        if !(t.weight.is_finite() && t.weight >= 0.0) {
+            return Err(EngineError::setting(
+                "temporal_weight",
+                format!("{} must be a finite number ≥ 0", t.weight),
+            ));
+        }
+        self.temporal = Some(t);
+        Ok(self)
+    }
+
     /// How many tiles an evaluation visits (1 = untiled).
     pub fn tiles(&self) -> usize {
         self.tiled.as_ref().map_or(1, |t| t.grid.tiles.len())
@@ -168,7 +209,14 @@ impl<'m> Objective<'m> {
             losses.tv = tv;
             grad = (grad + g)?;
         }
-        losses.total = losses.content + losses.style + losses.tv;
+        if let Some(t) = &self.temporal
+            && t.weight > 0.0
+        {
+            let (l, g) = loss::temporal(x, &t.warped, &t.weights, t.weight)?;
+            losses.temporal = l;
+            grad = (grad + g)?;
+        }
+        losses.total = losses.content + losses.style + losses.tv + losses.temporal;
         Ok((losses, grad))
     }
 

@@ -18,6 +18,7 @@ use crate::optim::State;
 use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
 use crate::tiling;
+use crate::video::Temporal;
 
 /// Where a render stands, reported after every iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,7 +80,7 @@ pub fn render(
     let targets = |_: usize, dims: (usize, usize)| {
         StyleTargets::for_scale(model, styles, content, settings, dims)
     };
-    optimize(model, content, &targets, settings, &plan, hooks)
+    optimize(model, content, &targets, settings, &plan, None, hooks)
 }
 
 /// Renders against precomputed style targets, one per scale of
@@ -90,6 +91,19 @@ pub fn render_with_targets(
     content: Option<&Image>,
     targets: &[StyleTargets],
     settings: &Settings,
+    hooks: Hooks<'_>,
+) -> Result<Image> {
+    render_with_targets_temporal(model, content, targets, settings, None, hooks)
+}
+
+/// [`render_with_targets`] with the temporal term of a video frame added at
+/// the output scale (see [`crate::video`]).
+pub(crate) fn render_with_targets_temporal(
+    model: &Vgg19,
+    content: Option<&Image>,
+    targets: &[StyleTargets],
+    settings: &Settings,
+    temporal: Option<&Temporal<'_>>,
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let plan = settings.plan(content, None)?;
@@ -119,6 +133,7 @@ pub fn render_with_targets(
         &|scale, _| Ok(targets[scale].clone()),
         settings,
         &plan,
+        temporal,
         hooks,
     )
 }
@@ -129,6 +144,7 @@ fn optimize(
     targets: &dyn Fn(usize, (usize, usize)) -> Result<StyleTargets>,
     settings: &Settings,
     plan: &Plan,
+    temporal: Option<&Temporal<'_>>,
     mut hooks: Hooks<'_>,
 ) -> Result<Image> {
     let start = Instant::now();
@@ -180,6 +196,14 @@ fn optimize(
             },
             (w, h),
         )?;
+        // The flow and its weights exist at the output size only: the
+        // temporal term joins at the last scale.
+        let objective = match temporal {
+            Some(t) if scale + 1 == plan.dims.len() => {
+                objective.with_temporal(t.target((w, h), &pre, &device, dtype)?)?
+            }
+            _ => objective,
+        };
 
         let mut x = match (&current, &settings.init) {
             (Some(prev), _) => prev.resize(w, h).to_input(&pre, &device, dtype)?,
