@@ -9,6 +9,7 @@ use crate::loss;
 use crate::model::{Layer, Padding, Pooling, Vgg19};
 use crate::targets::StyleTargets;
 use crate::tiling::{self, TileGrid, Tiled};
+use crate::video::Sampler;
 
 /// The loss terms of one evaluation (already weighted).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -22,17 +23,21 @@ pub struct Losses {
 }
 
 /// The temporal term of one video frame (Ruder, Dosovitskiy & Brox 2016,
-/// eq. 7): the previous stylised frame warped to this one by optical flow,
-/// and how far each pixel's flow can be trusted.
+/// eq. 7): `γ · mean(c ⊙ (S x − target)²)`, where `S` is the identity (the
+/// target is the stylised neighbour warped to this frame) or, with
+/// `through`, the warp of this frame onto the neighbour (the target is the
+/// neighbour itself); see [`crate::video::Temporal`].
 #[derive(Clone, Debug)]
 pub struct TemporalTarget {
-    /// The warped previous frame `(3, H, W)` in network input units
-    /// (`Image::to_input`).
-    pub warped: Tensor,
+    /// `(3, H, W)` in network input units (`Image::to_input`).
+    pub target: Tensor,
     /// Per-pixel consistency weights `(1, H, W)` in 0..1, same dtype and device.
     pub weights: Tensor,
     /// γ, the temporal weight (artistic-videos' default 1e3).
     pub weight: f64,
+    /// `S`: bilinear sampling of `x` along the neighbour's flow; out-of-frame
+    /// samples are the mean pixel (0 in input units).
+    pub through: Option<Sampler>,
 }
 
 /// What an objective is made of, besides the model.
@@ -164,12 +169,12 @@ impl<'m> Objective<'m> {
     /// Adds the temporal term of a video frame. Its gradient is never
     /// L1-normalised: γ keeps its meaning with `normalize_gradients`.
     pub fn with_temporal(mut self, t: TemporalTarget) -> Result<Objective<'m>> {
-        let (_, h, w) = t.warped.dims3()?;
+        let (_, h, w) = t.target.dims3()?;
         if t.weights.dims() != [1, h, w] {
             return Err(EngineError::setting(
                 "temporal weights",
                 format!(
-                    "shape {:?} does not match the warped frame's (1, {h}, {w})",
+                    "shape {:?} does not match the target's (1, {h}, {w})",
                     t.weights.dims()
                 ),
             ));
@@ -212,7 +217,14 @@ impl<'m> Objective<'m> {
         if let Some(t) = &self.temporal
             && t.weight > 0.0
         {
-            let (l, g) = loss::temporal(x, &t.warped, &t.weights, t.weight)?;
+            let (l, g) = match &t.through {
+                None => loss::temporal(x, &t.target, &t.weights, t.weight)?,
+                Some(s) => {
+                    let (l, g) =
+                        loss::temporal(&s.apply_tensor(x)?, &t.target, &t.weights, t.weight)?;
+                    (l, s.transpose_tensor(&g)?)
+                }
+            };
             losses.temporal = l;
             grad = (grad + g)?;
         }

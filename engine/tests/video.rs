@@ -9,7 +9,7 @@ use stylefarm_engine::model::{Layer, Pooling};
 use stylefarm_engine::objective::{Objective, TemporalTarget, Terms};
 use stylefarm_engine::targets::StyleTargets;
 use stylefarm_engine::video::{
-    FrameHooks, Motion, VideoSettings, stylize_chain, stylize_segment, video_targets,
+    FrameHooks, Motion, Sampler, VideoSettings, stylize_chain, stylize_segment, video_targets,
     warping_errors,
 };
 use stylefarm_engine::{DType, Image, Settings, Style, loss};
@@ -66,6 +66,17 @@ fn temporal_loss_is_the_weighted_mean_square() {
 /// central differences, as `gradient.rs` does without the temporal term.
 #[test]
 fn whole_loss_gradient_with_temporal_term() {
+    whole_loss_gradient(false);
+}
+
+/// The same with the temporal term measured through a warp (`S x` against
+/// the target, gradient `Sᵀ`), as a backward chain uses it.
+#[test]
+fn whole_loss_gradient_with_temporal_term_through_a_warp() {
+    whole_loss_gradient(true);
+}
+
+fn whole_loss_gradient(through: bool) {
     let model = common::random_model(DType::F64, 1);
     let (h, w) = (19, 17);
     let mut r = common::lcg(5);
@@ -103,9 +114,21 @@ fn whole_loss_gradient_with_temporal_term() {
     )
     .unwrap()
     .with_temporal(TemporalTarget {
-        warped,
+        target: warped,
         weights: c,
         weight: 1e3,
+        through: through.then(|| {
+            // Up to ±2.5 px each way: some samples leave the frame.
+            let mut r = common::lcg(8);
+            let flow = (0..2 * h * w).map(|_| (r() * 2.5) as f32).collect();
+            let m = Motion {
+                width: w,
+                height: h,
+                flow,
+                weights: vec![1.0; h * w],
+            };
+            Sampler::new(&m).unwrap()
+        }),
     })
     .unwrap();
     let (losses, grad) = obj.evaluate(&x).unwrap();
@@ -155,9 +178,10 @@ fn temporal_weights_of_the_wrong_shape_are_refused() {
     let dev = common::device();
     let err = obj
         .with_temporal(TemporalTarget {
-            warped: Tensor::zeros((3, 8, 8), candle_core::DType::F32, &dev).unwrap(),
+            target: Tensor::zeros((3, 8, 8), candle_core::DType::F32, &dev).unwrap(),
             weights: Tensor::zeros((1, 8, 7), candle_core::DType::F32, &dev).unwrap(),
             weight: 1.0,
+            through: None,
         })
         .err()
         .unwrap();

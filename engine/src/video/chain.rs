@@ -52,11 +52,13 @@ impl VideoSettings {
     }
 }
 
+/// Receives a frame's index in its chain or segment and where its render stands.
+pub type FrameProgress<'a> = &'a mut dyn FnMut(usize, &Progress);
+
 /// Callbacks of a running chain or segment. All optional.
 #[derive(Default)]
 pub struct FrameHooks<'a> {
-    /// The frame's index in the chain or segment, and where its render stands.
-    pub progress: Option<&'a mut dyn FnMut(usize, &Progress)>,
+    pub progress: Option<FrameProgress<'a>>,
     pub cancel: Option<CancelToken>,
 }
 
@@ -156,6 +158,7 @@ pub fn stylize_chain(
                         frame,
                         prev,
                         &to_prev[t - 1],
+                        None,
                         h,
                     )
                 })?
@@ -166,8 +169,35 @@ pub fn stylize_chain(
     Ok(out)
 }
 
-/// Renders `frame` from `neighbour` (stylised) warped by `motion`, with the
-/// temporal loss against it.
+/// The keyframe chain: [`stylize_chain`] over every K-th frame (and the
+/// last), with the flows between neighbouring keyframes, where every
+/// keyframe gets the full [`Settings::iterations`] rather than
+/// `frame_iterations`. Keyframes are few and fix both ends of every segment:
+/// the closer each is to convergence, the less the frames next to it change
+/// from it (measured in `docs/video.md`).
+#[allow(clippy::too_many_arguments)]
+pub fn stylize_keyframes(
+    model: &Vgg19,
+    targets: &[StyleTargets],
+    settings: &Settings,
+    video: &VideoSettings,
+    keyframes: &[Image],
+    to_prev: &[Motion],
+    hooks: &mut FrameHooks<'_>,
+) -> Result<Vec<Image>> {
+    let video = VideoSettings {
+        frame_iterations: Some(settings.iterations),
+        ..video.clone()
+    };
+    stylize_chain(
+        model, targets, settings, &video, keyframes, to_prev, None, hooks,
+    )
+}
+
+/// Renders `frame` starting from `neighbour` (stylised) warped by `motion`
+/// (this frame → the neighbour). The temporal loss holds it to that warped
+/// image (`back: None`), or, with `back` the neighbour's motion to this
+/// frame, holds this frame warped by `back` to the neighbour itself.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn follow(
     model: &Vgg19,
@@ -177,16 +207,26 @@ pub(crate) fn follow(
     frame: &Image,
     neighbour: &Image,
     motion: &Motion,
+    back: Option<&Motion>,
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let warped = warp(neighbour, motion, mean_pixel(model.preprocess()))?;
     let mut s = settings.clone();
     s.init = Init::Image(warped.clone());
     s.iterations = video.frame_iterations.unwrap_or(settings.iterations);
-    let temporal = Temporal {
-        warped: &warped,
-        weights: &motion.weights,
-        weight: video.temporal_weight,
+    let temporal = match back {
+        None => Temporal {
+            target: &warped,
+            weights: &motion.weights,
+            weight: video.temporal_weight,
+            through: None,
+        },
+        Some(b) => Temporal {
+            target: neighbour,
+            weights: &b.weights,
+            weight: video.temporal_weight,
+            through: Some(b),
+        },
     };
     render_frame(model, frame, targets, &s, Some(temporal), hooks)
 }

@@ -113,6 +113,7 @@ pub fn stylize_segment(
                 &frames[t],
                 prev,
                 &to_prev[t - 1],
+                None,
                 h,
             )
         })?;
@@ -121,6 +122,8 @@ pub fn stylize_segment(
     let mut out = vec![last.clone()];
     let mut next = last.clone();
     for t in (1..n - 1).rev() {
+        // Started from the successor warped back; held to the successor by
+        // this frame warped forward, the direction the warping error measures.
         let b = hooks.frame(t, |h| {
             follow(
                 model,
@@ -130,6 +133,7 @@ pub fn stylize_segment(
                 &frames[t],
                 &next,
                 &to_next[t],
+                Some(&to_prev[t]),
                 h,
             )
         })?;

@@ -7,6 +7,7 @@ use crate::error::{EngineError, Result};
 use crate::image::Image;
 use crate::model::Preprocess;
 use crate::objective::TemporalTarget;
+use crate::video::sample::Sampler;
 
 /// How one frame relates to a neighbouring frame: for every pixel of this
 /// frame, where it is in the neighbour and how far that can be trusted.
@@ -80,47 +81,40 @@ pub const VGG_MEAN_RGB: [f32; 3] = [123.68 / 255.0, 116.779 / 255.0, 103.939 / 2
 /// that artistic-videos calls; a source position outside
 /// `[0, W−1] × [0, H−1]` takes `fill` (see [`mean_pixel`]).
 pub fn warp(image: &Image, motion: &Motion, fill: [f32; 3]) -> Result<Image> {
-    let (w, h) = (image.width, image.height);
-    motion.check(w, h)?;
-    let n = w * h;
-    let (u, v) = motion.flow.split_at(n);
-    let mut data = vec![0f32; 3 * n];
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            let sx = x as f32 + u[i];
-            let sy = y as f32 + v[i];
-            if !(sx >= 0.0 && sx <= (w - 1) as f32 && sy >= 0.0 && sy <= (h - 1) as f32) {
-                for (c, f) in fill.iter().enumerate() {
-                    data[c * n + i] = *f;
-                }
-                continue;
-            }
-            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-            let (ax, ay) = (sx - x0 as f32, sy - y0 as f32);
-            for c in 0..3 {
-                let p = &image.data[c * n..(c + 1) * n];
-                let top = p[y0 * w + x0] * (1.0 - ax) + p[y0 * w + x1] * ax;
-                let bottom = p[y1 * w + x0] * (1.0 - ax) + p[y1 * w + x1] * ax;
-                data[c * n + i] = top * (1.0 - ay) + bottom * ay;
-            }
-        }
-    }
+    motion.check(image.width, image.height)?;
+    let sampler = Sampler::new(motion)?;
+    let x: Vec<f64> = image.data.iter().map(|&v| v as f64).collect();
+    let fill = fill.map(f64::from);
     Ok(Image {
-        width: w,
-        height: h,
-        data,
+        width: image.width,
+        height: image.height,
+        data: sampler
+            .apply(&x, &fill)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
     })
 }
 
-/// The temporal constraint of one frame at the output size: the stylised
-/// neighbour warped to it, the consistency weights `c: (H, W)` in 0..1, and γ.
+/// The temporal constraint of one frame at the output size (Ruder et al.
+/// 2016, eq. 7), in one of two directions:
+///
+/// - `through: None`: `target` is the stylised neighbour warped to this
+///   frame, compared pixel by pixel, `γ · mean(c ⊙ (x − target)²)`;
+/// - `through: Some(m)`: `target` is the stylised neighbour itself and `m`
+///   its motion to this frame; this frame is warped onto the neighbour and
+///   compared there, `γ · mean(c ⊙ (warp(x, m) − target)²)` with the
+///   gradient through the warp's transpose. A chain that runs backward in
+///   time uses this: it then minimises the very pair term that the warping
+///   error measures forward.
+///
+/// `weights` (`c`, `(H, W)` in 0..1) are those of the flow that compares.
 #[derive(Clone, Copy, Debug)]
 pub struct Temporal<'a> {
-    pub warped: &'a Image,
+    pub target: &'a Image,
     pub weights: &'a [f32],
     pub weight: f64,
+    pub through: Option<&'a Motion>,
 }
 
 impl Temporal<'_> {
@@ -134,13 +128,13 @@ impl Temporal<'_> {
         dtype: DType,
     ) -> Result<TemporalTarget> {
         let (w, h) = dims;
-        if (self.warped.width, self.warped.height) != dims || self.weights.len() != w * h {
+        if (self.target.width, self.target.height) != dims || self.weights.len() != w * h {
             return Err(EngineError::setting(
                 "temporal",
                 format!(
-                    "the warped frame is {}×{} with {} weights, the output {w}×{h}",
-                    self.warped.width,
-                    self.warped.height,
+                    "the temporal target is {}×{} with {} weights, the output {w}×{h}",
+                    self.target.width,
+                    self.target.height,
                     self.weights.len()
                 ),
             ));
@@ -149,9 +143,10 @@ impl Temporal<'_> {
             .to_dtype(dtype)?
             .to_device(device)?;
         Ok(TemporalTarget {
-            warped: self.warped.to_input(pre, device, dtype)?,
+            target: self.target.to_input(pre, device, dtype)?,
             weights,
             weight: self.weight,
+            through: self.through.map(Sampler::new).transpose()?,
         })
     }
 }
@@ -243,14 +238,14 @@ mod tests {
         let fill = [0.1, 0.2, 0.3];
         let out = warp(&img, &uniform(w, h, 2.0, -1.0), fill).unwrap();
         let n = w * h;
-        for c in 0..3 {
+        for (c, &f) in fill.iter().enumerate() {
             for y in 0..h {
                 for x in 0..w {
                     let got = out.data[c * n + y * w + x];
                     let want = if x + 2 < w && y >= 1 {
                         img.data[c * n + (y - 1) * w + x + 2]
                     } else {
-                        fill[c]
+                        f
                     };
                     assert_eq!(got, want, "channel {c} at ({x}, {y})");
                 }
