@@ -19,6 +19,7 @@
 //! - [`settings`]: every render control, its defaults and validation.
 //! - [`render`]: multi-scale rendering with progress, snapshots, cancellation.
 //! - [`image`], [`colors`], [`animation`]: pictures in and out.
+//! - [`video`]: temporal loss, warping, frame chains and keyframe segments.
 
 pub mod animation;
 pub mod colors;
@@ -34,6 +35,7 @@ pub mod render;
 pub mod settings;
 pub mod targets;
 mod tiling;
+pub mod video;
 
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};

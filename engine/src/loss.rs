@@ -4,7 +4,9 @@
 //! - Gram `G = F Fᵀ / (C·H·W)` of features `F: (C, H·W)`;
 //! - style `w · mean((G − A)²)`, gradient `4w (G − A) F / (C² · C·H·W)`;
 //! - content `w · mean((F − P)²)`, gradient `2w (F − P) / N`;
-//! - total variation `w/2 · Σ (Δx² + Δy²)` over the image, as neural-style's TVLoss.
+//! - total variation `w/2 · Σ (Δx² + Δy²)` over the image, as neural-style's TVLoss;
+//! - temporal `γ · mean(c ⊙ (x − ω)²)` against the previous frame warped (Ruder,
+//!   Dosovitskiy & Brox 2016, eq. 7), gradient `2γ c ⊙ (x − ω) / N`.
 
 use candle_core::Tensor;
 
@@ -56,6 +58,19 @@ pub fn total_variation(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
     let g_down = dy.pad_with_zeros(1, 1, 0)?.pad_with_zeros(2, 0, 1)?;
     let grad = (((g_corner - g_right)? - g_down)? * weight)?;
     Ok((loss, grad))
+}
+
+/// Temporal loss of the image `x: (3, H, W)` (network input units) against the
+/// previous stylised frame warped to this one, `warped: (3, H, W)` in the same
+/// units, weighted per pixel by the flow consistency `c: (1, H, W)` in 0..1
+/// (broadcast over channels): `γ · Σ c (x − ω)² / (3·H·W)`, the mean over all
+/// elements as artistic-videos' weighted MSE, and its gradient.
+pub fn temporal(x: &Tensor, warped: &Tensor, c: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    let n = x.elem_count() as f64;
+    let d = (x - warped)?;
+    let cd = d.broadcast_mul(c)?;
+    let loss = weight * vector::dot(&cd, &d)? / n;
+    Ok((loss, (cd * (2.0 * weight / n))?))
 }
 
 /// neural-style's `-normalize_gradients`: the gradient divided by its L1 norm.

@@ -10,6 +10,7 @@ use crate::loss;
 use crate::model::{Layer, Padding, Pooling, Vgg19};
 use crate::targets::StyleTargets;
 use crate::tiling::{self, TileGrid, Tiled};
+use crate::video::Sampler;
 
 /// The loss terms of one evaluation (already weighted).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -17,7 +18,27 @@ pub struct Losses {
     pub content: f64,
     pub style: f64,
     pub tv: f64,
+    /// The temporal term of a video frame (0 for a still picture).
+    pub temporal: f64,
     pub total: f64,
+}
+
+/// The temporal term of one video frame (Ruder, Dosovitskiy & Brox 2016,
+/// eq. 7): `γ · mean(c ⊙ (S x − target)²)`, where `S` is the identity (the
+/// target is the stylised neighbour warped to this frame) or, with
+/// `through`, the warp of this frame onto the neighbour (the target is the
+/// neighbour itself); see [`crate::video::Temporal`].
+#[derive(Clone, Debug)]
+pub struct TemporalTarget {
+    /// `(3, H, W)` in network input units (`Image::to_input`).
+    pub target: Tensor,
+    /// Per-pixel consistency weights `(1, H, W)` in 0..1, same dtype and device.
+    pub weights: Tensor,
+    /// γ, the temporal weight (artistic-videos' default 1e3).
+    pub weight: f64,
+    /// `S`: bilinear sampling of `x` along the neighbour's flow; out-of-frame
+    /// samples are the mean pixel (0 in input units).
+    pub through: Option<Sampler>,
 }
 
 /// What an objective is made of, besides the model.
@@ -52,6 +73,7 @@ pub struct Objective<'m> {
     normalize_gradients: bool,
     layers: Vec<Layer>,
     tiled: Option<Tiled<'m>>,
+    temporal: Option<TemporalTarget>,
 }
 
 impl<'m> Objective<'m> {
@@ -110,6 +132,7 @@ impl<'m> Objective<'m> {
             normalize_gradients: terms.normalize_gradients,
             layers,
             tiled: None,
+            temporal: None,
         };
         match (grid, terms.content_image) {
             (Some(grid), content_image) => {
@@ -149,6 +172,29 @@ impl<'m> Objective<'m> {
         Ok(objective)
     }
 
+    /// Adds the temporal term of a video frame. Its gradient is never
+    /// L1-normalised: γ keeps its meaning with `normalize_gradients`.
+    pub fn with_temporal(mut self, t: TemporalTarget) -> Result<Objective<'m>> {
+        let (_, h, w) = t.target.dims3()?;
+        if t.weights.dims() != [1, h, w] {
+            return Err(EngineError::setting(
+                "temporal weights",
+                format!(
+                    "shape {:?} does not match the target's (1, {h}, {w})",
+                    t.weights.dims()
+                ),
+            ));
+        }
+        if !(t.weight.is_finite() && t.weight >= 0.0) {
+            return Err(EngineError::setting(
+                "temporal_weight",
+                format!("{} must be a finite number ≥ 0", t.weight),
+            ));
+        }
+        self.temporal = Some(t);
+        Ok(self)
+    }
+
     /// How many tiles an evaluation visits (1 = untiled).
     pub fn tiles(&self) -> usize {
         self.tiled.as_ref().map_or(1, |t| t.grid.tiles.len())
@@ -174,7 +220,21 @@ impl<'m> Objective<'m> {
             losses.tv = tv;
             grad = (grad + g)?;
         }
-        losses.total = losses.content + losses.style + losses.tv;
+        if let Some(t) = &self.temporal
+            && t.weight > 0.0
+        {
+            let (l, g) = match &t.through {
+                None => loss::temporal(x, &t.target, &t.weights, t.weight)?,
+                Some(s) => {
+                    let (l, g) =
+                        loss::temporal(&s.apply_tensor(x)?, &t.target, &t.weights, t.weight)?;
+                    (l, s.transpose_tensor(&g)?)
+                }
+            };
+            losses.temporal = l;
+            grad = (grad + g)?;
+        }
+        losses.total = losses.content + losses.style + losses.tv + losses.temporal;
         Ok((losses, grad))
     }
 

@@ -19,6 +19,7 @@ use crate::optim::State;
 use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
 use crate::tiling;
+use crate::video::Temporal;
 
 /// Where a render stands, reported after every iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,7 +81,7 @@ pub fn render(
     let targets = |_: usize, dims: (usize, usize)| {
         StyleTargets::for_scale(model, styles, content, settings, dims)
     };
-    optimize(model, content, None, &targets, settings, &plan, hooks)
+    optimize(model, content, None, &targets, settings, &plan, None, hooks)
 }
 
 /// Renders against precomputed style targets, one per scale of
@@ -93,16 +94,19 @@ pub fn render_with_targets(
     settings: &Settings,
     hooks: Hooks<'_>,
 ) -> Result<Image> {
-    with_targets(model, content, None, targets, settings, hooks)
+    with_targets(model, content, None, targets, settings, None, hooks)
 }
 
-/// [`render_with_targets`], guided by the output's region map when given.
+/// [`render_with_targets`], guided by the output's region map when given
+/// (semantic style transfer, see `guide`), with the temporal term of a
+/// video frame added at the output scale when given (see [`crate::video`]).
 pub(crate) fn with_targets(
     model: &Vgg19,
     content: Option<&Image>,
     guide: Option<&Mask>,
     targets: &[StyleTargets],
     settings: &Settings,
+    temporal: Option<&Temporal<'_>>,
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let plan = settings.plan(content, None)?;
@@ -133,6 +137,7 @@ pub(crate) fn with_targets(
         &|scale, _| Ok(targets[scale].clone()),
         settings,
         &plan,
+        temporal,
         hooks,
     )
 }
@@ -146,6 +151,7 @@ pub(crate) fn optimize(
     targets: &dyn Fn(usize, (usize, usize)) -> Result<StyleTargets>,
     settings: &Settings,
     plan: &Plan,
+    temporal: Option<&Temporal<'_>>,
     mut hooks: Hooks<'_>,
 ) -> Result<Image> {
     let start = Instant::now();
@@ -198,6 +204,14 @@ pub(crate) fn optimize(
             guide,
             (w, h),
         )?;
+        // The flow and its weights exist at the output size only: the
+        // temporal term joins at the last scale.
+        let objective = match temporal {
+            Some(t) if scale + 1 == plan.dims.len() => {
+                objective.with_temporal(t.target((w, h), &pre, &device, dtype)?)?
+            }
+            _ => objective,
+        };
 
         let mut x = match (&current, &settings.init) {
             (Some(prev), _) => prev.resize(w, h).to_input(&pre, &device, dtype)?,

@@ -38,6 +38,7 @@ pub fn render_guided(
         &targets,
         settings,
         &plan,
+        None,
         hooks,
     )
 }
@@ -59,7 +60,15 @@ pub fn render_guided_with_targets(
         Some(_) => settings.clone(),
         None => doodle_settings(settings, content_mask),
     };
-    with_targets(model, content, Some(content_mask), targets, settings, hooks)
+    with_targets(
+        model,
+        content,
+        Some(content_mask),
+        targets,
+        settings,
+        None,
+        hooks,
+    )
 }
 
 /// The settings of a doodle render (no content image): texture synthesis at
