@@ -91,12 +91,12 @@ fn whole_loss_gradient(through: bool) {
     let content_layers = vec![(Layer::parse("relu4_2").unwrap(), 5.0)];
     let layers: Vec<Layer> = style_layers.iter().map(|(l, _)| *l).collect();
     let acts = model.forward(&style_img, &layers, Pooling::Max).unwrap();
-    let targets = StyleTargets {
-        grams: layers
+    let targets = StyleTargets::plain(
+        layers
             .iter()
             .map(|&l| (l, loss::gram(acts.get(l)).unwrap()))
             .collect(),
-    };
+    );
     let obj = Objective::new(
         &model,
         Terms {
@@ -158,7 +158,7 @@ fn whole_loss_gradient(through: bool) {
 #[test]
 fn temporal_weights_of_the_wrong_shape_are_refused() {
     let model = common::random_model(DType::F32, 1);
-    let targets = StyleTargets { grams: Vec::new() };
+    let targets = StyleTargets::plain(Vec::new());
     let obj = Objective::new(
         &model,
         Terms {
