@@ -361,7 +361,7 @@ impl Farm {
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
-        move |source| ClientError::Io { what, path, source }
+        move |cause| ClientError::Io { what, path, cause }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;

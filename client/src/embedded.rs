@@ -59,10 +59,10 @@ impl EmbeddedFarm {
         workers: usize,
         worker: WorkerConfig,
     ) -> Result<EmbeddedFarm> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ClientError::Io {
+        std::fs::create_dir_all(data_dir).map_err(|cause| ClientError::Io {
             what: "cannot create",
             path: data_dir.to_owned(),
-            source,
+            cause,
         })?;
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         let failed = |what: &str| {

@@ -13,12 +13,12 @@ pub enum ClientError {
     BadUrl { url: String },
     /// Nothing answers at the URL.
     #[error(
-        "cannot reach the coordinator at {url}: is `stylefarm coordinator` running there? ({source})"
+        "cannot reach the coordinator at {url}: is `stylefarm coordinator` running there? ({cause})"
     )]
     Connect {
         url: String,
-        #[source]
-        source: tonic::transport::Error,
+        // Not a source: the message says it, and `{:#}` would say it twice.
+        cause: tonic::transport::Error,
     },
     /// The farm refused a call; its message says why.
     #[error("{what}: {}", .status.message())]
@@ -28,19 +28,19 @@ pub enum ClientError {
         status: tonic::Status,
     },
     /// A local file could not be read or written.
-    #[error("{what} {}: {source}", .path.display())]
+    #[error("{what} {}: {cause}", .path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a source (see `Connect`).
+        cause: std::io::Error,
     },
     /// A picture is unreadable, truncated or too large (checked before upload).
     #[error(transparent)]
     Image(#[from] stylefarm_engine::EngineError),
     /// The job is invalid (checked before anything is uploaded).
     #[error("invalid job: {0}")]
-    Invalid(#[from] InvalidSpec),
+    Invalid(InvalidSpec),
     /// The job ended without succeeding.
     #[error("job {job_id} {state}{}", if .error.is_empty() { String::new() } else { format!(": {}", .error) })]
     JobEnded {
@@ -58,6 +58,14 @@ pub enum ClientError {
     /// The embedded farm could not start or stop.
     #[error("embedded farm: {0}")]
     Embedded(String),
+}
+
+// By hand, not `#[from]`: that would make the spec error a `#[source]`
+// too, and `{:#}` would print it twice.
+impl From<InvalidSpec> for ClientError {
+    fn from(e: InvalidSpec) -> Self {
+        ClientError::Invalid(e)
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -28,9 +28,9 @@ impl Farm {
             .map_err(|_| ClientError::BadUrl { url: url.into() })?
             .connect()
             .await
-            .map_err(|source| ClientError::Connect {
+            .map_err(|cause| ClientError::Connect {
                 url: url.into(),
-                source,
+                cause,
             })?;
         Ok(Farm {
             client: FarmClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
@@ -190,7 +190,7 @@ impl Farm {
         }
         let io = |what, path: &Path| {
             let path = path.to_path_buf();
-            move |source| ClientError::Io { what, path, source }
+            move |cause| ClientError::Io { what, path, cause }
         };
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;

@@ -67,11 +67,15 @@ impl LocalJob {
         spec
     }
 
-    /// Checks the job as the farm will, before any file is read or sent
-    /// (the keys are stand-ins).
+    /// Checks the job as the farm will, before any file is read or sent.
+    /// The keys are stand-ins, and so is the content's size where it is not
+    /// known yet: a square, which passes every rule a real size may fail
+    /// (those are checked again, with the size, before the job is sent).
     pub fn check(&self) -> Result<()> {
+        let size = self.spec.settings.size;
+        let known = self.spec.content.as_ref().and_then(|c| c.size);
         Ok(self
-            .spec_with(|_| "inputs/local-file.png".into(), None)
+            .spec_with(|_| "inputs/local-file.png".into(), known.or(Some((size, size))))
             .validate()?)
     }
 }
@@ -93,10 +97,10 @@ impl Farm {
             if keys.contains_key(path) {
                 continue;
             }
-            let bytes = std::fs::read(path).map_err(|source| ClientError::Io {
+            let bytes = std::fs::read(path).map_err(|cause| ClientError::Io {
                 what: "cannot read",
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
             let img = Image::decode(&bytes, path, max_input_pixels)?;
             if job.content.as_deref() == Some(path) {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use stylefarm_spec::{GridAxis, JobKind};
 
-use crate::settings::RenderLayer;
+use crate::settings::{RenderLayer, init_name};
 
 /// A job file, its paths made relative to the working folder.
 #[derive(Debug, Default, Deserialize)]
@@ -52,7 +52,7 @@ impl JobFile {
             *s = format!("{}:{weight}", rel(&p).display());
         }
         if let Some(init) = &file.render.init
-            && !matches!(init.as_str(), "noise" | "random" | "content" | "image")
+            && init_name(init).is_none()
         {
             file.render.init = Some(rel(Path::new(init)).display().to_string());
         }

@@ -24,7 +24,7 @@ use stylefarm_spec::limits::DEFAULT_MAX_INPUT_PIXELS;
 
 pub use bytes::ByteSize;
 pub use farm::FarmLayer;
-pub use render::RenderLayer;
+pub use render::{RenderLayer, init_name};
 
 /// The coordinator a client or worker talks to when none is given.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";

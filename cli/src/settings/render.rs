@@ -144,11 +144,12 @@ impl RenderLayer {
     pub fn resolve(&self) -> anyhow::Result<(RenderSettings, Option<PathBuf>)> {
         let d = RenderSettings::default();
         let optimizer = self.optimizer.unwrap_or(d.optimizer);
-        // neural-style's `-init random|image`: "image" meant the content.
         let (init, init_image) = match self.init.as_deref() {
-            None | Some("noise" | "random") => (Init::Noise, None),
-            Some("content" | "image") => (Init::Content, None),
-            Some(path) => (Init::Image, Some(PathBuf::from(path))),
+            None => (Init::Noise, None),
+            Some(s) => match init_name(s) {
+                Some(init) => (init, None),
+                None => (Init::Image, Some(PathBuf::from(s))),
+            },
         };
         let scales = match (&self.scales, self.multiscale) {
             (Some(s), _) => Scales::Explicit(parse_list(s, "--scales")?),
@@ -210,6 +211,17 @@ impl RenderLayer {
             max_memory: self.max_memory.map(|b| b.0),
         };
         Ok((settings, init_image))
+    }
+}
+
+/// What `--init` names when it is not a file: `noise` or `content` (the
+/// names of [`Init`]), or neural-style's `random` and `image` (which meant
+/// the content there).
+pub fn init_name(s: &str) -> Option<Init> {
+    match s {
+        "random" => Some(Init::Noise),
+        "image" => Some(Init::Content),
+        s => s.parse().ok().filter(|i| *i != Init::Image),
     }
 }
 
@@ -326,6 +338,10 @@ mod tests {
         assert_eq!(s.learning_rate, 10.0);
         assert_eq!(s.init, Init::Image);
         assert_eq!(init, Some(PathBuf::from("start.png")));
+        assert_eq!(init_name("random"), Some(Init::Noise));
+        assert_eq!(init_name("image"), Some(Init::Content));
+        assert_eq!(init_name("content"), Some(Init::Content));
+        assert_eq!(init_name("photo.png"), None);
     }
 
     #[test]
