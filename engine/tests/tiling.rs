@@ -102,7 +102,7 @@ fn tiled_gradient_equals_untiled() {
 #[test]
 fn twenty_adam_iterations_tiled_and_untiled_end_within_one_level() {
     let model = Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap();
-    let load = |n: &str| Image::load(&common::shared_image(n), 1 << 30).unwrap();
+    let load = |n: &str| Image::load(&common::example_image(n), 1 << 30).unwrap();
     let content = load("tubingen.jpg").resize(112, 84);
     let styles = [Style {
         image: load("starry_night.jpg").resize_long_side(112),
