@@ -17,7 +17,8 @@
 //! - [`optim`]: L-BFGS and Adam.
 //! - [`settings`]: every render control, its defaults and validation.
 //! - [`render`]: multi-scale rendering with progress, snapshots, cancellation.
-//! - [`image`], [`colors`], [`animation`]: pictures in and out.
+//! - [`image`], [`colors`], [`animation`]: pictures in and out (upright by
+//!   their EXIF orientation; truncated or corrupt files refused).
 
 pub mod animation;
 pub mod colors;
