@@ -16,7 +16,8 @@
 //! - `tiling`: the same evaluation tile by tile, exact, in bounded memory.
 //! - [`optim`]: L-BFGS and Adam.
 //! - [`settings`]: every render control, its defaults and validation.
-//! - [`render`]: multi-scale rendering with progress, snapshots, cancellation.
+//! - [`render`]: multi-scale rendering with progress, snapshots, cancellation,
+//!   early stopping.
 //! - [`image`], [`colors`], [`animation`]: pictures in and out (upright by
 //!   their EXIF orientation; truncated or corrupt files refused).
 

@@ -14,6 +14,8 @@ pub const MAX_SIDE: usize = 65_536;
 pub const MIN_TILE: usize = 32;
 /// Smallest memory budget `max_memory` accepts.
 pub const MIN_MEMORY: u64 = 64 << 20;
+/// Default window of early stopping, in iterations.
+pub const DEFAULT_TOL_WINDOW: usize = 50;
 
 /// How the image starts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,6 +80,18 @@ pub struct Settings {
     pub tile: Option<usize>,
     /// Memory budget in bytes for one evaluation; `None` = the default budget.
     pub max_memory: Option<u64>,
+    /// Early stopping: a scale ends once its lowest total loss so far improved
+    /// by less than this fraction over the last `tol_window` iterations, i.e.
+    /// when `B[i − K] − B[i] < R · B[i − K]` with `B[i] = min(L[1..=i])`;
+    /// `None` runs every iteration. The picture is the last iterate, as
+    /// without early stopping. (torch's `optim.lbfgs` has `tolFun`/`tolX` on
+    /// single steps instead, which neural-style switches off; a window over
+    /// the running minimum is robust to L-BFGS's spikes.) Measured on
+    /// tubingen × starry_night at 256 px (docs/calibration.md): R = 0.01,
+    /// K = 50 stops at iteration 464, 3.4 % above the loss after 1000.
+    pub tol_loss_relative: Option<f64>,
+    /// K of `tol_loss_relative`, in iterations.
+    pub tol_window: usize,
 }
 
 impl Default for Settings {
@@ -106,6 +120,8 @@ impl Default for Settings {
             tileable: false,
             tile: None,
             max_memory: None,
+            tol_loss_relative: None,
+            tol_window: DEFAULT_TOL_WINDOW,
         }
     }
 }
@@ -156,6 +172,20 @@ impl Settings {
             return Err(EngineError::setting(
                 "style_scale",
                 format!("{} must be in (0, 8]", self.style_scale),
+            ));
+        }
+        if let Some(r) = self.tol_loss_relative
+            && !(r.is_finite() && r > 0.0 && r < 1.0)
+        {
+            return Err(EngineError::setting(
+                "tol_loss_relative",
+                format!("{r} must be in (0, 1), e.g. 0.001 for 0.1 %"),
+            ));
+        }
+        if self.tol_window == 0 || self.tol_window > 1_000_000 {
+            return Err(EngineError::setting(
+                "tol_window",
+                format!("{} must be in 1..=1000000 iterations", self.tol_window),
             ));
         }
         if self.iterations == 0 || self.iterations > 1_000_000 {
