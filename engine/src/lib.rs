@@ -18,6 +18,8 @@
 //! - [`settings`]: every render control, its defaults and validation.
 //! - [`render`]: multi-scale rendering with progress, snapshots, cancellation,
 //!   early stopping.
+//! - [`score`]: the meter: content, relative style and TV of any finished
+//!   picture under the fixed model (docs/calibration.md).
 //! - [`image`], [`colors`], [`animation`]: pictures in and out (upright by
 //!   their EXIF orientation; truncated or corrupt files refused).
 
@@ -31,6 +33,7 @@ pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod render;
+pub mod score;
 pub mod settings;
 pub mod targets;
 mod tiling;
@@ -40,6 +43,7 @@ pub use error::{EngineError, Result};
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
+pub use score::{LayerScore, Score, score};
 pub use settings::{Init, Scales, Settings, Style};
 pub use targets::StyleTargets;
 pub use tiling::{default_max_memory, max_untiled_pixels};
