@@ -31,7 +31,7 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/images");
     let mut a = Args {
         size: 384,
         tile: 192,

@@ -37,6 +37,9 @@ pub enum Command {
     /// Manage the VGG-19 model file.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Measure finished pictures (anyone's) against their content and styles under the fixed
+    /// model: relative content and style distances per layer, TV, and the render's objective.
+    Score(ScoreArgs),
     /// Run a coordinator: the farm's gRPC server, state and storage.
     Coordinator(CoordinatorArgs),
     /// Run a worker that leases tasks from a coordinator and renders them.
@@ -239,6 +242,34 @@ pub struct RenderArgs {
     pub quiet: bool,
 }
 
+/// `stylefarm score`: the meter of docs/calibration.md.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Pictures to measure (PNG, JPEG, …), e.g. a render and a reference from another tool.
+    #[arg(required = true, value_name = "PICTURE")]
+    pub pictures: Vec<PathBuf>,
+    /// The content photo the pictures were made from (leave out for textures).
+    #[arg(long, value_name = "PATH")]
+    pub content: Option<PathBuf>,
+    /// A style painting, PATH or PATH:WEIGHT; repeat for a blend.
+    #[arg(long = "style", required = true, value_name = "PATH[:W]")]
+    pub styles: Vec<String>,
+    /// Weights, layers, pooling and style scale of the objective (the defaults are
+    /// neural-style's); --size measures every picture at that long side (default: each
+    /// picture's own size).
+    #[command(flatten)]
+    pub render: RenderLayer,
+    /// Model file (else STYLEFARM_MODEL, the config's `model`, or the cache).
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Compute device: cpu or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Refuse input images with more pixels than this (checked before decoding).
+    #[arg(long)]
+    pub max_input_pixels: Option<u64>,
+}
+
 impl Command {
     /// The settings this command's flags set, as a layer over the config.
     pub fn layer(&self) -> Layer {
@@ -274,6 +305,12 @@ impl Command {
             | Command::Jobs { farm }
             | Command::Workers { farm }
             | Command::Cancel { farm, .. } => coordinator(farm),
+            Command::Score(a) => Layer {
+                model: a.model.clone(),
+                device: a.device.clone(),
+                max_input_pixels: a.max_input_pixels,
+                ..Default::default()
+            },
             Command::Model(_) => Layer::default(),
         }
     }

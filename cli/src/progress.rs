@@ -70,10 +70,11 @@ impl Bars {
             bar.set_length(u64::from(p.iterations));
             bar.set_position(u64::from(p.iteration));
             bar.set_message(format!(
-                "scale {}/{} loss {:.4e}",
+                "scale {}/{} loss {:.4e}{}",
                 p.scale_index + 1,
                 p.scales.max(1),
-                p.total_loss
+                p.total_loss,
+                if p.converged { ", converged" } else { "" }
             ));
         }
         if is_done(t) {
@@ -144,9 +145,11 @@ impl Lines {
 
 /// `scale 1/2 iteration 120/500 loss 1.23e6 (content …, style …, tv …), 61 s, ETA 193 s`;
 /// the ETA assumes the remaining iterations of this scale take as long as
-/// the ones so far.
+/// the ones so far. A scale ended by early stopping says so instead.
 fn progress_line(p: &pb::Progress) -> String {
-    let eta = if p.iteration > 0 && p.iterations >= p.iteration {
+    let eta = if p.converged {
+        ", converged (early stopping)".to_string()
+    } else if p.iteration > 0 && p.iterations >= p.iteration {
         let per = p.elapsed_seconds / f64::from(p.iteration);
         format!(", ETA {:.0} s", per * f64::from(p.iterations - p.iteration))
     } else {
@@ -194,6 +197,7 @@ mod tests {
             tv_loss: 1e5,
             elapsed_seconds: 50.0,
             preview_key: String::new(),
+            converged: false,
         };
         let line = progress_line(&p);
         assert!(
@@ -202,5 +206,15 @@ mod tests {
         );
         assert!(line.ends_with("50 s, ETA 200 s"), "{line}");
         assert!(!line.contains('\u{1b}'), "no escape codes: {line}");
+        let stopped = progress_line(&pb::Progress {
+            iteration: 120,
+            converged: true,
+            ..p
+        });
+        assert!(
+            stopped.contains("iteration 120/500")
+                && stopped.ends_with("converged (early stopping)"),
+            "{stopped}"
+        );
     }
 }

@@ -17,6 +17,8 @@ const RENDER: [&str; 6] = [
     "1000",
 ];
 
+// Long on purpose: one scenario from start to end (farm, six jobs, downloads,
+// comparison with local renders), whose steps depend on each other.
 #[test]
 fn six_jobs_on_two_workers_equal_local_renders() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,6 +222,8 @@ fn a_coordinator_killed_mid_job_restarts_and_finishes_it() {
     assert_eq!(get_job(&url, &id).state(), pb::JobState::Succeeded);
 }
 
+// Long on purpose: one farm, a list of bad submissions each with the error it
+// must give, then one good job to show the farm carried on.
 #[test]
 fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,7 +240,7 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![truncated.to_str().unwrap(), "--style", style],
-            "cannot decode",
+            "truncated.png is incomplete or corrupt",
         ),
         (
             vec![huge.to_str().unwrap(), "--style", style],

@@ -75,7 +75,10 @@ impl LocalJob {
         let size = self.spec.settings.size;
         let known = self.spec.content.as_ref().and_then(|c| c.size);
         Ok(self
-            .spec_with(|_| "inputs/local-file.png".into(), known.or(Some((size, size))))
+            .spec_with(
+                |_| "inputs/local-file.png".into(),
+                known.or(Some((size, size))),
+            )
             .validate()?)
     }
 }

@@ -54,6 +54,8 @@ async fn main() -> Result<(), Error> {
 }
 
 /// One farm, filled with `tasks` tasks, drained by the workers.
+// Long on purpose: one measured round (farm, tasks, workers, drain, timings)
+// in the order its numbers are printed.
 async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse()?).await?;

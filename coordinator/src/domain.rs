@@ -124,6 +124,8 @@ pub(crate) struct Progress {
     pub(crate) total_loss: f64,
     pub(crate) elapsed_seconds: f64,
     pub(crate) preview_key: String,
+    /// Early stopping ended the scale at `iteration`.
+    pub(crate) converged: bool,
 }
 
 /// One task as clients see it.

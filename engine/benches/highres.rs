@@ -1,11 +1,12 @@
 //! A large multi-scale render in bounded memory (exact tiling), timed.
 //!
 //! ```text
-//! cargo bench -p stylefarm-engine --bench highres -- --size 4096 --iterations 2 --max-memory 3GiB
+//! cargo bench -p stylefarm-engine --bench highres -- --content BIG.jpg --size 4096 --iterations 2 --max-memory 3GiB
 //! ```
 //!
-//! Renders ../shared/images/boston.jpg (or `--content`) in the style of
-//! starry_night (or `--style`) with automatic scales (√2 steps from ~128 px)
+//! Renders `--content` (a large photo, e.g. a 4096 px one: the repository
+//! ships no picture that big) in the style of examples/images/starry_night.jpg
+//! (or `--style`) with automatic scales (√2 steps from ~128 px)
 //! and prints, per scale, the size, the tiles per evaluation, seconds per
 //! iteration and seconds per iteration per megapixel; then the peak RSS of the
 //! process, which must stay under the `--max-memory` budget plus the decoded
@@ -40,10 +41,12 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+// Long on purpose: one benchmark (arguments, render, per-scale table, peak RSS)
+// read top to bottom.
 fn main() {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
-    let mut content = shared.join("boston.jpg");
-    let mut style = shared.join("starry_night.jpg");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/images");
+    let mut content: Option<PathBuf> = None;
+    let mut style = examples.join("starry_night.jpg");
     let mut size = 4096;
     let mut iterations = 2;
     let mut max_memory = 3u64 << 30;
@@ -54,7 +57,7 @@ fn main() {
     while let Some(k) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
         match k.as_str() {
-            "--content" => content = val().into(),
+            "--content" => content = Some(val().into()),
             "--style" => style = val().into(),
             "--size" => size = val().parse().expect("--size N"),
             "--iterations" => iterations = val().parse().expect("--iterations N"),
@@ -78,6 +81,11 @@ fn main() {
     let device = parse_device(&device).expect("device");
     let model = Vgg19::load(&default_model_path(), &device, DType::F32)
         .expect("the VGG-19 model (run `stylefarm model fetch`)");
+    let content = content.unwrap_or_else(|| {
+        panic!(
+            "give the content photo: --content PATH (a large one, e.g. 4096 px on the long side)"
+        )
+    });
     let content = Image::load(&content, 1 << 30).expect("content image");
     let style = Image::load(&style, 1 << 30).expect("style image");
     let settings = Settings {

@@ -117,6 +117,8 @@ enum Opt {
     Adam(Adam),
 }
 
+// Long on purpose: argument parsing, warm-up and timed loop of one benchmark,
+// kept in the order the printed numbers are produced.
 fn main() {
     let a = parse_args();
     let (h, w) = (a.size * 3 / 4, a.size);

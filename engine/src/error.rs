@@ -10,6 +10,14 @@ pub enum EngineError {
     #[error("cannot read image {path}: {reason}")]
     BadImage { path: PathBuf, reason: String },
 
+    /// The file is cut off or its bytes were changed: the decoder would
+    /// otherwise fill in the missing part (zune-jpeg paints it grey).
+    #[error(
+        "image {path} is incomplete or corrupt: {reason}; copy or download it again, \
+         or export it again from the original"
+    )]
+    DamagedImage { path: PathBuf, reason: String },
+
     #[error(
         "image {path} is {width}×{height} = {pixels} pixels, more than the limit of {limit} pixels; \
          shrink it first or raise the limit (--max-input-pixels)"

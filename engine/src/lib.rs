@@ -17,8 +17,12 @@
 //! - `tiling`: the same evaluation tile by tile, exact, in bounded memory.
 //! - [`optim`]: L-BFGS and Adam.
 //! - [`settings`]: every render control, its defaults and validation.
-//! - [`render`]: multi-scale rendering with progress, snapshots, cancellation.
-//! - [`image`], [`colors`], [`animation`]: pictures in and out.
+//! - [`render`]: multi-scale rendering with progress, snapshots, cancellation,
+//!   early stopping.
+//! - [`score`]: the meter: content, relative style and TV of any finished
+//!   picture under the fixed model (docs/calibration.md).
+//! - [`image`], [`colors`], [`animation`]: pictures in and out (upright by
+//!   their EXIF orientation; truncated or corrupt files refused).
 //! - [`video`]: temporal loss, warping, frame chains and keyframe segments.
 
 pub mod animation;
@@ -32,6 +36,7 @@ pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod render;
+pub mod score;
 pub mod settings;
 pub mod targets;
 mod tiling;
@@ -43,6 +48,7 @@ pub use guide::{Mask, Masks, render_guided, render_guided_with_targets};
 pub use image::Image;
 pub use model::{Pooling, Vgg19};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
+pub use score::{LayerScore, Score, score};
 pub use settings::{Init, Scales, Settings, Style};
 pub use targets::{RegionGrams, StyleTargets};
 pub use tiling::{default_max_memory, max_untiled_pixels};

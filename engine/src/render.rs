@@ -1,6 +1,9 @@
 //! A whole render: coarse-to-fine scales, each an optimisation of the image
-//! against content features and blended style Grams.
+//! against content features and blended style Grams, run for
+//! `Settings::iterations` or until the loss stops improving
+//! (`Settings::tol_loss_relative`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,9 +16,9 @@ use crate::colors::{OriginalColors, transfer_luminance};
 use crate::error::{EngineError, Result};
 use crate::guide::Mask;
 use crate::image::Image;
-use crate::model::Vgg19;
+use crate::model::{Preprocess, Vgg19};
 use crate::objective::{Losses, Objective, Terms};
-use crate::optim::State;
+use crate::optim::{Optimizer, State};
 use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
 use crate::tiling;
@@ -38,6 +41,9 @@ pub struct Progress {
     pub tiles: usize,
     /// Wall time of this iteration's evaluation and step.
     pub iteration_seconds: f64,
+    /// This is the scale's last iteration because the loss stopped improving
+    /// ([`Settings::tol_loss_relative`]); `iteration` is where it stopped.
+    pub converged: bool,
 }
 
 /// A flag another thread sets to stop a render at its next iteration.
@@ -81,7 +87,15 @@ pub fn render(
     let targets = |_: usize, dims: (usize, usize)| {
         StyleTargets::for_scale(model, styles, content, settings, dims)
     };
-    optimize(model, content, None, &targets, settings, &plan, None, hooks)
+    optimize(
+        model,
+        content,
+        ExtraTerms::default(),
+        &targets,
+        settings,
+        &plan,
+        hooks,
+    )
 }
 
 /// Renders against precomputed style targets, one per scale of
@@ -133,27 +147,34 @@ pub(crate) fn with_targets(
     optimize(
         model,
         content,
-        guide,
+        ExtraTerms { guide, temporal },
         &|scale, _| Ok(targets[scale].clone()),
         settings,
         &plan,
-        temporal,
         hooks,
     )
 }
 
-/// The coarse-to-fine optimisation; `guide` is the output's region map for
-/// semantic style transfer (see `guide`).
+/// What a render optimises beyond content and style: the output's region
+/// map for semantic style transfer (see `guide`) and the temporal term of a
+/// video frame (see `video`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ExtraTerms<'a> {
+    pub(crate) guide: Option<&'a Mask>,
+    pub(crate) temporal: Option<&'a Temporal<'a>>,
+}
+
+/// The coarse-to-fine optimisation.
 pub(crate) fn optimize(
     model: &Vgg19,
     content: Option<&Image>,
-    guide: Option<&Mask>,
+    extra: ExtraTerms<'_>,
     targets: &dyn Fn(usize, (usize, usize)) -> Result<StyleTargets>,
     settings: &Settings,
     plan: &Plan,
-    temporal: Option<&Temporal<'_>>,
     mut hooks: Hooks<'_>,
 ) -> Result<Image> {
+    let ExtraTerms { guide, temporal } = extra;
     let start = Instant::now();
     let pre = *model.preprocess();
     let (device, dtype) = (model.device().clone(), model.dtype());
@@ -213,7 +234,7 @@ pub(crate) fn optimize(
             _ => objective,
         };
 
-        let mut x = match (&current, &settings.init) {
+        let x = match (&current, &settings.init) {
             (Some(prev), _) => prev.resize(w, h).to_input(&pre, &device, dtype)?,
             (None, Init::Noise) => noise(&mut rng, w, h)?.to_dtype(dtype)?.to_device(&device)?,
             (None, Init::Content) => match &content_x {
@@ -228,45 +249,14 @@ pub(crate) fn optimize(
             (None, Init::Image(img)) => img.resize(w, h).to_input(&pre, &device, dtype)?,
         };
 
-        let mut state = State::new(optimizer);
-        for it in 1..=settings.iterations {
-            if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-                return Err(EngineError::Cancelled);
-            }
-            let t0 = Instant::now();
-            let (losses, grad) = objective.evaluate(&x)?;
-            if !losses.total.is_finite() {
-                return Err(EngineError::setting(
-                    "weights",
-                    format!(
-                        "the loss became {} at iteration {it}; lower the learning rate or the weights",
-                        losses.total
-                    ),
-                ));
-            }
-            x = state.step(&x, &grad)?;
-            let progress = Progress {
-                scale,
-                scales: plan.dims.len(),
-                width: w,
-                height: h,
-                iteration: it,
-                iterations: settings.iterations,
-                losses,
-                elapsed_seconds: start.elapsed().as_secs_f64(),
-                tiles: objective.tiles(),
-                iteration_seconds: t0.elapsed().as_secs_f64(),
-            };
-            if let Some(p) = hooks.progress.as_mut() {
-                p(&progress);
-            }
-            let due = settings.save_every > 0 && it.is_multiple_of(settings.save_every);
-            if let Some(s) = hooks.snapshot.as_mut()
-                && (due || it == settings.iterations)
-            {
-                s(&progress, &Image::from_input(&x, &pre)?);
-            }
-        }
+        let at = Scale {
+            index: scale,
+            count: plan.dims.len(),
+            size: (w, h),
+            pre,
+            start,
+        };
+        let x = iterate(&objective, x, optimizer, at, settings, &mut hooks)?;
         current = Some(Image::from_input(&x, &pre)?);
     }
 
@@ -275,6 +265,114 @@ pub(crate) fn optimize(
         (OriginalColors::Luminance, Some(c)) => transfer_luminance(&out, c),
         _ => out,
     })
+}
+
+/// Which scale [`iterate`] runs: 0-based index of `count`, `(w, h)` pixels,
+/// the model's preprocessing and when the render started.
+#[derive(Clone, Copy)]
+struct Scale {
+    index: usize,
+    count: usize,
+    size: (usize, usize),
+    pre: Preprocess,
+    start: Instant,
+}
+
+/// One scale's optimisation from `x`: up to `settings.iterations` steps,
+/// fewer when early stopping ends it; progress and snapshots go to `hooks`.
+fn iterate(
+    objective: &Objective<'_>,
+    mut x: Tensor,
+    optimizer: Optimizer,
+    at: Scale,
+    settings: &Settings,
+    hooks: &mut Hooks<'_>,
+) -> Result<Tensor> {
+    let mut state = State::new(optimizer);
+    let mut stop = EarlyStop::new(settings.tol_loss_relative, settings.tol_window);
+    for it in 1..=settings.iterations {
+        if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(EngineError::Cancelled);
+        }
+        let t0 = Instant::now();
+        let (losses, grad) = objective.evaluate(&x)?;
+        if !losses.total.is_finite() {
+            return Err(EngineError::setting(
+                "weights",
+                format!(
+                    "the loss became {} at iteration {it}; lower the learning rate or the weights",
+                    losses.total
+                ),
+            ));
+        }
+        x = state.step(&x, &grad)?;
+        let converged = stop.stalled(losses.total);
+        let progress = Progress {
+            scale: at.index,
+            scales: at.count,
+            width: at.size.0,
+            height: at.size.1,
+            iteration: it,
+            iterations: settings.iterations,
+            losses,
+            elapsed_seconds: at.start.elapsed().as_secs_f64(),
+            tiles: objective.tiles(),
+            iteration_seconds: t0.elapsed().as_secs_f64(),
+            converged,
+        };
+        if let Some(p) = hooks.progress.as_mut() {
+            p(&progress);
+        }
+        let due = settings.save_every > 0 && it.is_multiple_of(settings.save_every);
+        if let Some(s) = hooks.snapshot.as_mut()
+            && (due || it == settings.iterations || converged)
+        {
+            s(&progress, &Image::from_input(&x, &at.pre)?);
+        }
+        if converged {
+            break;
+        }
+    }
+    Ok(x)
+}
+
+/// The early-stopping rule of [`Settings::tol_loss_relative`]: the lowest
+/// total so far improved by less than `tol` (relative) over `window`
+/// iterations. The running minimum, because L-BFGS without a line search has
+/// single-iteration spikes (×10⁵ measured) that must neither stop nor
+/// prolong a scale.
+struct EarlyStop {
+    tol: Option<f64>,
+    window: usize,
+    /// The lowest total so far at each of the last `window + 1` iterations.
+    recent: VecDeque<f64>,
+    best: f64,
+}
+
+impl EarlyStop {
+    fn new(tol: Option<f64>, window: usize) -> EarlyStop {
+        EarlyStop {
+            tol,
+            window,
+            recent: VecDeque::with_capacity(window + 1),
+            best: f64::INFINITY,
+        }
+    }
+
+    /// Takes this iteration's total; true when the scale should end here.
+    fn stalled(&mut self, total: f64) -> bool {
+        self.best = self.best.min(total);
+        if self.recent.len() > self.window {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(self.best);
+        match (self.tol, self.recent.front()) {
+            (Some(r), Some(&old)) if self.recent.len() > self.window => {
+                old - self.best < r * old.abs()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `(3, h, w)` of N(0, 0.001²): neural-style's random init, seeded.
@@ -293,4 +391,37 @@ fn noise(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Result<Tensor> {
     }
     v.truncate(n);
     Ok(Tensor::from_vec(v, (3, h, w), &candle_core::Device::Cpu)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyStop;
+
+    /// The first iteration at which `stalled` says stop, 1-based.
+    fn stop_at(tol: Option<f64>, window: usize, totals: &[f64]) -> Option<usize> {
+        let mut s = EarlyStop::new(tol, window);
+        totals.iter().position(|&t| s.stalled(t)).map(|i| i + 1)
+    }
+
+    #[test]
+    fn stops_when_the_window_improves_less_than_the_tolerance() {
+        // 10 % better per iteration, then flat from iteration 6 on.
+        let totals = [100.0, 90.0, 81.0, 72.9, 65.6, 65.6, 65.6, 65.6, 65.6];
+        // 3 iterations after 65.6 first appears, the window holds no gain.
+        assert_eq!(stop_at(Some(0.01), 3, &totals), Some(8));
+        // A window of 1 sees the first flat step.
+        assert_eq!(stop_at(Some(0.01), 1, &totals), Some(6));
+        assert_eq!(stop_at(None, 1, &totals), None);
+        // A 50 % tolerance over 3 iterations: 100 → 72.9 is only 27 %.
+        assert_eq!(stop_at(Some(0.5), 3, &totals), Some(4));
+    }
+
+    #[test]
+    fn a_spike_neither_stops_nor_delays() {
+        // As L-BFGS without a line search does (measured: ×10⁵ for one step).
+        let spiky = [100.0, 90.0, 1e7, 81.0, 72.9, 65.6, 1e9, 59.0, 53.1];
+        assert_eq!(stop_at(Some(0.05), 2, &spiky), None);
+        let smooth_then_flat = [100.0, 90.0, 81.0, 1e9, 81.0, 81.0];
+        assert_eq!(stop_at(Some(0.05), 2, &smooth_then_flat), Some(5));
+    }
 }

@@ -68,7 +68,7 @@ fn huge_header_is_refused_before_decoding() {
 fn zero_size_truncated_and_garbage_files_are_clear_errors() {
     let err = decode(&png_header(0, 10)).unwrap_err().to_string();
     assert!(
-        err.contains("zero size") || err.contains("unreadable header"),
+        err.contains("zero size") || err.contains("header is unreadable"),
         "{err}"
     );
 
@@ -77,10 +77,7 @@ fn zero_size_truncated_and_garbage_files_are_clear_errors() {
         image::ImageFormat::Png,
     );
     let err = decode(&full[..full.len() / 2]).unwrap_err().to_string();
-    assert!(
-        err.contains("cannot decode") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(err.contains("incomplete or corrupt"), "{err}");
 
     let err = decode(b"this is not a picture at all")
         .unwrap_err()

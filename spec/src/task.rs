@@ -9,6 +9,9 @@ use crate::render::{LayerWeight, RenderSettings};
 
 /// What a task does.
 #[derive(Debug, Clone, PartialEq)]
+// One plan per task, built and moved a handful of times: the size of the
+// largest variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum TaskPlan {
     /// One style's Gram targets into the shared cache.
     Targets(TargetsTask),

@@ -4,7 +4,7 @@
 //! cargo bench -p stylefarm-video --bench temporal -- --size 64 --frames 25 --keyframe-every 12
 //! ```
 //!
-//! Makes a clip from ../shared/images/tubingen.jpg with a slow pan and zoom
+//! Makes a clip from examples/images/tubingen.jpg with a slow pan and zoom
 //! (or decodes `--video`), computes DIS flow and consistency weights for
 //! every pair of neighbouring frames and of neighbouring keyframes, then
 //! stylises it in the style of starry_night (or `--style`):
@@ -56,7 +56,7 @@ struct Args {
 }
 
 fn args() -> Args {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/images");
     let mut a = Args {
         video: None,
         style: shared.join("starry_night.jpg"),
@@ -131,6 +131,9 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+// Long on purpose: one benchmark read top to bottom (make the clip, its flow, three
+// ways to stylize it, the warping-error table), so each printed number is traced
+// to the code in the order it is printed.
 fn main() {
     let a = args();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -138,7 +141,7 @@ fn main() {
         let p = dir.path().join("clip.mp4");
         let (w, h) = (a.size, (a.size * 3 / 4) & !1);
         pan_zoom_clip(
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images/tubingen.jpg"),
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/images/tubingen.jpg"),
             &p,
             &ClipOptions {
                 width: w,

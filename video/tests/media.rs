@@ -181,7 +181,7 @@ fn not_a_video_is_a_clear_error() {
     assert!(matches!(e, VideoError::NotAVideo { .. }), "{e}");
     assert!(e.to_string().contains("is not a video"), "{e}");
 
-    let e = probe(&common::shared_image("tubingen.jpg")).unwrap_err();
+    let e = probe(&common::example_image("tubingen.jpg")).unwrap_err();
     assert!(e.to_string().contains("still image"), "{e}");
 
     let clip = common::clip(dir.path());

@@ -55,7 +55,11 @@ impl WorkerError {
             WorkerError::Engine(e) => {
                 matches!(
                     e,
-                    E::BadImage { .. } | E::ImageTooLarge { .. } | E::InvalidSetting { .. }
+                    E::BadImage { .. }
+                        | E::DamagedImage { .. }
+                        | E::BadMask { .. }
+                        | E::ImageTooLarge { .. }
+                        | E::InvalidSetting { .. }
                 )
             }
             _ => false,
@@ -74,5 +78,14 @@ mod tests {
         assert!(!e.is_permanent());
         assert!(e.to_string().contains("No space left"), "{e}");
         assert!(WorkerError::BadTask("x".into()).is_permanent());
+    }
+
+    #[test]
+    fn a_damaged_input_fails_the_task_for_good() {
+        let e = WorkerError::Engine(stylefarm_engine::EngineError::DamagedImage {
+            path: "inputs/cut.jpg".into(),
+            reason: "the JPEG data ends before its end marker".into(),
+        });
+        assert!(e.is_permanent());
     }
 }

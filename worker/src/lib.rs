@@ -29,3 +29,4 @@ mod task;
 pub use config::WorkerConfig;
 pub use error::WorkerError;
 pub use run::run;
+pub use settings::engine_settings;

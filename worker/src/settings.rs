@@ -8,7 +8,7 @@ use stylefarm_spec::{Init as InitKind, RenderSettings, Scales as SpecScales};
 
 /// The engine settings of a task. `Init::Image` is filled in by the caller
 /// once the init picture is fetched and decoded; until then it is noise.
-pub(crate) fn engine_settings(s: &RenderSettings) -> Settings {
+pub fn engine_settings(s: &RenderSettings) -> Settings {
     let optimizer = match s.optimizer {
         stylefarm_spec::Optimizer::Lbfgs => Optimizer::Lbfgs {
             history: s.lbfgs_history as usize,
@@ -50,6 +50,8 @@ pub(crate) fn engine_settings(s: &RenderSettings) -> Settings {
         tileable: s.tileable,
         tile: s.tile.map(|t| t as usize),
         max_memory: s.max_memory,
+        tol_loss_relative: s.tol_loss_relative,
+        tol_window: s.tol_window as usize,
     }
 }
 

@@ -282,5 +282,6 @@ fn to_pb(p: &Progress, preview: &str) -> pb::Progress {
         total_loss: p.losses.total,
         elapsed_seconds: p.elapsed_seconds,
         preview_key: preview.to_string(),
+        converged: p.converged,
     }
 }

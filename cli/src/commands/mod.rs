@@ -4,6 +4,7 @@
 mod farm;
 mod model;
 mod render;
+mod score;
 mod serve;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
         Command::Model(ModelCommand::Fetch { force }) => model::fetch(force),
         Command::Model(ModelCommand::Path) => model::print_path(settings),
+        Command::Score(args) => score::run(&args, settings),
         Command::Render(args) => runtime()?.block_on(render::run(args, settings)),
         Command::Coordinator(args) => runtime()?.block_on(serve::coordinator(args, settings)),
         Command::Worker(args) => runtime()?.block_on(serve::worker(args, settings)),

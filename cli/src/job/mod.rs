@@ -5,7 +5,7 @@
 //! (positionals, styles, folders); `shape` (each kind's shape in flag terms).
 
 mod file;
-mod inputs;
+pub(crate) mod inputs;
 mod shape;
 
 use std::path::PathBuf;

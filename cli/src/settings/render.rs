@@ -23,9 +23,17 @@ pub struct RenderLayer {
     /// Long side of the output in pixels [default: 512].
     #[arg(long)]
     pub size: Option<u32>,
-    /// Optimisation iterations (per scale with --scales/--multiscale) [default: 500].
+    /// Optimisation iterations (per scale with --scales/--multiscale) [default: 1000, as
+    /// neural-style].
     #[arg(long)]
     pub iterations: Option<u32>,
+    /// Early stopping: end a scale once its lowest loss improved by less than this fraction
+    /// over the last --tol-window iterations, e.g. 0.01 [default: off, every iteration runs].
+    #[arg(long, value_name = "R")]
+    pub tol_loss_relative: Option<f64>,
+    /// The window of --tol-loss-relative, in iterations [default: 50].
+    #[arg(long, value_name = "K")]
+    pub tol_window: Option<u32>,
     /// Random seed: same seed, same device, same picture [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -103,6 +111,8 @@ impl RenderLayer {
         RenderLayer {
             size: over.size.or(self.size),
             iterations: over.iterations.or(self.iterations),
+            tol_loss_relative: over.tol_loss_relative.or(self.tol_loss_relative),
+            tol_window: over.tol_window.or(self.tol_window),
             seed: over.seed.or(self.seed),
             optimizer: over.optimizer.or(self.optimizer),
             learning_rate: over.learning_rate.or(self.learning_rate),
@@ -209,6 +219,8 @@ impl RenderLayer {
             tileable: self.tileable.unwrap_or(false),
             tile: self.tile,
             max_memory: self.max_memory.map(|b| b.0),
+            tol_loss_relative: self.tol_loss_relative,
+            tol_window: self.tol_window.unwrap_or(d.tol_window),
         };
         Ok((settings, init_image))
     }

@@ -88,9 +88,9 @@ pub fn worker_with(url: &str, name: &str, extra: &[&str]) -> Child {
         .expect("spawn worker")
 }
 
-/// Small copies of the shared test pictures.
+/// Small copies of the repository's example pictures (examples/images).
 pub fn small_images(dir: &Path) -> Vec<PathBuf> {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images");
+    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/images");
     [
         "tubingen.jpg",
         "starry_night.jpg",
@@ -99,7 +99,7 @@ pub fn small_images(dir: &Path) -> Vec<PathBuf> {
     ]
     .iter()
     .map(|name| {
-        let img = Image::load(&shared.join(name), u64::MAX)
+        let img = Image::load(&images.join(name), u64::MAX)
             .unwrap()
             .resize_long_side(64);
         let path = dir.join(name.replace(".jpg", ".png"));

@@ -119,6 +119,7 @@ fn progress_out(p: Progress) -> pb::Progress {
         total_loss: p.total_loss,
         elapsed_seconds: p.elapsed_seconds,
         preview_key: p.preview_key,
+        converged: p.converged,
     }
 }
 
@@ -134,5 +135,6 @@ pub(crate) fn progress_in(p: pb::Progress) -> Progress {
         total_loss: p.total_loss,
         elapsed_seconds: p.elapsed_seconds,
         preview_key: p.preview_key,
+        converged: p.converged,
     }
 }

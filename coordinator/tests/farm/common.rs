@@ -393,6 +393,7 @@ pub fn spec(content: &str, style: &str) -> pb::JobSpec {
             pooling: "max".into(),
             style_scale: 1.0,
             original_colors: "none".into(),
+            tol_window: 50,
             ..Default::default()
         }),
         priority: 0,

@@ -235,6 +235,7 @@ async fn watch_job_streams_until_completion() {
     let progress = pb::Progress {
         iteration: 3,
         iterations: 10,
+        converged: true,
         ..Default::default()
     };
     farm.heartbeat(&worker, &task, Some(progress.clone()))

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::image::{Image, fit_long_side};
 use crate::model::Vgg19;
-use crate::render::{Hooks, optimize, with_targets};
+use crate::render::{ExtraTerms, Hooks, optimize, with_targets};
 use crate::settings::{Settings, Style};
 use crate::targets::StyleTargets;
 
@@ -31,16 +31,11 @@ pub fn render_guided(
     let targets = |_: usize, dims: (usize, usize)| {
         StyleTargets::for_scale_guided(model, styles, &masks.styles, content, settings, dims)
     };
-    optimize(
-        model,
-        content,
-        Some(&masks.content),
-        &targets,
-        settings,
-        &plan,
-        None,
-        hooks,
-    )
+    let extra = ExtraTerms {
+        guide: Some(&masks.content),
+        temporal: None,
+    };
+    optimize(model, content, extra, &targets, settings, &plan, hooks)
 }
 
 /// [`render_guided`] against precomputed targets, one per scale, made by

@@ -221,35 +221,7 @@ pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> 
         Ok((content_loss, grads))
     };
 
-    // Optional pass: each term's gradient L1 norm over the whole image.
-    let terms = tiled.content.len() + tiled.style.len();
-    let weights: Vec<f64> = tiled
-        .content
-        .iter()
-        .map(|c| c.1)
-        .chain(tiled.style.iter().map(|s| s.weight))
-        .collect();
-    let mut scale = vec![1.0; terms];
-    if tiled.normalize_gradients {
-        let mut l1 = vec![0.0; terms];
-        for (k, t) in grid.tiles.iter().enumerate() {
-            let acts = tiled.model.forward_padded(
-                &crop(x, t)?,
-                &tiled.layers,
-                tiled.pooling,
-                Padding::Zeros,
-            )?;
-            let (_, grads) = layer_grads(&acts, k, t)?;
-            for (i, (_, g)) in grads.iter().enumerate() {
-                l1[i] += crate::ops::vector::sum_abs(g)?;
-            }
-        }
-        for i in 0..terms {
-            if weights[i] != 0.0 {
-                scale[i] = weights[i] / (l1[i] + 1e-8);
-            }
-        }
-    }
+    let scale = gradient_scales(tiled, x, &layer_grads)?;
 
     // Pass 2: per-tile backward against the global statistics.
     let mut acc = Accumulator::new(x)?;
@@ -275,6 +247,47 @@ pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> 
     }
     Ok((content_loss, style_loss, acc.finish()?))
 }
+
+/// Per-term factors of the gradient: 1, or with `normalize_gradients` each
+/// term's weight over its gradient's L1 norm on the whole image
+/// (neural-style's `-normalize_gradients`), which costs one extra pass over
+/// the tiles. `layer_grads` gives one tile's per-term losses and gradients.
+fn gradient_scales(tiled: &Tiled, x: &Tensor, layer_grads: &LayerGrads<'_>) -> Result<Vec<f64>> {
+    let terms = tiled.content.len() + tiled.style.len();
+    let weights: Vec<f64> = tiled
+        .content
+        .iter()
+        .map(|c| c.1)
+        .chain(tiled.style.iter().map(|s| s.weight))
+        .collect();
+    let mut scale = vec![1.0; terms];
+    if !tiled.normalize_gradients {
+        return Ok(scale);
+    }
+    let mut l1 = vec![0.0; terms];
+    for (k, t) in tiled.grid.tiles.iter().enumerate() {
+        let acts = tiled.model.forward_padded(
+            &crop(x, t)?,
+            &tiled.layers,
+            tiled.pooling,
+            Padding::Zeros,
+        )?;
+        let (_, grads) = layer_grads(&acts, k, t)?;
+        for (i, (_, g)) in grads.iter().enumerate() {
+            l1[i] += crate::ops::vector::sum_abs(g)?;
+        }
+    }
+    for i in 0..terms {
+        if weights[i] != 0.0 {
+            scale[i] = weights[i] / (l1[i] + 1e-8);
+        }
+    }
+    Ok(scale)
+}
+
+/// One tile's content loss and per-term gradients at its features.
+type LayerGrads<'a> =
+    dyn Fn(&crate::model::Activations, usize, &Tile) -> Result<(f64, Vec<(Layer, Tensor)>)> + 'a;
 
 /// Sums tile input gradients into the image gradient: on the CPU in an f64
 /// buffer; elsewhere with device operations (no host round trip).

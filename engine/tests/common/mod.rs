@@ -86,8 +86,9 @@ pub fn real_model_path() -> PathBuf {
     path
 }
 
-pub fn shared_image(name: &str) -> PathBuf {
+/// A picture shipped in the repository (`examples/images/`, see its PROVENANCE.md).
+pub fn example_image(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/images")
+        .join("../examples/images")
         .join(name)
 }

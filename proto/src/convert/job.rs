@@ -5,6 +5,8 @@ use stylefarm_spec::{
     Scales, StyleInput,
 };
 
+use stylefarm_spec::render::DEFAULT_TOL_WINDOW;
+
 use super::{nonempty, nonzero};
 use crate::pb;
 
@@ -156,6 +158,12 @@ impl TryFrom<&pb::RenderSettings> for RenderSettings {
             tileable: s.tileable,
             tile: nonzero(s.tile),
             max_memory: nonzero(s.max_memory),
+            tol_loss_relative: (s.tol_loss_relative != 0.0).then_some(s.tol_loss_relative),
+            tol_window: if s.tol_window == 0 {
+                DEFAULT_TOL_WINDOW
+            } else {
+                s.tol_window
+            },
         })
     }
 }
@@ -196,6 +204,8 @@ impl From<&RenderSettings> for pb::RenderSettings {
             tileable: s.tileable,
             tile: s.tile.unwrap_or(0),
             max_memory: s.max_memory.unwrap_or(0),
+            tol_loss_relative: s.tol_loss_relative.unwrap_or(0.0),
+            tol_window: s.tol_window,
         }
     }
 }

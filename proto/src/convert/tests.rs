@@ -51,6 +51,8 @@ fn unusual_settings() -> RenderSettings {
         tileable: true,
         tile: Some(64),
         max_memory: Some(1 << 30),
+        tol_loss_relative: Some(0.01),
+        tol_window: 20,
     }
 }
 

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use stylefarm_video::{ClipOptions, pan_zoom_clip};
 
-/// A picture of the repository's shared test set.
-pub fn shared_image(name: &str) -> PathBuf {
+/// A picture of the repository's example set (examples/images).
+pub fn example_image(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/images")
+        .join("../examples/images")
         .join(name)
 }
 
@@ -17,7 +17,7 @@ pub fn shared_image(name: &str) -> PathBuf {
 pub fn clip(dir: &Path) -> PathBuf {
     let out = dir.join("clip.mp4");
     pan_zoom_clip(
-        &shared_image("tubingen.jpg"),
+        &example_image("tubingen.jpg"),
         &out,
         &ClipOptions {
             width: 64,

@@ -1,15 +1,20 @@
 //! Pictures in and out: decoding with a pixel limit checked before any
-//! pixels are decoded, conversion of every colour type to RGB, resizing, PNG
-//! output, and the mapping to and from network input tensors.
+//! pixels are decoded, truncated and corrupt files refused (`integrity`),
+//! EXIF orientation applied, conversion of every colour type to RGB,
+//! resizing, PNG output, and the mapping to and from network input tensors.
 
 use std::io::Cursor;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use image::{DynamicImage, ImageReader, Rgb32FImage, imageops::FilterType};
+use image::{
+    DynamicImage, ImageDecoder, ImageError, ImageReader, Rgb32FImage, imageops::FilterType,
+};
 
 use crate::error::{EngineError, Result};
 use crate::model::Preprocess;
+
+mod integrity;
 
 /// Default limit on input pixels (a 16K × 16K print is 268 M): large enough for
 /// real photos, small enough that a forged header cannot exhaust memory.
@@ -33,25 +38,39 @@ impl Image {
         Image::decode(&bytes, path, max_pixels)
     }
 
-    /// Decodes any supported format (PNG, JPEG, GIF, BMP, TIFF, WebP). Grayscale,
-    /// 16-bit, CMYK and alpha images are converted (alpha composited on white).
-    /// `name` is only used in error messages.
+    /// Decodes any supported format (PNG, JPEG, GIF, BMP, TIFF, WebP), upright:
+    /// the EXIF orientation (JPEG, PNG `eXIf`, WebP `EXIF`, the TIFF tag; all
+    /// 8 values of EXIF 2.3 tag 0x0112) is applied, and the result carries
+    /// none. Grayscale, 16-bit, CMYK and alpha images are converted (alpha
+    /// composited on white). `name` is only used in error messages.
+    ///
+    /// Order: the header's stored dimensions are checked against
+    /// `max_pixels` before anything else (rotation keeps the pixel count),
+    /// then the file's structure (see `integrity`: truncated or corrupt files
+    /// are [`EngineError::DamagedImage`], never a filled-in picture), then
+    /// the pixels are decoded.
     pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<Image> {
         let bad = |reason: String| EngineError::BadImage {
+            path: name.to_owned(),
+            reason,
+        };
+        let damaged = |reason: String| EngineError::DamagedImage {
             path: name.to_owned(),
             reason,
         };
         let reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| bad(e.to_string()))?;
-        if reader.format().is_none() {
+        let Some(format) = reader.format() else {
             return Err(bad(
                 "unrecognised image format; use PNG, JPEG, GIF, BMP, TIFF or WebP".into(),
             ));
-        }
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| bad(format!("unreadable header: {e}")))?;
+        };
+        let mut decoder = reader.into_decoder().map_err(|e| match e {
+            ImageError::Unsupported(e) => bad(format!("{e}; convert it to PNG or JPEG")),
+            e => damaged(format!("its header is unreadable ({e})")),
+        })?;
+        let (w, h) = decoder.dimensions();
         if w == 0 || h == 0 {
             return Err(bad(format!("image has zero size ({w}×{h})")));
         }
@@ -65,19 +84,20 @@ impl Image {
                 limit: max_pixels,
             });
         }
-        let mut reader = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| bad(e.to_string()))?;
+        integrity::check(format, bytes).map_err(damaged)?;
+        let orientation = decoder
+            .orientation()
+            .map_err(|e| damaged(format!("its metadata is unreadable ({e})")))?;
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(w);
         limits.max_image_height = Some(h);
         limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(1 << 20));
-        reader.limits(limits);
-        let img = reader.decode().map_err(|e| {
-            bad(format!(
-                "cannot decode: {e} (is the file truncated or corrupt?)"
-            ))
+        decoder.set_limits(limits).map_err(|e| bad(e.to_string()))?;
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+            ImageError::Unsupported(e) => bad(format!("{e}; convert it to PNG or JPEG")),
+            e => damaged(format!("the decoder stopped: {e}")),
         })?;
+        img.apply_orientation(orientation);
         Ok(Image::from_dynamic(img))
     }
 
