@@ -227,12 +227,7 @@ pub(crate) fn evaluate(tiled: &Tiled, x: &Tensor) -> Result<(f64, f64, Tensor)> 
     let mut acc = Accumulator::new(x)?;
     let mut content_loss = 0.0;
     for (k, t) in grid.tiles.iter().enumerate() {
-        let acts = tiled.model.forward_padded(
-            &crop(x, t)?,
-            &tiled.layers,
-            tiled.pooling,
-            Padding::Zeros,
-        )?;
+        let acts = tile_features(tiled, x, t)?;
         let (loss, grads) = layer_grads(&acts, k, t)?;
         content_loss += loss;
         let grads = grads
@@ -266,12 +261,7 @@ fn gradient_scales(tiled: &Tiled, x: &Tensor, layer_grads: &LayerGrads<'_>) -> R
     }
     let mut l1 = vec![0.0; terms];
     for (k, t) in tiled.grid.tiles.iter().enumerate() {
-        let acts = tiled.model.forward_padded(
-            &crop(x, t)?,
-            &tiled.layers,
-            tiled.pooling,
-            Padding::Zeros,
-        )?;
+        let acts = tile_features(tiled, x, t)?;
         let (_, grads) = layer_grads(&acts, k, t)?;
         for (i, (_, g)) in grads.iter().enumerate() {
             l1[i] += crate::ops::vector::sum_abs(g)?;
@@ -283,6 +273,14 @@ fn gradient_scales(tiled: &Tiled, x: &Tensor, layer_grads: &LayerGrads<'_>) -> R
         }
     }
     Ok(scale)
+}
+
+/// The features of tile `t` of `x` (the tile with its halo) at every layer a
+/// term uses.
+fn tile_features(tiled: &Tiled, x: &Tensor, t: &Tile) -> Result<crate::model::Activations> {
+    tiled
+        .model
+        .forward_padded(&crop(x, t)?, &tiled.layers, tiled.pooling, Padding::Zeros)
 }
 
 /// One tile's content loss and per-term gradients at its features.
