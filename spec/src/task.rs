@@ -42,6 +42,9 @@ pub struct CachedTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetsTask {
     pub style_key: String,
+    /// The style's region map (`inputs/…`): guided targets, one set of
+    /// Grams per region (docs/doodles.md); `None` = whole-image Grams.
+    pub mask_key: Option<String>,
     pub targets: Vec<CachedTarget>,
     pub style_layers: Vec<LayerWeight>,
     pub pooling: Pooling,
@@ -90,6 +93,10 @@ pub struct StylizeTask {
     pub previous_scale: Option<String>,
     /// The tile of a scale to render; `None` = the whole picture.
     pub tile: Option<TileCrop>,
+    /// The output's region map (`inputs/…`; the doodle without content):
+    /// a guided render, each style in `styles` carrying its own mask. A
+    /// tile crops it like the content.
+    pub content_mask: Option<String>,
 }
 
 /// One picture on a contact sheet.

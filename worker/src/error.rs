@@ -55,7 +55,10 @@ impl WorkerError {
             WorkerError::Engine(e) => {
                 matches!(
                     e,
-                    E::BadImage { .. } | E::ImageTooLarge { .. } | E::InvalidSetting { .. }
+                    E::BadImage { .. }
+                        | E::ImageTooLarge { .. }
+                        | E::InvalidSetting { .. }
+                        | E::BadMask { .. }
                 )
             }
             _ => false,
@@ -74,5 +77,10 @@ mod tests {
         assert!(!e.is_permanent());
         assert!(e.to_string().contains("No space left"), "{e}");
         assert!(WorkerError::BadTask("x".into()).is_permanent());
+        let mask = stylefarm_engine::EngineError::BadMask {
+            name: "inputs/m.png".into(),
+            reason: "no flat colour region".into(),
+        };
+        assert!(WorkerError::Engine(mask).is_permanent());
     }
 }

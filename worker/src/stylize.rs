@@ -16,6 +16,7 @@ use stylefarm_storage::Store;
 use tracing::warn;
 
 use crate::error::WorkerError;
+use crate::guided::{self, FetchedMasks};
 use crate::settings::engine_settings;
 
 /// An input file as fetched: its key (names it in errors) and bytes.
@@ -31,6 +32,8 @@ pub(crate) struct Inputs {
     pub(crate) init: Option<Fetched>,
     /// Cached targets (styles × scales, style-major); `None` = compute them.
     pub(crate) targets: Option<Vec<Bytes>>,
+    /// The region maps of a guided render.
+    pub(crate) masks: Option<FetchedMasks>,
 }
 
 /// What a render produced: the picture as PNG, and the animation as GIF.
@@ -96,6 +99,7 @@ pub(crate) async fn fetch_inputs(store: &Store, task: &StylizeTask) -> Result<In
         styles,
         init,
         targets,
+        masks: guided::fetch_masks(store, task).await?,
     })
 }
 
@@ -146,6 +150,13 @@ pub(crate) fn render(
     if let Some(img) = init {
         settings.init = Init::Image(img);
     }
+    let masks = match &inputs.masks {
+        Some(m) => Some(guided::decode(m, task, limits.max_pixels)?),
+        None => None,
+    };
+    if let Some(m) = &masks {
+        settings = guided::settings_for(settings, content.as_ref(), m);
+    }
     let (w, h) = settings.output_dims(content.as_ref());
     let anim_path = dir.join("animation.gif");
     let mut anim = if task.settings.animation {
@@ -182,9 +193,20 @@ pub(crate) fn render(
         Some(bytes) => shared_targets(model, task, &styles, content.as_ref(), &settings, bytes)?,
         None => None,
     };
-    let out = match shared {
-        Some(targets) => render_with_targets(model, content.as_ref(), &targets, &settings, hooks)?,
-        None => engine_render(model, content.as_ref(), &styles, &settings, hooks)?,
+    let out = match (shared, &masks) {
+        (shared, Some(m)) => guided::render(
+            model,
+            content.as_ref(),
+            &styles,
+            m,
+            shared,
+            &settings,
+            hooks,
+        )?,
+        (Some(targets), None) => {
+            render_with_targets(model, content.as_ref(), &targets, &settings, hooks)?
+        }
+        (None, None) => engine_render(model, content.as_ref(), &styles, &settings, hooks)?,
     };
     let gif = match anim {
         Some(mut a) => {
@@ -338,12 +360,14 @@ mod tests {
                 key: "inputs/s.png".into(),
                 weight: 1.0,
                 name: String::new(),
+                mask: None,
             }],
             settings,
             output_name: "result.png".into(),
             targets: None,
             previous_scale: None,
             tile: None,
+            content_mask: None,
         }
     }
 
@@ -353,6 +377,7 @@ mod tests {
             styles: vec![(("inputs/s.png".into(), png(32, 32, 1.0)), 1.0)],
             init: init.map(|b| ("jobs/j/t/scale-0.png".into(), b)),
             targets: None,
+            masks: None,
         }
     }
 

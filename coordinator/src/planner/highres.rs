@@ -59,6 +59,8 @@ pub(super) fn plan_highres(spec: &JobSpec, job_id: &str, cached: &HashSet<String
             targets: shared,
             previous_scale,
             tile,
+            // A tile crops it like the content (worker: `Mask::crop`).
+            content_mask: spec.content_mask.as_ref().map(|m| m.key.clone()),
         });
         (plan, deps)
     };

@@ -24,12 +24,15 @@ pub(super) fn plan_single(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
         keys,
         sides: style_sides(&spec.settings),
     });
-    let task = stylize(
-        spec.content.as_ref(),
-        spec.styles.clone(),
-        spec.settings.clone(),
-        "result.png".into(),
-        targets,
+    let task = guided(
+        stylize(
+            spec.content.as_ref(),
+            spec.styles.clone(),
+            spec.settings.clone(),
+            "result.png".into(),
+            targets,
+        ),
+        spec,
     );
     Plan {
         tasks: vec![PlannedTask::new(task, Vec::new(), true)],
@@ -43,12 +46,15 @@ pub(super) fn plan_texture(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
     let (shared, deps) = targets.for_styles(&spec.styles);
-    let task = stylize(
-        None,
-        spec.styles.clone(),
-        spec.settings.clone(),
-        "result.png".into(),
-        shared,
+    let task = guided(
+        stylize(
+            None,
+            spec.styles.clone(),
+            spec.settings.clone(),
+            "result.png".into(),
+            shared,
+        ),
+        spec,
     );
     tasks.push(PlannedTask::new(task, deps, true));
     Plan {
@@ -74,7 +80,17 @@ pub(super) fn stylize(
         targets,
         previous_scale: None,
         tile: None,
+        content_mask: None,
     })
+}
+
+/// A stylize plan guided by the job's content mask, if it has one (its
+/// styles carry their own masks already).
+pub(super) fn guided(mut plan: TaskPlan, spec: &JobSpec) -> TaskPlan {
+    if let TaskPlan::Stylize(s) = &mut plan {
+        s.content_mask = spec.content_mask.as_ref().map(|m| m.key.clone());
+    }
+    plan
 }
 
 #[cfg(test)]
