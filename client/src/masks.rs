@@ -4,7 +4,7 @@
 //! the mask of a style of weight > 0 — the checks the workers' engine makes,
 //! made here so that a bad mask is refused at once, named by its path.
 
-use stylefarm_engine::{Mask, Masks};
+use stylefarm_engine::{EngineError, Mask, Masks};
 use stylefarm_spec::InvalidSpec;
 
 use crate::error::Result;
@@ -51,7 +51,16 @@ impl LocalJob {
             .collect::<Result<Vec<_>, _>>()?;
         let size = (content.width() as u32, content.height() as u32);
         let weights: Vec<f64> = self.spec.styles.iter().map(|s| s.weight).collect();
-        Masks { content, styles }.check_weights(&weights)?;
+        // Name the content mask by its file, as the decoding errors do.
+        Masks { content, styles }
+            .check_weights(&weights)
+            .map_err(|e| match e {
+                EngineError::BadMask { reason, .. } => EngineError::BadMask {
+                    name: content_path.display().to_string(),
+                    reason,
+                },
+                other => other,
+            })?;
         Ok(Some(size))
     }
 }

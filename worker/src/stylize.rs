@@ -445,4 +445,63 @@ mod tests {
         assert!(e.to_string().contains("the job says 41×30"), "{e}");
         assert!(e.is_permanent());
     }
+
+    /// A PNG region map `w × h`: left half red, right half blue.
+    fn halves(w: usize, h: usize) -> Bytes {
+        let labels = (0..w * h).map(|i| u8::from(i % w >= w / 2)).collect();
+        let m = stylefarm_engine::Mask::from_labels(w, h, vec![[255, 0, 0], [0, 0, 255]], labels);
+        Bytes::from(m.unwrap().to_image().encode_png().unwrap())
+    }
+
+    fn guided_inputs(init: Option<Bytes>, content_mask: Bytes) -> Inputs {
+        Inputs {
+            masks: Some(guided::FetchedMasks {
+                content: ("inputs/cm.png".into(), content_mask),
+                styles: vec![("inputs/sm.png".into(), halves(16, 16))],
+            }),
+            ..inputs(init)
+        }
+    }
+
+    #[test]
+    fn guided_renders_doodles_and_tiles_crop_the_content_mask() {
+        let settings = RenderSettings {
+            size: 32,
+            iterations: 1,
+            ..Default::default()
+        };
+        let mut t = task(settings);
+        t.styles[0].mask = Some("inputs/sm.png".into());
+        t.content_mask = Some("inputs/cm.png".into());
+        let (out, _) = run(&t, guided_inputs(None, halves(40, 30))).unwrap();
+        assert_eq!(dims(&out.png), (32, 24));
+
+        // A doodle: no content, the doodle's aspect ratio at `size`.
+        let mut doodle = t.clone();
+        doodle.content_key = None;
+        doodle.content_size = None;
+        let mut i = guided_inputs(None, halves(40, 20));
+        i.content = None;
+        let (out, _) = run(&doodle, i).unwrap();
+        assert_eq!(dims(&out.png), (32, 16));
+
+        // A tile of the right half: its cropped mask holds only blue, which
+        // the style mask has; a content region no style has is refused.
+        let mut tile = t.clone();
+        tile.settings.size = 24;
+        tile.tile = Some(TileCrop {
+            full: (48, 36),
+            at: (24, 12),
+            size: (24, 24),
+        });
+        let (out, _) = run(&tile, guided_inputs(Some(png(24, 18, 2.0)), halves(40, 30))).unwrap();
+        assert_eq!(dims(&out.png), (24, 24));
+        let green = {
+            let m = stylefarm_engine::Mask::uniform(8, 8, [0, 255, 0]);
+            Bytes::from(m.to_image().encode_png().unwrap())
+        };
+        let e = run(&t, guided_inputs(None, green)).unwrap_err();
+        assert!(e.to_string().contains("#00ff00"), "{e}");
+        assert!(e.is_permanent());
+    }
 }

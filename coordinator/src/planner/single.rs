@@ -130,6 +130,33 @@ mod tests {
     }
 
     #[test]
+    fn each_style_under_its_mask_has_its_own_targets_and_the_render_its_content_mask() {
+        let mut s = spec(JobKind::Single, &["inputs/a.png", "inputs/a.png"]);
+        s.content_mask = Some(Picture {
+            key: "inputs/cm.png".into(),
+            name: String::new(),
+            size: Some((32, 24)),
+        });
+        s.styles[0].mask = Some("inputs/m1.png".into());
+        s.styles[1].mask = Some("inputs/m2.png".into());
+        assert_eq!(s.validate(), Ok(()));
+        let keys = wanted_targets(&s);
+        // One scale, the same image under two masks: two targets.
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1]);
+        let mut plain = s.clone();
+        plain.content_mask = None;
+        plain.styles.iter_mut().for_each(|st| st.mask = None);
+        assert!(!wanted_targets(&plain).contains(&keys[0]));
+        let all: HashSet<String> = keys.iter().cloned().collect();
+        let p = plan_single(&s, &all);
+        let task = stylize_of(&p, 0);
+        assert_eq!(task.content_mask.as_deref(), Some("inputs/cm.png"));
+        assert_eq!(task.targets.as_ref().map(|t| &t.keys), Some(&keys));
+        assert_eq!(task.styles, s.styles);
+    }
+
+    #[test]
     fn match_colours_bypass_the_cache() {
         let mut s = spec(JobKind::Texture, &["inputs/a.png"]);
         s.content = None;
