@@ -271,8 +271,16 @@ fn bad_masks_are_refused_before_upload_with_clear_errors() {
     );
     assert!(e.contains("garbage.png"), "{e}");
 
-    // A photo is no region map.
-    let photo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/images/shipwreck.jpg");
+    // Noise is no region map: no flat 3×3 patch anywhere.
+    let mut state = 12345u32;
+    let mut next = move || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (state >> 24) as f32 / 255.0
+    };
+    let noise: Vec<[f32; 3]> = (0..24 * 24).map(|_| [next(), next(), next()]).collect();
+    let noise = mask(&dir.path().join("noise.png"), 24, 24, |x, y| {
+        noise[y * 24 + x]
+    });
     let e = refused(
         dir.path(),
         &[
@@ -280,15 +288,12 @@ fn bad_masks_are_refused_before_upload_with_clear_errors() {
             "--style",
             a,
             "--content-mask",
-            s(&photo),
+            s(&noise),
             "--style-mask",
             s(&style_mask),
         ],
     );
-    assert!(
-        e.contains("shipwreck.jpg") && e.contains("flat colours"),
-        "{e}"
-    );
+    assert!(e.contains("noise.png") && e.contains("flat colour"), "{e}");
 
     // No regions in common: the content's green is in no style mask.
     let three = mask(&dir.path().join("three.png"), 30, 24, |x, _| match x {
@@ -309,7 +314,7 @@ fn bad_masks_are_refused_before_upload_with_clear_errors() {
         ],
     );
     assert!(
-        e.contains("#00ff00") && e.contains("in no style mask"),
+        e.contains("three.png") && e.contains("#00ff00") && e.contains("in no style mask"),
         "{e}"
     );
 
