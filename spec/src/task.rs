@@ -8,6 +8,9 @@ use crate::names::{Pooling, TaskKind};
 use crate::render::{LayerWeight, RenderSettings};
 
 /// What a task does.
+// A stylize plan is a few hundred bytes larger than the others; plans are
+// made once per task and never held in bulk, so it is not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskPlan {
     /// One style's Gram targets into the shared cache.
