@@ -144,6 +144,7 @@ pub(crate) fn with_targets(
 
 /// The coarse-to-fine optimisation; `guide` is the output's region map for
 /// semantic style transfer (see `guide`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn optimize(
     model: &Vgg19,
     content: Option<&Image>,

@@ -16,7 +16,7 @@ use crate::settings::Settings;
 pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::Result<()> {
     settings.farm.check()?;
     let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(&data_dir)
+    std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut embedded = None;
     let storage = match (&args.storage, &args.s3_endpoint) {

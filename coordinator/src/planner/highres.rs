@@ -70,8 +70,8 @@ pub(super) fn plan_highres(spec: &JobSpec, job_id: &str, cached: &HashSet<String
     tasks.push(base);
     let mut prev = tasks.len() - 1;
     let mut tile_count = 0;
-    for k in 1..n {
-        let (w, h) = dims(sides[k]);
+    for (k, &side) in sides.iter().enumerate().skip(1) {
+        let (w, h) = dims(side);
         let mut placed = Vec::new();
         let mut tile_tasks = Vec::new();
         for (x, y, tw, th) in tiles(w, h, farm.tile, farm.overlap) {
