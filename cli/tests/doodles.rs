@@ -8,11 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use common::*;
 use stylefarm_engine::Image;
-use stylefarm_proto::pb;
 
 const RED: [f32; 3] = [1.0, 0.0, 0.0];
 const BLUE: [f32; 3] = [0.0, 0.0, 1.0];
@@ -49,30 +47,6 @@ fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
-/// Submits, waits and downloads into `out`; returns the finished job.
-fn run_job(url: &str, args: &[&str], out: &Path) -> pb::Job {
-    let mut all = vec!["submit"];
-    all.extend(args);
-    all.extend(["--coordinator", url]);
-    let id = ok(&stylefarm(&all)).trim().to_string();
-    ok(&stylefarm(&["watch", &id, "--coordinator", url]));
-    let job = get_job(url, &id);
-    assert_eq!(job.state(), pb::JobState::Succeeded, "{job:?}");
-    ok(&stylefarm(&[
-        "get",
-        &id,
-        "-o",
-        s(out),
-        "--coordinator",
-        url,
-    ]));
-    job
-}
-
-fn kinds_of(job: &pb::Job, kind: &str) -> usize {
-    job.tasks.iter().filter(|t| t.kind == kind).count()
-}
-
 /// The one picture a job delivered into `dir`.
 fn picture_in(dir: &Path) -> Image {
     let pngs = files_ending(dir, ".png");
@@ -84,19 +58,8 @@ fn picture_in(dir: &Path) -> Image {
 fn masked_and_doodle_jobs_run_on_a_farm_and_a_large_doodle_is_tiled() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
-    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
-    let url = coord.url.clone();
     // Workers that render at most 1500 px in one piece: a 64 px doodle is split.
-    let small = ["--untiled-pixels", "1500"];
-    let _procs = Procs(vec![
-        coord.child,
-        worker_with(&url, "w0", &small),
-        worker_with(&url, "w1", &small),
-    ]);
-    wait_for(Duration::from_secs(60), "both workers to register", || {
-        let w = list_workers(&url);
-        (w.iter().filter(|w| w.alive).count() == 2).then_some(())
-    });
+    let (url, _procs) = small_farm(dir.path(), 1500);
 
     // Semantic: the photo's left half takes the style's top, its right half
     // the style's bottom.
