@@ -104,6 +104,34 @@ fn masked_and_doodle_jobs_run_on_a_farm_and_a_large_doodle_is_tiled() {
         content.width * 32
     );
 
+    // The same at 64 px is more than the workers take: highres tiles, each
+    // cropping the content mask like the photo.
+    let out = dir.path().join("highres");
+    let job = run_job(
+        &url,
+        &[
+            s(&imgs[0]),
+            "--style",
+            s(&imgs[1]),
+            "--content-mask",
+            s(&content_mask),
+            "--style-mask",
+            s(&style_mask),
+            "--size",
+            "64",
+            "--iterations",
+            "3",
+            "--init",
+            "content",
+        ],
+        &out,
+    );
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!((spec.kind.as_str(), spec.tile), ("highres", 32), "{spec:?}");
+    assert_eq!(kinds_of(&job, "targets"), 1, "{:?}", job.tasks);
+    assert!(kinds_of(&job, "stylize") > 2, "{:?}", job.tasks);
+    assert_eq!(picture_in(&out).width.max(picture_in(&out).height), 64);
+
     // A doodle: no content; the output takes the doodle's aspect ratio
     // (128×80 at 32 px: 32×20) and fits the workers in one piece.
     let doodle = examples().join("doodle/doodle.png");
@@ -130,6 +158,10 @@ fn masked_and_doodle_jobs_run_on_a_farm_and_a_large_doodle_is_tiled() {
     assert_eq!(kinds_of(&job, "assemble"), 0, "{:?}", job.tasks);
     let img = picture_in(&out);
     assert_eq!((img.width, img.height), (32, 20));
+    assert!(
+        out.join("doodle__painting.png").is_file(),
+        "named after the doodle"
+    );
 
     // At 64 px (64×40 = 2560 px) the doodle is more than the workers take:
     // a tiled texture whose tiles crop the doodle, sharing guided targets
