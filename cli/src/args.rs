@@ -168,6 +168,14 @@ pub struct JobFlags {
     /// Read the job from a TOML file (see docs/jobs.md); flags override its values.
     #[arg(long, value_name = "FILE")]
     pub job: Option<PathBuf>,
+    /// Semantic style transfer: the content's region map, a picture in a few flat colours (see
+    /// docs/doodles.md). Without a content photo it is a neural doodle, painted from the map alone.
+    #[arg(long, value_name = "PATH")]
+    pub content_mask: Option<PathBuf>,
+    /// A style's region map: the n-th --style-mask belongs to the n-th --style; with
+    /// --content-mask give one per style.
+    #[arg(long = "style-mask", value_name = "PATH")]
+    pub style_masks: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

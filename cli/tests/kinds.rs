@@ -24,31 +24,6 @@ fn farm(dir: &Path) -> (String, Procs) {
     (url, procs)
 }
 
-/// Submits, waits for the job to end and downloads its outputs into `out`;
-/// returns the finished job.
-fn run_job(url: &str, args: &[&str], out: &Path) -> pb::Job {
-    let mut all = vec!["submit"];
-    all.extend(args);
-    all.extend(["--coordinator", url]);
-    let id = ok(&stylefarm(&all)).trim().to_string();
-    ok(&stylefarm(&["watch", &id, "--coordinator", url]));
-    let job = get_job(url, &id);
-    assert_eq!(job.state(), pb::JobState::Succeeded, "{job:?}");
-    ok(&stylefarm(&[
-        "get",
-        &id,
-        "-o",
-        out.to_str().unwrap(),
-        "--coordinator",
-        url,
-    ]));
-    job
-}
-
-fn kinds_of(job: &pb::Job, kind: &str) -> usize {
-    job.tasks.iter().filter(|t| t.kind == kind).count()
-}
-
 #[test]
 fn grid_corner_equals_a_single_render_with_the_same_seed() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,23 +220,8 @@ fn texture_job_renders_on_the_embedded_farm() {
 fn pictures_too_big_for_the_workers_are_split_into_tiles() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
-    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
-    let url = coord.url.clone();
     // Workers that render at most 1500 px in one piece: tiles of 32 px.
-    let small = ["--untiled-pixels", "1500"];
-    let _procs = Procs(vec![
-        coord.child,
-        worker_with(&url, "w0", &small),
-        worker_with(&url, "w1", &small),
-    ]);
-    wait_for(Duration::from_secs(60), "both workers to register", || {
-        let w = list_workers(&url);
-        (w.iter()
-            .filter(|w| w.alive && w.max_untiled_pixels == 1500)
-            .count()
-            == 2)
-            .then_some(())
-    });
+    let (url, _procs) = small_farm(dir.path(), 1500);
     let content = stylefarm_engine::Image::load(&imgs[0], u64::MAX).unwrap();
     let job = run_job(
         &url,

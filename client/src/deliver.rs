@@ -122,7 +122,12 @@ struct Destination<'a> {
 
 impl<'a> Destination<'a> {
     fn new(spec: &'a JobSpec, dest: &'a Path, file: bool) -> Self {
-        let content = spec.content.as_ref().map_or("", |c| c.name.as_str());
+        // A doodle's pictures are named after the doodle.
+        let content = spec
+            .content
+            .as_ref()
+            .or(spec.content_mask.as_ref())
+            .map_or("", |c| c.name.as_str());
         let (base, stem) = if file {
             (
                 dest.parent().unwrap_or(Path::new("")).to_path_buf(),
@@ -278,7 +283,8 @@ pub fn is_picture_file(dest: &Path) -> bool {
     })
 }
 
-/// `<content>__<style>[+<style>…]`, or `texture__<style>` without content;
+/// `<content>__<style>[+<style>…]` (a doodle's name for `content`), or
+/// `texture__<style>` without content;
 /// characters unsafe in file names become `_`.
 pub fn pair_name(content: &str, styles: &[StyleInput]) -> String {
     let content = if content.is_empty() {

@@ -6,6 +6,8 @@
 //!   get, list, cancel, download.
 //! - `submit`: [`LocalJob`], a job of local files, and how it is checked,
 //!   uploaded and submitted.
+//! - `masks`: region maps (semantic style transfer, doodles) checked before
+//!   upload.
 //! - `deliver`: a finished job's outputs on disk, named for people, with a
 //!   `manifest.json` ([`Farm::deliver`]).
 //! - `embedded`: [`EmbeddedFarm`], coordinator + S3 server + workers in this
@@ -16,6 +18,7 @@ mod deliver;
 mod embedded;
 mod error;
 mod farm;
+mod masks;
 mod submit;
 
 pub use deliver::{Delivery, ManifestEntry, ManifestStyle, is_picture_file, pair_name, plan};

@@ -15,8 +15,9 @@ use crate::farm::Farm;
 /// A job whose pictures are local files. `spec` is complete but for the
 /// input keys (and the content's size), which [`Farm::submit`] fills in:
 /// `content` goes with `spec.content`, `contents[i]` with
-/// `spec.contents[i]`, `styles[i]` with `spec.styles[i]`, and `init_image`
-/// with `spec.settings.init_key`.
+/// `spec.contents[i]`, `styles[i]` with `spec.styles[i]`, `init_image`
+/// with `spec.settings.init_key`, `content_mask` with `spec.content_mask`
+/// and `style_masks[i]` with `spec.styles[i].mask`.
 #[derive(Debug, Clone)]
 pub struct LocalJob {
     pub spec: JobSpec,
@@ -24,6 +25,12 @@ pub struct LocalJob {
     pub contents: Vec<PathBuf>,
     pub styles: Vec<PathBuf>,
     pub init_image: Option<PathBuf>,
+    /// The output's region map (semantic style transfer), or without
+    /// `content` the doodle (docs/doodles.md).
+    pub content_mask: Option<PathBuf>,
+    /// One region map per style, in the order of `styles`; empty without a
+    /// content mask.
+    pub style_masks: Vec<PathBuf>,
 }
 
 /// A picture's label: its file name without the extension, printable, at
@@ -46,6 +53,7 @@ impl LocalJob {
         &self,
         key: impl Fn(&Path) -> String,
         content_size: Option<(u32, u32)>,
+        mask_size: Option<(u32, u32)>,
     ) -> JobSpec {
         let mut spec = self.spec.clone();
         if let Some(path) = &self.content {
@@ -64,36 +72,53 @@ impl LocalJob {
         if let Some(path) = &self.init_image {
             spec.settings.init_key = Some(key(path));
         }
+        if let Some(path) = &self.content_mask {
+            let m = spec.content_mask.get_or_insert_with(Picture::default);
+            m.key = key(path);
+            // A doodle's size follows from it.
+            m.size = mask_size.or(m.size);
+        }
+        for (s, path) in spec.styles.iter_mut().zip(&self.style_masks) {
+            s.mask = Some(key(path));
+        }
         spec
     }
 
     /// Checks the job as the farm will, before any file is read or sent.
-    /// The keys are stand-ins, and so is the content's size where it is not
-    /// known yet: a square, which passes every rule a real size may fail
-    /// (those are checked again, with the size, before the job is sent).
+    /// The keys are stand-ins, and so are the content's and a doodle's size
+    /// where they are not known yet: a square, which passes every rule a real
+    /// size may fail (those are checked again, with the sizes, before the job
+    /// is sent).
     pub fn check(&self) -> Result<()> {
+        self.check_mask_count()?;
         let size = self.spec.settings.size;
+        let square = Some((size, size));
         let known = self.spec.content.as_ref().and_then(|c| c.size);
+        let mask = self.spec.content_mask.as_ref().and_then(|c| c.size);
         Ok(self
             .spec_with(
                 |_| "inputs/local-file.png".into(),
-                known.or(Some((size, size))),
+                known.or(square),
+                mask.or(square),
             )
             .validate()?)
     }
 }
 
 impl Farm {
-    /// Checks the job ([`LocalJob::check`]) and every picture locally (a bad
-    /// one is refused before anything is sent; `max_input_pixels` as the
-    /// workers check it), uploads each file once, and submits. Returns the
-    /// job id.
+    /// Checks the job ([`LocalJob::check`]), its region maps (readable, one
+    /// per style, regions in common) and every picture locally (a bad one is
+    /// refused before anything is sent; `max_input_pixels` as the workers
+    /// check it), uploads each file once, and submits. Returns the job id.
     pub async fn submit(&mut self, job: &LocalJob, max_input_pixels: u64) -> Result<String> {
         job.check()?;
+        let mask_size = job.check_masks(max_input_pixels)?;
         let mut files: Vec<&Path> = job.content.iter().map(PathBuf::as_path).collect();
         files.extend(job.contents.iter().map(PathBuf::as_path));
         files.extend(job.styles.iter().map(PathBuf::as_path));
         files.extend(job.init_image.as_deref());
+        files.extend(job.content_mask.as_deref());
+        files.extend(job.style_masks.iter().map(PathBuf::as_path));
         let mut keys: HashMap<PathBuf, String> = HashMap::new();
         let mut content_size = None;
         for path in files {
@@ -112,7 +137,7 @@ impl Farm {
             let key = self.upload(path, &bytes).await?;
             keys.insert(path.to_owned(), key);
         }
-        let spec = job.spec_with(|p| keys[p].clone(), content_size);
+        let spec = job.spec_with(|p| keys[p].clone(), content_size, mask_size);
         spec.validate()?;
         self.submit_spec(pb::JobSpec::from(&spec)).await
     }

@@ -24,6 +24,9 @@ impl Coordinator {
     /// id. `spec` has been checked (`JobSpec::validate`) at the service edge.
     #[instrument(skip_all, fields(job))]
     pub(crate) async fn submit_job(&self, mut spec: JobSpec) -> Result<String> {
+        // A doodle is planned (scales, cached targets, tiles) as the texture
+        // it renders as: its size follows from the doodle's.
+        spec.size_doodle();
         let split = planner::split_if_too_big(&mut spec, self.untiled_pixels().await?);
         if let Some(what) = &split {
             info!(%what, "job split into tiles");

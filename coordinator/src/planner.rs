@@ -161,6 +161,7 @@ pub(crate) mod tests {
                 key: (*k).into(),
                 weight: 1.0,
                 name: String::new(),
+                mask: None,
             })
             .collect();
         s.grid.steps = 3;

@@ -4,7 +4,9 @@
 //!
 //! The key is `cache/targets/<sha256>.safetensors`, the hash over a format
 //! version, the model id, the style input key (itself the sha256 of the
-//! file), the style side in pixels, the pooling and the style layer names.
+//! file), the style side in pixels, the pooling and the style layer names,
+//! and for guided targets the style mask's input key (the targets of a style
+//! differ with its region map).
 //! Layer weights, the content and the content's aspect ratio do not enter:
 //! Grams do not depend on them (with `original_colors = match` they depend on
 //! the content, and the planner does not use the cache at all).
@@ -25,11 +27,27 @@ pub fn targets_key(
     pooling: Pooling,
     layers: &[LayerWeight],
 ) -> String {
+    guided_targets_key(model, style_key, None, side, pooling, layers)
+}
+
+/// [`targets_key`] of a style with its region map `mask_key` (an input
+/// key): guided targets. `None` gives exactly [`targets_key`].
+pub fn guided_targets_key(
+    model: &str,
+    style_key: &str,
+    mask_key: Option<&str>,
+    side: u32,
+    pooling: Pooling,
+    layers: &[LayerWeight],
+) -> String {
     let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
-    let text = format!(
+    let mut text = format!(
         "{TARGETS_FORMAT}\nmodel {model}\nstyle {style_key}\nside {side}\npooling {pooling}\nlayers {}\n",
         names.join(",")
     );
+    if let Some(mask) = mask_key {
+        text.push_str(&format!("mask {mask}\n"));
+    }
     let digest = Sha256::digest(text.as_bytes());
     format!("cache/targets/{}.safetensors", hex::encode(digest))
 }
@@ -81,6 +99,11 @@ mod tests {
         let mut heavier = l.clone();
         heavier[0].weight = 3.0;
         assert_eq!(k, targets_key("", "inputs/a.png", 64, max, &heavier));
+        // A style mask is part of the key; no mask is the plain key.
+        let guided = |m| guided_targets_key("", "inputs/a.png", m, 64, max, &l);
+        assert_eq!(guided(None), k);
+        assert_ne!(guided(Some("inputs/m.png")), k);
+        assert_ne!(guided(Some("inputs/m.png")), guided(Some("inputs/n.png")));
     }
 
     #[test]

@@ -125,6 +125,7 @@ mod tests {
                 key: format!("inputs/s{i}.png"),
                 weight: 1.0,
                 name: String::new(),
+                mask: None,
             })
             .collect();
         spec.grid = Grid { steps, axis };

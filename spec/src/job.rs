@@ -30,6 +30,10 @@ pub struct StyleInput {
     pub weight: f64,
     /// Label for sheets and pages (free text).
     pub name: String,
+    /// `inputs/<sha256>.<ext>` of this style's region map (semantic style
+    /// transfer and doodles, docs/doodles.md); `None` = no mask. With a
+    /// content mask every style has one.
+    pub mask: Option<String>,
 }
 
 /// The shape of a grid job.
@@ -67,6 +71,10 @@ pub struct JobSpec {
     pub grid: Grid,
     /// Highres jobs, and textures split into tiles.
     pub tiles: Option<FarmTiles>,
+    /// The output's region map (semantic style transfer): the content's, or
+    /// without content the doodle itself (docs/doodles.md). Its `size`
+    /// sizes a doodle.
+    pub content_mask: Option<Picture>,
 }
 
 impl JobSpec {
@@ -82,6 +90,7 @@ impl JobSpec {
             settings: RenderSettings::default(),
             grid: Grid::default(),
             tiles: None,
+            content_mask: None,
         }
     }
 
@@ -96,13 +105,16 @@ impl JobSpec {
             JobKind::Texture => self.validate_texture(),
             JobKind::Highres => self.validate_highres(),
         }?;
+        self.validate_masks()?;
         self.validate_output_size()
     }
 
     /// With the content's size known: the picture at every scale has each
     /// side of at least [`MIN_SIDE`] pixels (as the engine requires).
     fn validate_output_size(&self) -> Check {
-        let Some((w, h)) = self.content.as_ref().and_then(|c| c.size) else {
+        // A doodle's output takes the doodle's aspect ratio.
+        let picture = self.content.as_ref().or(self.content_mask.as_ref());
+        let Some((w, h)) = picture.and_then(|c| c.size) else {
             return Ok(());
         };
         if self.settings.texture.is_some() || w == 0 || h == 0 {
@@ -133,14 +145,16 @@ impl JobSpec {
     }
 
     /// Every input key the job refers to (content, gallery contents,
-    /// styles, init image), in that order; the coordinator checks that each
-    /// exists.
+    /// styles, init image, then the region maps), in that order; the
+    /// coordinator checks that each exists.
     pub fn input_keys(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = Vec::with_capacity(self.styles.len() + 2);
         keys.extend(self.content.iter().map(|c| c.key.as_str()));
         keys.extend(self.contents.iter().map(|c| c.key.as_str()));
         keys.extend(self.styles.iter().map(|s| s.key.as_str()));
         keys.extend(self.settings.init_key.as_deref());
+        keys.extend(self.content_mask.iter().map(|c| c.key.as_str()));
+        keys.extend(self.styles.iter().filter_map(|s| s.mask.as_deref()));
         keys
     }
 
@@ -194,13 +208,15 @@ impl JobSpec {
                 ));
             }
             self.settings.validate_texture()?;
+        } else if self.content.is_none() && self.content_mask.is_some() {
+            // A doodle: sized by its mask (see `validate_masks`).
         } else {
             match &self.content {
                 None => {
                     return Err(InvalidSpec::new(
                         "content_key",
                         "empty and no texture size given",
-                        "give a content image key, or texture_width and texture_height (> 0) for texture mode",
+                        "give a content image key, texture_width and texture_height (> 0) for texture mode, or a content mask alone for a doodle",
                     ));
                 }
                 Some(c) => check_input_key("content_key", &c.key)?,
@@ -446,6 +462,7 @@ mod tests {
             key: "inputs/s.png".into(),
             weight: 1.0,
             name: String::new(),
+            mask: None,
         }];
         s.settings.size = size;
         s

@@ -11,6 +11,7 @@
 //! - [`limits`]: every bound on a job and its settings.
 //! - [`render`]: [`RenderSettings`], neural-style's defaults, their checks.
 //! - [`job`]: [`JobSpec`], what a client asks for, checked per kind.
+//! - `masks`: region maps in a job (semantic style transfer, doodles).
 //! - [`geometry`]: fitted sizes, tiles and grid cells.
 //! - [`cache`]: where shared style targets live in object storage.
 //! - [`task`]: [`TaskPlan`], what one task of a job does.
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod geometry;
 pub mod job;
 pub mod limits;
+mod masks;
 pub mod names;
 pub mod render;
 pub mod task;

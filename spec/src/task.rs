@@ -8,10 +8,10 @@ use crate::names::{Pooling, TaskKind};
 use crate::render::{LayerWeight, RenderSettings};
 
 /// What a task does.
-#[derive(Debug, Clone, PartialEq)]
-// One plan per task, built and moved a handful of times: the size of the
-// largest variant costs nothing worth a Box.
+// A stylize plan is a few hundred bytes larger than the others; plans are
+// made once per task and never held in bulk, so it is not boxed.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TaskPlan {
     /// One style's Gram targets into the shared cache.
     Targets(TargetsTask),
@@ -45,6 +45,9 @@ pub struct CachedTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetsTask {
     pub style_key: String,
+    /// The style's region map (`inputs/…`): guided targets, one set of
+    /// Grams per region (docs/doodles.md); `None` = whole-image Grams.
+    pub mask_key: Option<String>,
     pub targets: Vec<CachedTarget>,
     pub style_layers: Vec<LayerWeight>,
     pub pooling: Pooling,
@@ -93,6 +96,10 @@ pub struct StylizeTask {
     pub previous_scale: Option<String>,
     /// The tile of a scale to render; `None` = the whole picture.
     pub tile: Option<TileCrop>,
+    /// The output's region map (`inputs/…`; the doodle without content):
+    /// a guided render, each style in `styles` carrying its own mask. A
+    /// tile crops it like the content.
+    pub content_mask: Option<String>,
 }
 
 /// One picture on a contact sheet.

@@ -78,6 +78,11 @@ mod tests {
         assert!(!e.is_permanent());
         assert!(e.to_string().contains("No space left"), "{e}");
         assert!(WorkerError::BadTask("x".into()).is_permanent());
+        let mask = stylefarm_engine::EngineError::BadMask {
+            name: "inputs/m.png".into(),
+            reason: "no flat colour region".into(),
+        };
+        assert!(WorkerError::Engine(mask).is_permanent());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - `task`: one leased task: its typed plan (`stylefarm_spec::TaskPlan`),
 //!   heartbeats while it runs, then complete, fail or release.
 //! - `stylize`: fetch inputs → a synchronous render → upload outputs.
+//! - `guided`: renders and targets guided by region maps (semantic style
+//!   transfer, doodles).
 //! - `settings`: a job's render settings → the engine's.
 //! - `targets`: style Gram targets into the shared cache.
 //! - `assemble`: contact sheets, gallery pages and highres mosaics (`font`:
@@ -19,6 +21,7 @@ mod assemble;
 pub mod config;
 pub mod error;
 mod font;
+mod guided;
 pub mod quality;
 mod run;
 mod settings;

@@ -16,6 +16,7 @@ use stylefarm_storage::Store;
 use tracing::warn;
 
 use crate::error::WorkerError;
+use crate::guided::{self, FetchedMasks};
 use crate::settings::engine_settings;
 
 /// An input file as fetched: its key (names it in errors) and bytes.
@@ -31,6 +32,8 @@ pub(crate) struct Inputs {
     pub(crate) init: Option<Fetched>,
     /// Cached targets (styles × scales, style-major); `None` = compute them.
     pub(crate) targets: Option<Vec<Bytes>>,
+    /// The region maps of a guided render.
+    pub(crate) masks: Option<FetchedMasks>,
 }
 
 /// What a render produced: the picture as PNG, and the animation as GIF.
@@ -96,6 +99,7 @@ pub(crate) async fn fetch_inputs(store: &Store, task: &StylizeTask) -> Result<In
         styles,
         init,
         targets,
+        masks: guided::fetch_masks(store, task).await?,
     })
 }
 
@@ -146,6 +150,13 @@ pub(crate) fn render(
     if let Some(img) = init {
         settings.init = Init::Image(img);
     }
+    let masks = match &inputs.masks {
+        Some(m) => Some(guided::decode(m, task, limits.max_pixels)?),
+        None => None,
+    };
+    if let Some(m) = &masks {
+        settings = guided::settings_for(settings, content.as_ref(), m);
+    }
     let (w, h) = settings.output_dims(content.as_ref());
     let anim_path = dir.join("animation.gif");
     let mut anim = if task.settings.animation {
@@ -182,9 +193,20 @@ pub(crate) fn render(
         Some(bytes) => shared_targets(model, task, &styles, content.as_ref(), &settings, bytes)?,
         None => None,
     };
-    let out = match shared {
-        Some(targets) => render_with_targets(model, content.as_ref(), &targets, &settings, hooks)?,
-        None => engine_render(model, content.as_ref(), &styles, &settings, hooks)?,
+    let out = match (shared, &masks) {
+        (shared, Some(m)) => guided::render(
+            model,
+            content.as_ref(),
+            &styles,
+            m,
+            shared,
+            &settings,
+            hooks,
+        )?,
+        (Some(targets), None) => {
+            render_with_targets(model, content.as_ref(), &targets, &settings, hooks)?
+        }
+        (None, None) => engine_render(model, content.as_ref(), &styles, &settings, hooks)?,
     };
     let gif = match anim {
         Some(mut a) => {
@@ -338,12 +360,14 @@ mod tests {
                 key: "inputs/s.png".into(),
                 weight: 1.0,
                 name: String::new(),
+                mask: None,
             }],
             settings,
             output_name: "result.png".into(),
             targets: None,
             previous_scale: None,
             tile: None,
+            content_mask: None,
         }
     }
 
@@ -353,6 +377,7 @@ mod tests {
             styles: vec![(("inputs/s.png".into(), png(32, 32, 1.0)), 1.0)],
             init: init.map(|b| ("jobs/j/t/scale-0.png".into(), b)),
             targets: None,
+            masks: None,
         }
     }
 
@@ -418,6 +443,65 @@ mod tests {
         tile.content_size = Some((41, 30));
         let e = run(&tile, inputs(Some(png(24, 18, 2.0)))).unwrap_err();
         assert!(e.to_string().contains("the job says 41×30"), "{e}");
+        assert!(e.is_permanent());
+    }
+
+    /// A PNG region map `w × h`: left half red, right half blue.
+    fn halves(w: usize, h: usize) -> Bytes {
+        let labels = (0..w * h).map(|i| u8::from(i % w >= w / 2)).collect();
+        let m = stylefarm_engine::Mask::from_labels(w, h, vec![[255, 0, 0], [0, 0, 255]], labels);
+        Bytes::from(m.unwrap().to_image().encode_png().unwrap())
+    }
+
+    fn guided_inputs(init: Option<Bytes>, content_mask: Bytes) -> Inputs {
+        Inputs {
+            masks: Some(guided::FetchedMasks {
+                content: ("inputs/cm.png".into(), content_mask),
+                styles: vec![("inputs/sm.png".into(), halves(16, 16))],
+            }),
+            ..inputs(init)
+        }
+    }
+
+    #[test]
+    fn guided_renders_doodles_and_tiles_crop_the_content_mask() {
+        let settings = RenderSettings {
+            size: 32,
+            iterations: 1,
+            ..Default::default()
+        };
+        let mut t = task(settings);
+        t.styles[0].mask = Some("inputs/sm.png".into());
+        t.content_mask = Some("inputs/cm.png".into());
+        let (out, _) = run(&t, guided_inputs(None, halves(40, 30))).unwrap();
+        assert_eq!(dims(&out.png), (32, 24));
+
+        // A doodle: no content, the doodle's aspect ratio at `size`.
+        let mut doodle = t.clone();
+        doodle.content_key = None;
+        doodle.content_size = None;
+        let mut i = guided_inputs(None, halves(40, 20));
+        i.content = None;
+        let (out, _) = run(&doodle, i).unwrap();
+        assert_eq!(dims(&out.png), (32, 16));
+
+        // A tile of the right half: its cropped mask holds only blue, which
+        // the style mask has; a content region no style has is refused.
+        let mut tile = t.clone();
+        tile.settings.size = 24;
+        tile.tile = Some(TileCrop {
+            full: (48, 36),
+            at: (24, 12),
+            size: (24, 24),
+        });
+        let (out, _) = run(&tile, guided_inputs(Some(png(24, 18, 2.0)), halves(40, 30))).unwrap();
+        assert_eq!(dims(&out.png), (24, 24));
+        let green = {
+            let m = stylefarm_engine::Mask::uniform(8, 8, [0, 255, 0]);
+            Bytes::from(m.to_image().encode_png().unwrap())
+        };
+        let e = run(&t, guided_inputs(None, green)).unwrap_err();
+        assert!(e.to_string().contains("#00ff00"), "{e}");
         assert!(e.is_permanent());
     }
 }

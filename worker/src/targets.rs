@@ -1,16 +1,18 @@
 //! `targets` tasks: one style's Gram matrices at each style side a job
 //! needs, written to the shared cache (`stylefarm_spec::cache`) as
-//! safetensors. Targets already there are not computed again.
+//! safetensors. Targets already there are not computed again. A style with a
+//! region map gets guided targets (`guided::targets`).
 
 use std::path::Path;
 
 use bytes::Bytes;
 use stylefarm_engine::model::Layer;
-use stylefarm_engine::{Image, StyleTargets};
+use stylefarm_engine::{Image, Mask, StyleTargets};
 use stylefarm_spec::task::TargetsTask;
 use tracing::info;
 
 use crate::error::WorkerError;
+use crate::guided;
 use crate::task::Context;
 
 /// Computes and stores the missing targets; a targets task has no outputs
@@ -27,6 +29,10 @@ pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>
         return Ok(Vec::new());
     }
     let style = ctx.store.get(&task.style_key).await?;
+    let mask = match &task.mask_key {
+        Some(key) => Some((key.clone(), ctx.store.get(key).await?)),
+        None => None,
+    };
     let model = ctx.model.clone();
     let max_pixels = ctx.limits.max_pixels;
     let key = task.style_key.clone();
@@ -35,6 +41,9 @@ pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>
     let sides: Vec<usize> = missing.iter().map(|t| t.side as usize).collect();
     let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>, WorkerError> {
         let image = Image::decode(&style, Path::new(&key), max_pixels)?;
+        let mask = mask
+            .map(|(key, bytes)| Mask::decode(&bytes, Path::new(&key), max_pixels))
+            .transpose()?;
         let layers = names
             .iter()
             .map(|n| Layer::parse(n))
@@ -42,12 +51,11 @@ pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>
         sides
             .iter()
             .map(|&side| {
-                let t = StyleTargets::of_image(
-                    &model,
-                    &image.resize_long_side(side),
-                    &layers,
-                    pooling,
-                )?;
+                let image = image.resize_long_side(side);
+                let t = match &mask {
+                    Some(m) => guided::targets(&model, &image, m, &layers, pooling)?,
+                    None => StyleTargets::of_image(&model, &image, &layers, pooling)?,
+                };
                 Ok(t.to_safetensors()?)
             })
             .collect()

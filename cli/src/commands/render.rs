@@ -27,6 +27,7 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
     });
     // Refused before the farm starts: nothing is uploaded for a bad job.
     resolved.job.check()?;
+    resolved.job.check_masks(settings.max_input_pixels)?;
     settings.farm.check()?;
     if !settings.model.exists() {
         return Err(EngineError::ModelMissing {

@@ -24,6 +24,10 @@ pub struct JobFile {
     pub steps: Option<u32>,
     pub axis: Option<GridAxis>,
     pub overlap: Option<u32>,
+    /// The content's region map, or without `content` the doodle.
+    pub content_mask: Option<PathBuf>,
+    /// One region map per entry of `styles`, in the same order.
+    pub style_masks: Vec<PathBuf>,
     pub render: RenderLayer,
 }
 
@@ -47,6 +51,8 @@ impl JobFile {
         };
         file.content = file.content.as_deref().map(rel);
         file.contents = file.contents.iter().map(|p| rel(p)).collect();
+        file.content_mask = file.content_mask.as_deref().map(rel);
+        file.style_masks = file.style_masks.iter().map(|p| rel(p)).collect();
         for s in &mut file.styles {
             let (p, weight) = super::inputs::parse_style(s)?;
             *s = format!("{}:{weight}", rel(&p).display());

@@ -2,10 +2,12 @@
 //! merged (flags over the file, the file's `[render]` over the config's).
 //!
 //! Layout: this file (the steps in order); `file` (the job file); `inputs`
-//! (positionals, styles, folders); `shape` (each kind's shape in flag terms).
+//! (positionals, styles, folders); `masks` (region maps: semantic style
+//! transfer and doodles); `shape` (each kind's shape in flag terms).
 
 mod file;
 pub(crate) mod inputs;
+mod masks;
 mod shape;
 
 use std::path::PathBuf;
@@ -56,6 +58,7 @@ pub fn resolve(
         &flags.contents
     };
     let contents = inputs::expand_folders(listed)?;
+    let (content_mask, style_masks) = masks::resolve(flags, &file, kind, styles.len())?;
     shape::check(kind, content.is_some(), !contents.is_empty(), &settings)?;
     let tiles = shape::farm_tiles(kind, &mut settings, flags.overlap.or(file.overlap));
 
@@ -80,6 +83,7 @@ pub fn resolve(
             key: String::new(),
             weight: *weight,
             name: label(p),
+            mask: None,
         })
         .collect();
     spec.settings = settings;
@@ -88,12 +92,19 @@ pub fn resolve(
         axis: flags.axis.or(file.axis).unwrap_or_default(),
     };
     spec.tiles = tiles;
+    spec.content_mask = content_mask.as_deref().map(|p| Picture {
+        key: String::new(),
+        name: label(p),
+        size: None,
+    });
     let mut job = LocalJob {
         spec,
         content,
         contents,
         styles: styles.into_iter().map(|(p, _)| p).collect(),
         init_image,
+        content_mask,
+        style_masks,
     };
     job.spec.name = file.name.unwrap_or_else(|| default_name(&job));
     Ok(Resolved {

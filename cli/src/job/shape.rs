@@ -69,6 +69,10 @@ pub fn default_name(job: &LocalJob) -> String {
         (JobKind::Gallery, _) => format!("gallery × {}", styles.join(", ")),
         (JobKind::Grid, Some(c)) => format!("grid {} × {}", label(c), styles.join("/")),
         (_, Some(c)) => format!("{} × {}", label(Path::new(c)), styles.join("+")),
+        (_, None) if job.content_mask.is_some() => {
+            let doodle = job.content_mask.as_deref().map(label).unwrap_or_default();
+            format!("doodle {doodle} × {}", styles.join("+"))
+        }
         (_, None) => format!("texture × {}", styles.join("+")),
     }
 }

@@ -177,3 +177,56 @@ pub fn get_job(url: &str, job: &str) -> stylefarm_proto::pb::Job {
 pub fn list_workers(url: &str) -> Vec<stylefarm_proto::pb::WorkerInfo> {
     farm_call(url, async |f| f.list_workers().await)
 }
+
+/// Submits, waits for the job to end and downloads its outputs into `out`;
+/// returns the finished job.
+pub fn run_job(url: &str, args: &[&str], out: &Path) -> stylefarm_proto::pb::Job {
+    let mut all = vec!["submit"];
+    all.extend(args);
+    all.extend(["--coordinator", url]);
+    let id = ok(&stylefarm(&all)).trim().to_string();
+    ok(&stylefarm(&["watch", &id, "--coordinator", url]));
+    let job = get_job(url, &id);
+    assert_eq!(
+        job.state(),
+        stylefarm_proto::pb::JobState::Succeeded,
+        "{job:?}"
+    );
+    ok(&stylefarm(&[
+        "get",
+        &id,
+        "-o",
+        out.to_str().unwrap(),
+        "--coordinator",
+        url,
+    ]));
+    job
+}
+
+pub fn kinds_of(job: &stylefarm_proto::pb::Job, kind: &str) -> usize {
+    job.tasks.iter().filter(|t| t.kind == kind).count()
+}
+
+/// A coordinator and two workers that render at most `untiled_pixels` in
+/// one piece (bigger pictures are split into tiles), both registered;
+/// returns the URL and the guard.
+pub fn small_farm(dir: &Path, untiled_pixels: u64) -> (String, Procs) {
+    let coord = coordinator(&dir.join("farm"), 0, 0, 10.0);
+    let url = coord.url.clone();
+    let limit = untiled_pixels.to_string();
+    let small = ["--untiled-pixels", limit.as_str()];
+    let procs = Procs(vec![
+        coord.child,
+        worker_with(&url, "w0", &small),
+        worker_with(&url, "w1", &small),
+    ]);
+    wait_for(Duration::from_secs(60), "both workers to register", || {
+        let w = list_workers(&url);
+        (w.iter()
+            .filter(|w| w.alive && w.max_untiled_pixels == untiled_pixels)
+            .count()
+            == 2)
+            .then_some(())
+    });
+    (url, procs)
+}

@@ -59,6 +59,8 @@ pub(super) fn plan_highres(spec: &JobSpec, job_id: &str, cached: &HashSet<String
             targets: shared,
             previous_scale,
             tile,
+            // A tile crops it like the content (worker: `Mask::crop`).
+            content_mask: spec.content_mask.as_ref().map(|m| m.key.clone()),
         });
         (plan, deps)
     };
@@ -199,5 +201,44 @@ mod tests {
             );
             assert_eq!(t.targets.as_ref().unwrap().sides, vec![128]);
         }
+    }
+
+    #[test]
+    fn a_doodle_too_big_for_the_workers_is_a_tiled_texture_guided_by_its_mask() {
+        let mut s = spec(JobKind::Single, &["inputs/a.png"]);
+        s.content = None;
+        s.content_mask = Some(stylefarm_spec::Picture {
+            key: "inputs/doodle.png".into(),
+            name: String::new(),
+            size: Some((128, 80)),
+        });
+        s.styles[0].mask = Some("inputs/a-regions.png".into());
+        assert_eq!(s.validate(), Ok(()));
+        // As the coordinator does at submission: sized, then split.
+        assert!(s.size_doodle());
+        assert_eq!(s.settings.texture, Some((64, 40)));
+        crate::planner::split_if_too_big(&mut s, 1500).expect("split");
+        assert_eq!(s.validate(), Ok(()));
+        let p = crate::planner::plan(&s, "j", &HashSet::new());
+        assert_eq!(p.check(), Ok(()));
+        // One targets task: the style under its mask, keyed with the mask.
+        let targets: Vec<_> = p
+            .tasks
+            .iter()
+            .filter_map(|t| match &t.plan {
+                Some(TaskPlan::Targets(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].mask_key.as_deref(), Some("inputs/a-regions.png"));
+        let stylize = stylize_tasks(&p);
+        assert!(stylize.len() > 2);
+        for t in &stylize {
+            assert_eq!(t.content_mask.as_deref(), Some("inputs/doodle.png"));
+            assert_eq!(t.styles[0].mask.as_deref(), Some("inputs/a-regions.png"));
+            assert!(t.content_key.is_none());
+        }
+        assert!(stylize[1..].iter().all(|t| t.tile.is_some()));
     }
 }

@@ -24,12 +24,15 @@ pub(super) fn plan_single(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
         keys,
         sides: style_sides(&spec.settings),
     });
-    let task = stylize(
-        spec.content.as_ref(),
-        spec.styles.clone(),
-        spec.settings.clone(),
-        "result.png".into(),
-        targets,
+    let task = guided(
+        stylize(
+            spec.content.as_ref(),
+            spec.styles.clone(),
+            spec.settings.clone(),
+            "result.png".into(),
+            targets,
+        ),
+        spec,
     );
     Plan {
         tasks: vec![PlannedTask::new(task, Vec::new(), true)],
@@ -43,12 +46,15 @@ pub(super) fn plan_texture(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
     let (shared, deps) = targets.for_styles(&spec.styles);
-    let task = stylize(
-        None,
-        spec.styles.clone(),
-        spec.settings.clone(),
-        "result.png".into(),
-        shared,
+    let task = guided(
+        stylize(
+            None,
+            spec.styles.clone(),
+            spec.settings.clone(),
+            "result.png".into(),
+            shared,
+        ),
+        spec,
     );
     tasks.push(PlannedTask::new(task, deps, true));
     Plan {
@@ -74,7 +80,17 @@ pub(super) fn stylize(
         targets,
         previous_scale: None,
         tile: None,
+        content_mask: None,
     })
+}
+
+/// A stylize plan guided by the job's content mask, if it has one (its
+/// styles carry their own masks already).
+pub(super) fn guided(mut plan: TaskPlan, spec: &JobSpec) -> TaskPlan {
+    if let TaskPlan::Stylize(s) = &mut plan {
+        s.content_mask = spec.content_mask.as_ref().map(|m| m.key.clone());
+    }
+    plan
 }
 
 #[cfg(test)]
@@ -111,6 +127,33 @@ mod tests {
         assert_eq!(task.settings, s.settings);
         assert_eq!(task.content_key.as_deref(), Some("inputs/c.png"));
         assert!(p.note.contains("cached 6"), "{}", p.note);
+    }
+
+    #[test]
+    fn each_style_under_its_mask_has_its_own_targets_and_the_render_its_content_mask() {
+        let mut s = spec(JobKind::Single, &["inputs/a.png", "inputs/a.png"]);
+        s.content_mask = Some(Picture {
+            key: "inputs/cm.png".into(),
+            name: String::new(),
+            size: Some((32, 24)),
+        });
+        s.styles[0].mask = Some("inputs/m1.png".into());
+        s.styles[1].mask = Some("inputs/m2.png".into());
+        assert_eq!(s.validate(), Ok(()));
+        let keys = wanted_targets(&s);
+        // One scale, the same image under two masks: two targets.
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1]);
+        let mut plain = s.clone();
+        plain.content_mask = None;
+        plain.styles.iter_mut().for_each(|st| st.mask = None);
+        assert!(!wanted_targets(&plain).contains(&keys[0]));
+        let all: HashSet<String> = keys.iter().cloned().collect();
+        let p = plan_single(&s, &all);
+        let task = stylize_of(&p, 0);
+        assert_eq!(task.content_mask.as_deref(), Some("inputs/cm.png"));
+        assert_eq!(task.targets.as_ref().map(|t| &t.keys), Some(&keys));
+        assert_eq!(task.styles, s.styles);
     }
 
     #[test]

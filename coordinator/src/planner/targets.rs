@@ -6,11 +6,13 @@
 //! them by their weights (Grams are linear in the weights: no network pass
 //! per cell) and render. With `original_colors = match` the targets depend
 //! on the content: there are no targets tasks and each stylize computes its
-//! own.
+//! own. A style with a region map has guided targets (one set of Grams per
+//! region), cached under a key that includes the mask's: the same style image
+//! with two masks is two targets tasks.
 
 use std::collections::{HashMap, HashSet};
 
-use stylefarm_spec::cache::{cacheable, style_side, style_sides, targets_key};
+use stylefarm_spec::cache::{cacheable, guided_targets_key, style_side, style_sides};
 use stylefarm_spec::task::{CachedTarget, SharedTargets, TargetsTask};
 use stylefarm_spec::{JobSpec, RenderSettings, StyleInput, TaskPlan};
 
@@ -26,7 +28,7 @@ pub(crate) fn wanted_targets(spec: &JobSpec) -> Vec<String> {
     let sides = sides_of(spec);
     spec.styles
         .iter()
-        .flat_map(|st| keys_of(s, &st.key, &sides))
+        .flat_map(|st| keys_of(s, st, &sides))
         .collect()
 }
 
@@ -42,18 +44,29 @@ pub(super) fn sides_of(spec: &JobSpec) -> Vec<u32> {
     }
 }
 
-fn keys_of(s: &RenderSettings, style_key: &str, sides: &[u32]) -> Vec<String> {
+fn keys_of(s: &RenderSettings, style: &StyleInput, sides: &[u32]) -> Vec<String> {
+    let mask = style.mask.as_deref();
     sides
         .iter()
-        .map(|&side| targets_key(&s.model, style_key, side, s.pooling, &s.style_layers))
+        .map(|&side| {
+            guided_targets_key(&s.model, &style.key, mask, side, s.pooling, &s.style_layers)
+        })
         .collect()
+}
+
+/// A style's targets are those of its image under its mask.
+type StyleId = (String, Option<String>);
+
+fn id_of(style: &StyleInput) -> StyleId {
+    (style.key.clone(), style.mask.clone())
 }
 
 /// The targets part of a plan: which task (if any) computes each style's
 /// targets, and where they are.
 pub(super) struct Targets {
-    /// Style input key → (cache keys per scale, index of its targets task).
-    by_style: HashMap<String, (Vec<String>, Option<usize>)>,
+    /// Style (input key, mask key) → (cache keys per scale, index of its
+    /// targets task).
+    by_style: HashMap<StyleId, (Vec<String>, Option<usize>)>,
     /// The style side of each scale, pixels.
     sides: Vec<u32>,
     computed: usize,
@@ -81,10 +94,10 @@ impl Targets {
             return t;
         }
         for style in &spec.styles {
-            if t.by_style.contains_key(&style.key) {
+            if t.by_style.contains_key(&id_of(style)) {
                 continue;
             }
-            let keys = keys_of(s, &style.key, &t.sides);
+            let keys = keys_of(s, style, &t.sides);
             let task = if keys.iter().all(|k| cached.contains(k)) {
                 t.cached += 1;
                 None
@@ -104,11 +117,12 @@ impl Targets {
                     style_layers: s.style_layers.clone(),
                     pooling: s.pooling,
                     model: s.model.clone(),
+                    mask_key: style.mask.clone(),
                 });
                 tasks.push(PlannedTask::new(plan, Vec::new(), false));
                 Some(tasks.len() - 1)
             };
-            t.by_style.insert(style.key.clone(), (keys, task));
+            t.by_style.insert(id_of(style), (keys, task));
         }
         t
     }
@@ -131,7 +145,7 @@ impl Targets {
         let mut keys = Vec::new();
         let mut deps = Vec::new();
         for s in styles {
-            if let Some((k, task)) = self.by_style.get(&s.key) {
+            if let Some((k, task)) = self.by_style.get(&id_of(s)) {
                 match scale {
                     Some(j) => keys.extend(k.get(j).cloned()),
                     None => keys.extend(k.iter().cloned()),

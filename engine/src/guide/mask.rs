@@ -22,6 +22,8 @@ use std::path::Path;
 use crate::error::{EngineError, Result};
 use crate::image::Image;
 
+mod crop;
+
 /// Colours closer than this (Euclidean, 0..255 RGB) are one region, within a
 /// mask and between masks. Wider than JPEG's error on flat colours at usual
 /// qualities (a few levels, up to ~30 at sharp edges); paint distinct regions

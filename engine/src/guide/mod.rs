@@ -49,12 +49,19 @@ impl Masks {
     /// per style, and every region of the content mask present in the mask of
     /// a style of weight > 0.
     pub fn check(&self, styles: &[Style]) -> Result<()> {
-        check_count(self.styles.len(), styles.len())?;
+        let weights: Vec<f64> = styles.iter().map(|s| s.weight).collect();
+        self.check_weights(&weights)
+    }
+
+    /// [`Masks::check`] with only the styles' blend weights, in the styles'
+    /// order: what a client checks before it uploads anything.
+    pub fn check_weights(&self, weights: &[f64]) -> Result<()> {
+        check_count(self.styles.len(), weights.len())?;
         let colours: Vec<[u8; 3]> = self
             .styles
             .iter()
-            .zip(styles)
-            .filter(|(_, s)| s.weight > 0.0)
+            .zip(weights)
+            .filter(|(_, w)| **w > 0.0)
             .flat_map(|(m, _)| m.colours().iter().copied())
             .collect();
         for &c in self.content.colours() {

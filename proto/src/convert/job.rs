@@ -66,6 +66,12 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
                 tile: p.tile,
                 overlap: p.overlap,
             }),
+            content_mask: nonempty(&p.content_mask_key).map(|key| Picture {
+                key,
+                name: p.content_mask_name.clone(),
+                size: (p.content_mask_width > 0 && p.content_mask_height > 0)
+                    .then_some((p.content_mask_width, p.content_mask_height)),
+            }),
         };
         spec.validate()?;
         Ok(spec)
@@ -77,6 +83,8 @@ impl From<&JobSpec> for pb::JobSpec {
         let content = s.content.clone().unwrap_or_default();
         let (content_width, content_height) = content.size.unwrap_or((0, 0));
         let grid = s.kind == JobKind::Grid;
+        let mask = s.content_mask.clone().unwrap_or_default();
+        let (content_mask_width, content_mask_height) = mask.size.unwrap_or((0, 0));
         pb::JobSpec {
             name: s.name.clone(),
             kind: s.kind.as_str().into(),
@@ -103,6 +111,10 @@ impl From<&JobSpec> for pb::JobSpec {
             },
             tile: s.tiles.map_or(0, |t| t.tile),
             overlap: s.tiles.map_or(0, |t| t.overlap),
+            content_mask_key: mask.key,
+            content_mask_name: mask.name,
+            content_mask_width,
+            content_mask_height,
         }
     }
 }
@@ -215,6 +227,7 @@ pub(super) fn style_in(s: &pb::StyleInput) -> StyleInput {
         key: s.input_key.clone(),
         weight: s.weight,
         name: s.name.clone(),
+        mask: nonempty(&s.mask_key),
     }
 }
 
@@ -223,6 +236,7 @@ pub(super) fn style_out(s: &StyleInput) -> pb::StyleInput {
         input_key: s.key.clone(),
         weight: s.weight,
         name: s.name.clone(),
+        mask_key: s.mask.clone().unwrap_or_default(),
     }
 }
 

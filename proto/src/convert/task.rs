@@ -88,6 +88,7 @@ fn targets_in(t: &pb::TargetsParams) -> Result<TargetsTask, InvalidSpec> {
             .parse()
             .map_err(|e: UnknownName| e.at("params.targets.pooling"))?,
         model: t.model.clone(),
+        mask_key: nonempty(&t.style_mask_key),
     })
 }
 
@@ -105,6 +106,7 @@ fn targets_out(t: &TargetsTask) -> pb::TargetsParams {
         style_layers: t.style_layers.iter().map(layer_out).collect(),
         pooling: t.pooling.as_str().into(),
         model: t.model.clone(),
+        style_mask_key: t.mask_key.clone().unwrap_or_default(),
     }
 }
 
@@ -133,6 +135,7 @@ fn stylize_in(s: &pb::StylizeParams) -> Result<StylizeTask, InvalidSpec> {
             at: (t.x, t.y),
             size: (t.width, t.height),
         }),
+        content_mask: nonempty(&s.content_mask_key),
     })
 }
 
@@ -161,6 +164,7 @@ fn stylize_out(s: &StylizeTask) -> pb::StylizeParams {
             width: t.size.0,
             height: t.size.1,
         }),
+        content_mask_key: s.content_mask.clone().unwrap_or_default(),
     }
 }
 

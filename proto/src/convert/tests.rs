@@ -17,6 +17,15 @@ fn style(key: &str, weight: f64) -> StyleInput {
         key: key.into(),
         weight,
         name: format!("label of {key}"),
+        mask: None,
+    }
+}
+
+/// `style` with its region map.
+fn masked(key: &str, weight: f64, mask: &str) -> StyleInput {
+    StyleInput {
+        mask: Some(mask.into()),
+        ..style(key, weight)
     }
 }
 
@@ -124,6 +133,37 @@ fn jobs_of_every_kind_round_trip() {
     round_trip(&highres);
 }
 
+#[test]
+fn semantic_and_doodle_jobs_round_trip() {
+    let mask = Picture {
+        key: "inputs/m.png".into(),
+        name: "regions".into(),
+        size: Some((320, 240)),
+    };
+    let mut semantic = JobSpec::new(JobKind::Single);
+    semantic.content = Some(Picture {
+        key: "inputs/c.png".into(),
+        name: "photo".into(),
+        size: Some((640, 480)),
+    });
+    semantic.content_mask = Some(mask.clone());
+    semantic.styles = vec![
+        masked("inputs/a.png", 0.25, "inputs/am.png"),
+        masked("inputs/b.png", 0.75, "inputs/bm.png"),
+    ];
+    round_trip(&semantic);
+    let wire = pb::JobSpec::from(&semantic);
+    assert_eq!(wire.content_mask_key, "inputs/m.png");
+    assert_eq!(wire.styles[1].mask_key, "inputs/bm.png");
+
+    let mut doodle = JobSpec::new(JobKind::Single);
+    doodle.content_mask = Some(mask);
+    doodle.styles = vec![masked("inputs/a.png", 1.0, "inputs/am.png")];
+    round_trip(&doodle);
+    doodle.size_doodle();
+    round_trip(&doodle);
+}
+
 #[track_caller]
 fn plan_round_trip(plan: TaskPlan) {
     let task = pb::Task {
@@ -159,6 +199,18 @@ fn task_plans_of_every_kind_round_trip() {
         style_layers: vec![LayerWeight::new("relu1_1")],
         pooling: Pooling::Avg,
         model: "m".into(),
+        mask_key: None,
+    }));
+    plan_round_trip(TaskPlan::Targets(TargetsTask {
+        style_key: "inputs/a.png".into(),
+        targets: vec![CachedTarget {
+            side: 64,
+            key: "cache/targets/z.safetensors".into(),
+        }],
+        style_layers: vec![LayerWeight::new("relu1_1")],
+        pooling: Pooling::Max,
+        model: String::new(),
+        mask_key: Some("inputs/am.png".into()),
     }));
     plan_round_trip(TaskPlan::Stylize(StylizeTask {
         content_key: Some("inputs/c.png".into()),
@@ -176,6 +228,7 @@ fn task_plans_of_every_kind_round_trip() {
             at: (96, 0),
             size: (256, 256),
         }),
+        content_mask: Some("inputs/m.png".into()),
     }));
     plan_round_trip(TaskPlan::Stylize(StylizeTask {
         content_key: None,
@@ -186,6 +239,7 @@ fn task_plans_of_every_kind_round_trip() {
         targets: None,
         previous_scale: None,
         tile: None,
+        content_mask: None,
     }));
     let sheet = Sheet {
         cells: vec![SheetCell {
@@ -232,6 +286,7 @@ fn tasks_without_params_or_with_bad_names_are_refused() {
         targets: None,
         previous_scale: None,
         tile: None,
+        content_mask: None,
     }))
     .kind
     {
