@@ -256,7 +256,8 @@ pub struct ScoreArgs {
     /// Pictures to measure (PNG, JPEG, …), e.g. a render and a reference from another tool.
     #[arg(required = true, value_name = "PICTURE")]
     pub pictures: Vec<PathBuf>,
-    /// The content photo the pictures were made from (leave out for textures).
+    /// The content photo the pictures were made from; without it only the style terms are
+    /// measured (textures).
     #[arg(long, value_name = "PATH")]
     pub content: Option<PathBuf>,
     /// A style painting, PATH or PATH:WEIGHT; repeat for a blend.

@@ -67,7 +67,13 @@ impl Bars {
             b
         });
         if let Some(p) = &t.progress {
-            bar.set_length(u64::from(p.iterations));
+            // An early stop ends the bar where the render stopped.
+            let end = if p.converged {
+                p.iteration
+            } else {
+                p.iterations
+            };
+            bar.set_length(u64::from(end));
             bar.set_position(u64::from(p.iteration));
             bar.set_message(format!(
                 "scale {}/{} loss {:.4e}{}",
@@ -131,10 +137,11 @@ impl Lines {
         }
         let Some(p) = &t.progress else { return };
         let now = Instant::now();
-        if self
-            .last_line
-            .get(&t.task_id)
-            .is_some_and(|at| now.duration_since(*at) < LINE_EVERY)
+        if !p.converged
+            && self
+                .last_line
+                .get(&t.task_id)
+                .is_some_and(|at| now.duration_since(*at) < LINE_EVERY)
         {
             return;
         }

@@ -106,13 +106,14 @@ fn six_jobs_on_two_workers_equal_local_renders() {
             "{line}"
         );
     }
-    // `get -o FILE.png` writes exactly that file (re-encoded for .jpg).
+    // `get -o FILE.png` writes exactly that file (re-encoded for .jpg); a
+    // short id as progress lines print it names the job.
     let (id, ..) = &jobs[0];
     for file in ["one.png", "one.jpg"] {
         let path = dir.path().join(file);
         ok(&stylefarm(&[
             "get",
-            id,
+            &id[..8],
             "-o",
             path.to_str().unwrap(),
             "--coordinator",
@@ -121,6 +122,12 @@ fn six_jobs_on_two_workers_equal_local_renders() {
         let img = stylefarm_engine::Image::load(&path, u64::MAX).unwrap();
         assert_eq!(img.width.max(img.height), 48);
     }
+    let none = stylefarm(&["get", "zzzz", "--coordinator", &url]);
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        !none.status.success() && err.contains("no job zzzz"),
+        "{err}"
+    );
     let names: Vec<String> = list_workers(&url).into_iter().map(|w| w.name).collect();
     assert!(
         names.contains(&"w0".to_string()) && names.contains(&"w1".to_string()),
@@ -305,6 +312,23 @@ fn bad_jobs_and_images_are_clear_errors_and_the_farm_carries_on() {
     );
     assert_eq!(err.lines().count(), 1, "one line, no log noise: {err}");
     assert!(!err.contains('\u{1b}'), "no escape codes: {err}");
+    // The same picture as a style: named, refused before upload, with the fix.
+    let out = stylefarm(&[
+        "submit",
+        content,
+        "--style",
+        thin.to_str().unwrap(),
+        "--size",
+        "64",
+        "--coordinator",
+        &url,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("thin.png is 1200×24") && err.contains("--style-scale"),
+        "{err}"
+    );
     // The same errors from the embedded farm of `render`, not hidden by its shutdown.
     for (flag, value, expect) in [
         ("--iterations", "0", "iterations"),

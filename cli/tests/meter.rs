@@ -43,6 +43,10 @@ fn the_content_reads_as_the_content_and_the_painting_as_the_style() {
     assert!(reading(lines[1], "style") < 1e-6, "{out}");
     assert!(reading(lines[1], "content") > 0.01, "{out}");
 
+    // Without a content photo only the style terms are read.
+    let style_only = ok(&stylefarm(&["score", style, "--style", style]));
+    assert!(reading(&style_only, "style") < 1e-6, "{style_only}");
+
     let missing = stylefarm(&["score", content, "--style", "/nonexistent/painting.jpg"]);
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);

@@ -58,6 +58,9 @@ pub enum ClientError {
     /// The embedded farm could not start or stop.
     #[error("embedded farm: {0}")]
     Embedded(String),
+    /// A short job id that names no job, or several.
+    #[error("{0}")]
+    JobId(String),
 }
 
 // By hand, not `#[from]`: that would make the spec error a `#[source]`

@@ -21,6 +21,9 @@ pub struct Farm {
     url: String,
 }
 
+/// How many of the newest jobs a short job id is looked up among.
+pub const JOB_ID_SEARCH: u32 = 1000;
+
 impl Farm {
     /// Connects to the coordinator at `url` (`http://HOST:PORT`).
     pub async fn connect(url: &str) -> Result<Farm> {
@@ -90,6 +93,33 @@ impl Farm {
             .await
             .map_err(ClientError::refused(format!("cannot read job {job_id}")))?
             .into_inner())
+    }
+
+    /// The full id of the job that `id` names: a full id as it is, or the
+    /// unique prefix of one of the newest [`JOB_ID_SEARCH`] jobs (progress
+    /// lines print 8 characters), as git takes a short commit id.
+    pub async fn resolve_job_id(&mut self, id: &str) -> Result<String> {
+        if id.len() >= 36 || id.is_empty() {
+            return Ok(id.to_string());
+        }
+        let matches: Vec<String> = self
+            .list_jobs(JOB_ID_SEARCH)
+            .await?
+            .into_iter()
+            .map(|j| j.job_id)
+            .filter(|j| j.starts_with(id))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(ClientError::JobId(format!(
+                "no job {id}: no recent job's id starts with it (`stylefarm jobs` lists them)"
+            ))),
+            many => Err(ClientError::JobId(format!(
+                "{id} names {} jobs ({}…): give more of the id",
+                many.len(),
+                many[..2].join(", ")
+            ))),
+        }
     }
 
     /// The newest `limit` jobs, without their tasks.

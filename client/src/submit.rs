@@ -131,8 +131,13 @@ impl Farm {
                 cause,
             })?;
             let img = Image::decode(&bytes, path, max_input_pixels)?;
+            let size = (img.width as u32, img.height as u32);
             if job.content.as_deref() == Some(path) {
-                content_size = Some((img.width as u32, img.height as u32));
+                content_size = Some(size);
+            }
+            if job.styles.iter().any(|s| s == path) {
+                job.spec
+                    .check_style_size(&path.display().to_string(), size)?;
             }
             let key = self.upload(path, &bytes).await?;
             keys.insert(path.to_owned(), key);

@@ -88,6 +88,8 @@ pub struct Settings {
     /// Early stopping: a scale ends once its lowest total loss so far improved
     /// by less than this fraction over the last `tol_window` iterations, i.e.
     /// when `B[i − K] − B[i] < R · B[i − K]` with `B[i] = min(L[1..=i])`;
+    /// only once some window has improved by at least R (from noise, L-BFGS
+    /// first sits on a plateau that is not convergence);
     /// `None` runs every iteration. The picture is the last iterate, as
     /// without early stopping. (torch's `optim.lbfgs` has `tolFun`/`tolX` on
     /// single steps instead, which neural-style switches off; a window over

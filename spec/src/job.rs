@@ -144,6 +144,35 @@ impl JobSpec {
         Ok(())
     }
 
+    /// Checks that the style picture `name` of `(width, height)` pixels keeps
+    /// at least [`MIN_SIDE`] pixels on its short side at every scale once
+    /// resized to `style_scale` × the scale's long side, as the engine
+    /// resizes styles; smaller, the deepest style layers see nothing. For
+    /// clients, which know the picture's size before they upload it.
+    pub fn check_style_size(&self, name: &str, (width, height): (u32, u32)) -> Check {
+        let Some(&smallest) = self.settings.scale_sides().iter().min() else {
+            return Ok(());
+        };
+        let long = (f64::from(smallest) * self.settings.style_scale).round() as u32;
+        let (sw, sh) = fit_long_side(width, height, long.max(1));
+        if width == 0 || height == 0 || sw.min(sh) >= MIN_SIDE {
+            return Ok(());
+        }
+        let need =
+            f64::from(MIN_SIDE) * f64::from(width.max(height)) / f64::from(width.min(height));
+        Err(InvalidSpec::new(
+            "styles",
+            format!(
+                "the style {name} is {width}×{height}; resized to {long} px on its long side (style scale × size) its short side would be {} px",
+                sw.min(sh)
+            ),
+            format!(
+                "each side must be at least {MIN_SIDE} px: raise --style-scale so that style scale × size ≥ {}, or crop the painting closer to square",
+                need.ceil()
+            ),
+        ))
+    }
+
     /// Every input key the job refers to (content, gallery contents,
     /// styles, init image, then the region maps), in that order; the
     /// coordinator checks that each exists.

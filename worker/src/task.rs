@@ -136,6 +136,20 @@ async fn run_with_heartbeats(
     snapshots
         .upload(ctx, &task.output_prefix, &mut snap_rx)
         .await;
+    // The last progress, so that watchers see where the render ended (an
+    // early stop says "converged" here); the ticker may not have sent it.
+    let last = *progress_rx.borrow();
+    if let (Ok(_), None, Some(p)) = (&result, &stop, last) {
+        let req = pb::HeartbeatRequest {
+            worker_id: ctx.worker_id.clone(),
+            task_id: task.task_id.clone(),
+            attempt: task.attempt,
+            progress: Some(to_pb(&p, &snapshots.preview)),
+        };
+        if let Err(s) = ctx.client.clone().heartbeat(req).await {
+            warn!(status = %s, "final progress not sent");
+        }
+    }
     match (result, stop) {
         (Ok(mut keys), _) => {
             keys.extend(snapshots.uploaded);

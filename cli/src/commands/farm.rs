@@ -38,6 +38,7 @@ pub async fn submit(args: SubmitArgs, settings: &Settings) -> anyhow::Result<()>
 
 pub async fn watch(job_id: String, settings: &Settings) -> anyhow::Result<()> {
     let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job_id = farm.resolve_job_id(&job_id).await?;
     let job = progress::watch(&mut farm, &job_id, false).await?;
     println!("job {} {}", job.job_id, state_name(job.state()));
     Ok(())
@@ -49,6 +50,7 @@ pub async fn get(
     settings: &Settings,
 ) -> anyhow::Result<()> {
     let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job_id = farm.resolve_job_id(&job_id).await?;
     let job = farm.get_job(&job_id).await?;
     if job.state() != pb::JobState::Succeeded {
         anyhow::bail!(
@@ -113,6 +115,7 @@ pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
 
 pub async fn cancel(job_id: String, settings: &Settings) -> anyhow::Result<()> {
     let mut farm = Farm::connect(&settings.coordinator).await?;
+    let job_id = farm.resolve_job_id(&job_id).await?;
     let state = farm.cancel(&job_id).await?;
     println!("job {job_id} {}", state_name(state));
     Ok(())

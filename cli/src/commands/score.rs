@@ -32,15 +32,33 @@ pub fn run(args: &ScoreArgs, settings: &Settings) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let device = parse_device(&settings.device)?;
     let model = Vgg19::load(&settings.model, &device, DType::F32)?;
+    let mut sizes = Vec::new();
     for path in &args.pictures {
         let mut picture = load(path)?;
         if let Some(size) = args.render.size {
             picture = picture.resize_long_side(size as usize);
         }
         engine.size = picture.width.max(picture.height);
+        sizes.push(engine.size);
+        if content.is_none() {
+            // Without a content photo only the style terms are measured, as
+            // for a texture of the picture's own size.
+            engine.texture = Some((picture.width, picture.height));
+        }
         let s = score(&model, &picture, content.as_ref(), &styles, &engine)
             .with_context(|| format!("cannot measure {}", path.display()))?;
         println!("{}", score_line(&path.display().to_string(), &s));
+    }
+    if sizes.iter().any(|&s| s != sizes[0]) {
+        eprintln!(
+            "note: the pictures were measured at their own sizes ({}); a picture reads differently at \
+             another size, so pass --size N to compare them at one size",
+            sizes
+                .iter()
+                .map(|s| format!("{s} px"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(())
 }
