@@ -104,12 +104,7 @@ async fn run_with_heartbeats(
             _ = ticker.tick() => {
                 snapshots.upload(ctx, &task.output_prefix, &mut snap_rx).await;
                 let p = *progress_rx.borrow();
-                let req = pb::HeartbeatRequest {
-                    worker_id: ctx.worker_id.clone(),
-                    task_id: task.task_id.clone(),
-                    attempt: task.attempt,
-                    progress: p.map(|p| to_pb(&p, &snapshots.preview)),
-                };
+                let req = heartbeat(ctx, task, p.as_ref(), &snapshots.preview);
                 let mut client = ctx.client.clone();
                 match client.heartbeat(req).await {
                     Ok(r) if r.get_ref().cancel => {
@@ -140,12 +135,7 @@ async fn run_with_heartbeats(
     // early stop says "converged" here); the ticker may not have sent it.
     let last = *progress_rx.borrow();
     if let (Ok(_), None, Some(p)) = (&result, &stop, last) {
-        let req = pb::HeartbeatRequest {
-            worker_id: ctx.worker_id.clone(),
-            task_id: task.task_id.clone(),
-            attempt: task.attempt,
-            progress: Some(to_pb(&p, &snapshots.preview)),
-        };
+        let req = heartbeat(ctx, task, Some(&p), &snapshots.preview);
         if let Err(s) = ctx.client.clone().heartbeat(req).await {
             warn!(status = %s, "final progress not sent");
         }
@@ -281,6 +271,22 @@ impl Snapshots {
                 Err(e) => warn!(error = %e, "snapshot upload failed"),
             }
         }
+    }
+}
+
+/// A heartbeat for `task` with its latest progress, if any, and the newest
+/// snapshot's key as the preview.
+fn heartbeat(
+    ctx: &Context,
+    task: &LeasedTask,
+    progress: Option<&Progress>,
+    preview: &str,
+) -> pb::HeartbeatRequest {
+    pb::HeartbeatRequest {
+        worker_id: ctx.worker_id.clone(),
+        task_id: task.task_id.clone(),
+        attempt: task.attempt,
+        progress: progress.map(|p| to_pb(p, preview)),
     }
 }
 
