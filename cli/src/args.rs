@@ -176,6 +176,34 @@ pub struct JobFlags {
     /// --content-mask give one per style.
     #[arg(long = "style-mask", value_name = "PATH")]
     pub style_masks: Vec<PathBuf>,
+    #[command(flatten)]
+    pub video: VideoFlags,
+}
+
+/// A video job's controls (`stylefarm render video IN.mp4 …`; docs/video.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct VideoFlags {
+    /// Video: resample to this many frames per second [default: the source's rate]
+    #[arg(long, value_name = "N", help_heading = "Video")]
+    pub fps: Option<f64>,
+    /// Video: start this many seconds into the source
+    #[arg(long, value_name = "SECONDS", help_heading = "Video")]
+    pub start: Option<f64>,
+    /// Video: render this many seconds [default: to the end]
+    #[arg(long, value_name = "SECONDS", help_heading = "Video")]
+    pub duration: Option<f64>,
+    /// Video: a keyframe every K frames; segments between keyframes run on any worker [default: 12]
+    #[arg(long, value_name = "K", help_heading = "Video")]
+    pub keyframe_every: Option<u32>,
+    /// Video: weight of the temporal loss; 0 renders each frame on its own (flickers) [default: 1000]
+    #[arg(long, value_name = "W", help_heading = "Video")]
+    pub temporal_weight: Option<f64>,
+    /// Video: iterations of each frame that starts from its warped neighbour [default: --iterations]
+    #[arg(long, value_name = "N", help_heading = "Video")]
+    pub frame_iterations: Option<u32>,
+    /// Video: also write an animated GIF or WebP beside the MP4 (repeat for both)
+    #[arg(long = "video-format", value_name = "gif|webp", help_heading = "Video")]
+    pub video_formats: Vec<stylefarm_spec::VideoFormat>,
 }
 
 #[derive(Args, Debug)]

@@ -76,7 +76,8 @@ impl Bars {
             bar.set_length(u64::from(end));
             bar.set_position(u64::from(p.iteration));
             bar.set_message(format!(
-                "scale {}/{} loss {:.4e}{}",
+                "{}scale {}/{} loss {:.4e}{}",
+                frame_part(p),
                 p.scale_index + 1,
                 p.scales.max(1),
                 p.total_loss,
@@ -150,6 +151,16 @@ impl Lines {
     }
 }
 
+/// A video task's place among its frame renders, `frame 3/22 `; empty for
+/// other tasks.
+fn frame_part(p: &pb::Progress) -> String {
+    if p.frames == 0 {
+        String::new()
+    } else {
+        format!("frame {}/{} ", (p.frame + 1).min(p.frames), p.frames)
+    }
+}
+
 /// `scale 1/2 iteration 120/500 loss 1.23e6 (content …, style …, tv …), 61 s, ETA 193 s`;
 /// the ETA assumes the remaining iterations of this scale take as long as
 /// the ones so far. A scale ended by early stopping says so instead.
@@ -163,7 +174,8 @@ fn progress_line(p: &pb::Progress) -> String {
         String::new()
     };
     format!(
-        "scale {}/{} iteration {}/{} loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}), {:.0} s{eta}",
+        "{}scale {}/{} iteration {}/{} loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}), {:.0} s{eta}",
+        frame_part(p),
         p.scale_index + 1,
         p.scales.max(1),
         p.iteration,
@@ -205,6 +217,8 @@ mod tests {
             elapsed_seconds: 50.0,
             preview_key: String::new(),
             converged: false,
+            frame: 0,
+            frames: 0,
         };
         let line = progress_line(&p);
         assert!(
@@ -216,12 +230,21 @@ mod tests {
         let stopped = progress_line(&pb::Progress {
             iteration: 120,
             converged: true,
-            ..p
+            ..p.clone()
         });
         assert!(
             stopped.contains("iteration 120/500")
                 && stopped.ends_with("converged (early stopping)"),
             "{stopped}"
+        );
+        let video = progress_line(&pb::Progress {
+            frame: 2,
+            frames: 10,
+            ..p
+        });
+        assert!(
+            video.starts_with("frame 3/10 scale 1/2 iteration 100/500"),
+            "{video}"
         );
     }
 }

@@ -10,6 +10,10 @@
 //!   gallery pairs (`texture__<style>.png` for textures), `r<row>c<col>.png`
 //!   and `sheet.png` for grids, `sheet.png` and `gallery/` (the HTML page
 //!   with its images) for galleries;
+//! - a video job with `-o FILE.mp4` writes that file, `FILE-preview.mp4`
+//!   (source and result side by side), `FILE.gif`/`FILE.webp` when asked
+//!   for, and `FILE.warping-error.json`; into a folder the same files named
+//!   `<video>__<style>…`;
 //! - and, in a folder, a `manifest.json` with each picture's content,
 //!   styles and settings.
 
@@ -67,12 +71,18 @@ pub fn plan(job: &pb::Job, dest: &Path, animation: Option<&Path>) -> Result<Vec<
         .as_ref()
         .ok_or_else(|| ClientError::Embedded("the farm sent a job without its spec".into()))?;
     let spec = JobSpec::try_from(wire)?;
-    let file = is_picture_file(dest);
+    let file = is_output_file(spec.kind, dest);
     let one_picture = matches!(
         spec.kind,
         JobKind::Single | JobKind::Texture | JobKind::Highres
     );
-    if file && !one_picture {
+    if spec.kind == JobKind::Video && !file && is_picture_file(dest) {
+        return Err(ClientError::Output(format!(
+            "a video job writes an MP4: give -o a name.mp4 or a folder, not {} (add --video-format gif or webp for an animated picture beside it)",
+            dest.display()
+        )));
+    }
+    if file && !one_picture && spec.kind != JobKind::Video {
         return Err(ClientError::Output(format!(
             "a {} job makes several pictures: give -o a folder, not {}",
             spec.kind,
@@ -106,6 +116,7 @@ fn place(
         JobKind::Single | JobKind::Texture | JobKind::Highres => to.picture(name, animation),
         JobKind::Grid => to.grid(name),
         JobKind::Gallery => to.gallery(name),
+        JobKind::Video => to.video(name),
     }
 }
 
@@ -122,12 +133,15 @@ struct Destination<'a> {
 
 impl<'a> Destination<'a> {
     fn new(spec: &'a JobSpec, dest: &'a Path, file: bool) -> Self {
-        // A doodle's pictures are named after the doodle.
+        // A doodle's pictures are named after the doodle, a video's after
+        // the video.
         let content = spec
             .content
             .as_ref()
             .or(spec.content_mask.as_ref())
-            .map_or("", |c| c.name.as_str());
+            .map(|c| c.name.as_str())
+            .or(spec.video.as_ref().map(|v| v.name.as_str()))
+            .unwrap_or("");
         let (base, stem) = if file {
             (
                 dest.parent().unwrap_or(Path::new("")).to_path_buf(),
@@ -217,6 +231,31 @@ impl<'a> Destination<'a> {
         self.other(self.base.join(file_name))
     }
 
+    /// video: the MP4 (`<name>.mp4`), its preview, the extra formats and
+    /// the warping-error report, each named after `-o` or the pair.
+    fn video(&self, name: &str) -> Option<Delivery> {
+        let spec = self.spec;
+        let video = spec.video.as_ref()?;
+        if name == stylefarm_spec::video::REPORT_NAME {
+            return self.other(self.base.join(format!("{}.warping-error.json", self.stem)));
+        }
+        let suffix = name.strip_prefix(&stylefarm_spec::video::result_stem(&video.name))?;
+        if suffix == ".mp4" {
+            let path = if self.file {
+                self.dest.to_path_buf()
+            } else {
+                self.base.join(format!("{}.mp4", self.stem))
+            };
+            return self.picture_at(
+                path,
+                self.content,
+                spec.styles.clone(),
+                spec.settings.clone(),
+            );
+        }
+        self.other(self.base.join(format!("{}{suffix}", self.stem)))
+    }
+
     /// grid: the sheet, and each cell (`cells/rR-cC.png`) as `rRcC.png`.
     fn grid(&self, name: &str) -> Option<Delivery> {
         let spec = self.spec;
@@ -276,6 +315,38 @@ impl<'a> Destination<'a> {
     }
 }
 
+/// Whether `-o` names the file of a job of `kind` rather than a folder: a
+/// picture file for jobs of one picture ([`is_picture_file`]), an `.mp4`
+/// for videos.
+pub fn is_output_file(kind: JobKind, dest: &Path) -> bool {
+    if kind == JobKind::Video {
+        dest.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("mp4"))
+    } else {
+        is_picture_file(dest)
+    }
+}
+
+/// The line a person reads about a video job's warping error, from the
+/// `*.warping-error.json` among the files `written`; `None` without one.
+pub fn warping_error_line(written: &[PathBuf]) -> Option<String> {
+    let path = written.iter().find(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".warping-error.json"))
+    })?;
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let mean = report.get("warping_error")?.as_f64()?;
+    let pairs = report.get("pairs")?.as_array()?.len();
+    let at_keyframes = report
+        .get("at_keyframes")
+        .and_then(serde_json::Value::as_f64)
+        .map(|k| format!(", {k:.2} where segments meet"))
+        .unwrap_or_default();
+    Some(format!(
+        "warping error {mean:.2} (0..255, mean over {pairs} frame pairs{at_keyframes}; lower flickers less)"
+    ))
+}
+
 /// Whether `-o` names a picture file (by its extension) rather than a folder.
 pub fn is_picture_file(dest: &Path) -> bool {
     dest.extension().is_some_and(|e| {
@@ -328,8 +399,9 @@ impl Farm {
                 self.download(&d.key, &page_copy).await?;
             }
         }
-        if is_picture_file(dest) {
-            // One picture asked for by name: nothing else beside it.
+        let spec = job.spec.as_ref().map(JobSpec::try_from).transpose()?;
+        if spec.is_some_and(|s| is_output_file(s.kind, dest)) {
+            // One result asked for by name: no manifest beside it.
             return Ok(written);
         }
         let entries: Vec<&ManifestEntry> = plan.iter().filter_map(|d| d.entry.as_ref()).collect();

@@ -38,6 +38,10 @@ pub enum ClientError {
     /// A picture is unreadable, truncated or too large (checked before upload).
     #[error(transparent)]
     Image(#[from] stylefarm_engine::EngineError),
+    /// A video is unreadable, truncated, without frames, too large or of a
+    /// variable frame rate (checked before upload), or ffmpeg is missing.
+    #[error(transparent)]
+    Video(#[from] stylefarm_video::VideoError),
     /// The job is invalid (checked before anything is uploaded).
     #[error("invalid job: {0}")]
     Invalid(InvalidSpec),

@@ -21,7 +21,10 @@ mod farm;
 mod masks;
 mod submit;
 
-pub use deliver::{Delivery, ManifestEntry, ManifestStyle, is_picture_file, pair_name, plan};
+pub use deliver::{
+    Delivery, ManifestEntry, ManifestStyle, is_output_file, is_picture_file, pair_name, plan,
+    warping_error_line,
+};
 pub use embedded::{BUCKET, EmbeddedFarm, default_data_dir, default_db_url, stopped};
 pub use error::{ClientError, Result};
 pub use farm::{Farm, is_terminal, state_name, task_state_name};

@@ -17,7 +17,9 @@ use crate::farm::Farm;
 /// `content` goes with `spec.content`, `contents[i]` with
 /// `spec.contents[i]`, `styles[i]` with `spec.styles[i]`, `init_image`
 /// with `spec.settings.init_key`, `content_mask` with `spec.content_mask`
-/// and `style_masks[i]` with `spec.styles[i].mask`.
+/// and `style_masks[i]` with `spec.styles[i].mask`; `video` with
+/// `spec.video` (whose frame count, frame size, rate and audio
+/// [`Farm::submit`] finds by probing and decoding it).
 #[derive(Debug, Clone)]
 pub struct LocalJob {
     pub spec: JobSpec,
@@ -31,6 +33,8 @@ pub struct LocalJob {
     /// One region map per style, in the order of `styles`; empty without a
     /// content mask.
     pub style_masks: Vec<PathBuf>,
+    /// The source of a video job.
+    pub video: Option<PathBuf>,
 }
 
 /// A picture's label: its file name without the extension, printable, at
@@ -81,6 +85,9 @@ impl LocalJob {
         for (s, path) in spec.styles.iter_mut().zip(&self.style_masks) {
             s.mask = Some(key(path));
         }
+        if let (Some(path), Some(v)) = (&self.video, spec.video.as_mut()) {
+            v.key = key(path);
+        }
         spec
     }
 
@@ -95,13 +102,41 @@ impl LocalJob {
         let square = Some((size, size));
         let known = self.spec.content.as_ref().and_then(|c| c.size);
         let mask = self.spec.content_mask.as_ref().and_then(|c| c.size);
-        Ok(self
-            .spec_with(
-                |_| "inputs/local-file.png".into(),
-                known.or(square),
-                mask.or(square),
-            )
-            .validate()?)
+        let mut spec = self.spec_with(
+            |_| "inputs/local-file.png".into(),
+            known.or(square),
+            mask.or(square),
+        );
+        if let Some(v) = spec.video.as_mut().filter(|v| v.frames == 0) {
+            // Stand-ins until the video is probed: one square frame.
+            v.frames = 1;
+            v.frame_size = (size & !1, size & !1);
+            v.rate = 1.0;
+        }
+        Ok(spec.validate()?)
+    }
+
+    /// Probes the video and counts its frames as the farm will decode them
+    /// (the cut, the rate, the frames' long side = the render size), and
+    /// puts what it found into `spec.video`. Every bad video is refused
+    /// here, each with its own error, before anything is uploaded.
+    fn probe_video(&self, spec: &mut JobSpec) -> Result<()> {
+        let (Some(path), Some(v)) = (&self.video, spec.video.as_mut()) else {
+            return Ok(());
+        };
+        let info = stylefarm_video::probe(path)?;
+        let options = stylefarm_video::DecodeOptions {
+            long_side: Some(spec.settings.size as usize),
+            fps: v.fps,
+            start: v.start,
+            duration: v.duration,
+        };
+        let decoded = stylefarm_video::count_frames(path, &options)?;
+        v.frames = u32::try_from(decoded.frames).unwrap_or(u32::MAX);
+        v.frame_size = (decoded.width as u32, decoded.height as u32);
+        v.rate = decoded.fps;
+        v.audio = info.has_audio;
+        Ok(())
     }
 }
 
@@ -119,7 +154,18 @@ impl Farm {
         files.extend(job.init_image.as_deref());
         files.extend(job.content_mask.as_deref());
         files.extend(job.style_masks.iter().map(PathBuf::as_path));
+        let mut probed = job.spec.clone();
+        job.probe_video(&mut probed)?;
         let mut keys: HashMap<PathBuf, String> = HashMap::new();
+        if let Some(path) = &job.video {
+            let bytes = std::fs::read(path).map_err(|cause| ClientError::Io {
+                what: "cannot read",
+                path: path.to_owned(),
+                cause,
+            })?;
+            let key = self.upload(path, &bytes).await?;
+            keys.insert(path.to_owned(), key);
+        }
         let mut content_size = None;
         for path in files {
             if keys.contains_key(path) {
@@ -142,7 +188,11 @@ impl Farm {
             let key = self.upload(path, &bytes).await?;
             keys.insert(path.to_owned(), key);
         }
-        let spec = job.spec_with(|p| keys[p].clone(), content_size, mask_size);
+        let spec = LocalJob {
+            spec: probed,
+            ..job.clone()
+        }
+        .spec_with(|p| keys[p].clone(), content_size, mask_size);
         spec.validate()?;
         self.submit_spec(pb::JobSpec::from(&spec)).await
     }

@@ -99,7 +99,13 @@ pub(crate) fn parse_task_kind(s: &str) -> Result<TaskKind> {
 /// that produced nothing has not succeeded.
 pub(crate) fn min_outputs(kind: TaskKind) -> usize {
     match kind {
-        TaskKind::Stylize | TaskKind::Assemble => 1,
+        TaskKind::Stylize
+        | TaskKind::Assemble
+        | TaskKind::Frames
+        | TaskKind::Flow
+        | TaskKind::Keyframes
+        | TaskKind::Segment
+        | TaskKind::Encode => 1,
         // Targets go to the shared cache, outside the job's prefix.
         TaskKind::Targets | TaskKind::Bench => 0,
     }
@@ -126,6 +132,9 @@ pub(crate) struct Progress {
     pub(crate) preview_key: String,
     /// Early stopping ended the scale at `iteration`.
     pub(crate) converged: bool,
+    /// Video tasks: frames done so far, of `frames` (0 = not a video task).
+    pub(crate) frame: u32,
+    pub(crate) frames: u32,
 }
 
 /// One task as clients see it.

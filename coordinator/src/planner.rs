@@ -14,7 +14,7 @@
 //! shared style targets every kind starts with); `single` (single pictures
 //! and textures); `grid`; `gallery`; `highres` (big pictures and tiled
 //! textures as tiles across workers); `split` (jobs too big for the workers
-//! → tiles).
+//! → tiles); `video` (frames, flows, keyframes, segments, encode).
 
 mod gallery;
 mod grid;
@@ -22,6 +22,7 @@ mod highres;
 mod single;
 mod split;
 mod targets;
+mod video;
 
 use std::collections::HashSet;
 
@@ -100,6 +101,7 @@ pub(crate) fn plan(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Pl
         JobKind::Texture if spec.is_tiled() => highres::plan_highres(spec, job_id, cached),
         JobKind::Texture => single::plan_texture(spec, cached),
         JobKind::Highres => highres::plan_highres(spec, job_id, cached),
+        JobKind::Video => video::plan_video(spec, job_id),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::limits::{
 };
 use crate::names::{GridAxis, JobKind};
 use crate::render::{RenderSettings, Scales, check_input_key, non_negative};
+use crate::video::VideoJob;
 
 /// An uploaded picture: its input key, a label, and its size when known.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -75,6 +76,8 @@ pub struct JobSpec {
     /// without content the doodle itself (docs/doodles.md). Its `size`
     /// sizes a doodle.
     pub content_mask: Option<Picture>,
+    /// Video jobs: the source video and its controls.
+    pub video: Option<VideoJob>,
 }
 
 impl JobSpec {
@@ -91,6 +94,7 @@ impl JobSpec {
             grid: Grid::default(),
             tiles: None,
             content_mask: None,
+            video: None,
         }
     }
 
@@ -104,6 +108,7 @@ impl JobSpec {
             JobKind::Gallery => self.validate_gallery(),
             JobKind::Texture => self.validate_texture(),
             JobKind::Highres => self.validate_highres(),
+            JobKind::Video => self.validate_video(),
         }?;
         self.validate_masks()?;
         self.validate_output_size()
@@ -184,6 +189,7 @@ impl JobSpec {
         keys.extend(self.settings.init_key.as_deref());
         keys.extend(self.content_mask.iter().map(|c| c.key.as_str()));
         keys.extend(self.styles.iter().filter_map(|s| s.mask.as_deref()));
+        keys.extend(self.video.iter().map(|v| v.key.as_str()));
         keys
     }
 
@@ -437,7 +443,7 @@ impl JobSpec {
         label("content_name", &c.name)
     }
 
-    fn validate_styles(&self) -> Check {
+    pub(crate) fn validate_styles(&self) -> Check {
         if self.styles.is_empty() {
             return Err(InvalidSpec::new(
                 "styles",

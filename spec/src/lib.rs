@@ -15,6 +15,8 @@
 //! - [`geometry`]: fitted sizes, tiles and grid cells.
 //! - [`cache`]: where shared style targets live in object storage.
 //! - [`task`]: [`TaskPlan`], what one task of a job does.
+//! - [`video`]: [`VideoJob`], a video job's source and controls, its
+//!   keyframes and the names of its files in storage.
 //! - `error`: [`InvalidSpec`] and [`UnknownName`].
 
 mod error;
@@ -27,11 +29,14 @@ mod masks;
 pub mod names;
 pub mod render;
 pub mod task;
+pub mod video;
 
 pub use error::{Check, InvalidSpec, Truncated, UnknownName, truncate};
 pub use job::{FarmTiles, Grid, JobSpec, Picture, StyleInput};
 pub use names::{
     GridAxis, Init, JobKind, Optimizer, OriginalColors, Pooling, TaskKind, VGG19_LAYERS,
+    VideoFormat,
 };
 pub use render::{LayerWeight, RenderSettings, Scales};
 pub use task::TaskPlan;
+pub use video::VideoJob;

@@ -37,3 +37,9 @@ pub const MAX_MODEL_ID_LEN: usize = 128;
 /// before any pixel is decoded (a decompression-bomb guard); settable per
 /// command with `--max-input-pixels`.
 pub const DEFAULT_MAX_INPUT_PIXELS: u64 = 300_000_000;
+/// Most frames of one video job (an hour at 25 frames per second).
+pub const MAX_VIDEO_FRAMES: u32 = 90_000;
+/// Largest keyframe interval of a video job, frames.
+pub const MAX_KEYFRAME_EVERY: u32 = 1_000;
+/// Highest frame rate of a video job, frames per second.
+pub const MAX_FPS: f64 = 240.0;

@@ -163,6 +163,18 @@ names! {
         Texture = "texture",
         /// One big picture: the whole at low resolution, then tiles per finer scale.
         Highres = "highres",
+        /// A video: frames → flow → keyframes → segments → encode (docs/video.md).
+        Video = "video",
+    }
+}
+
+names! {
+    /// Extra animated formats of a video job, beside its H.264 MP4.
+    pub enum VideoFormat ("video format") {
+        /// An animated GIF, one palette per clip.
+        Gif = "gif",
+        /// An animated lossy WebP.
+        Webp = "webp",
     }
 }
 
@@ -187,6 +199,18 @@ names! {
         Assemble = "assemble",
         /// Synthetic work of the lease benchmark: no outputs.
         Bench = "bench",
+        /// A video's frames (and audio) decoded into storage.
+        Frames = "frames",
+        /// Optical flow both ways between the neighbouring frames of one
+        /// segment (and its two keyframes), with consistency weights.
+        Flow = "flow",
+        /// A video's keyframes stylised in one chain.
+        Keyframes = "keyframes",
+        /// The frames between two neighbouring keyframes, stylised forward
+        /// and backward and blended.
+        Segment = "segment",
+        /// The stylised frames encoded as a video with the source's audio.
+        Encode = "encode",
     }
 }
 

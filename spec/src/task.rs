@@ -6,6 +6,7 @@ use crate::error::{Check, InvalidSpec, truncate};
 use crate::job::StyleInput;
 use crate::names::{Pooling, TaskKind};
 use crate::render::{LayerWeight, RenderSettings};
+use crate::video::{VideoStep, VideoTask};
 
 /// What a task does.
 // A stylize plan is a few hundred bytes larger than the others; plans are
@@ -19,6 +20,8 @@ pub enum TaskPlan {
     Stylize(StylizeTask),
     /// Earlier tasks' pictures combined into one deliverable.
     Assemble(AssembleTask),
+    /// One step of a video job.
+    Video(VideoTask),
 }
 
 impl TaskPlan {
@@ -28,6 +31,13 @@ impl TaskPlan {
             TaskPlan::Targets(_) => TaskKind::Targets,
             TaskPlan::Stylize(_) => TaskKind::Stylize,
             TaskPlan::Assemble(_) => TaskKind::Assemble,
+            TaskPlan::Video(v) => match v.step {
+                VideoStep::Frames => TaskKind::Frames,
+                VideoStep::Flow(_) => TaskKind::Flow,
+                VideoStep::Keyframes => TaskKind::Keyframes,
+                VideoStep::Segment(_) => TaskKind::Segment,
+                VideoStep::Encode => TaskKind::Encode,
+            },
         }
     }
 }

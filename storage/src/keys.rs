@@ -20,6 +20,13 @@ const INPUT_EXTENSIONS: &[(&str, &str)] = &[
     ("tif", "tiff"),
     ("tiff", "tiff"),
     ("gif", "gif"),
+    // Video jobs' sources (decoded by ffmpeg on the workers).
+    ("mp4", "mp4"),
+    ("m4v", "mp4"),
+    ("mov", "mov"),
+    ("mkv", "mkv"),
+    ("webm", "webm"),
+    ("avi", "avi"),
 ];
 
 /// Checks that `key` is safe to use as an object key.

@@ -187,6 +187,21 @@ pub fn decode(
     })
 }
 
+/// How many frames [`decode`] with `options` yields, and their size and
+/// rate, found by decoding at a small size (the count does not depend on
+/// it): what a client sends with a video job, so that the farm can plan
+/// every frame's task before any worker has decoded it.
+pub fn count_frames(path: &Path, options: &DecodeOptions) -> Result<Decoded> {
+    let small = DecodeOptions {
+        long_side: Some(32),
+        ..options.clone()
+    };
+    let d = decode(path, &small, |_, _| Ok(()))?;
+    let info = probe(path)?;
+    let (width, height) = frame_size(&info, options.long_side);
+    Ok(Decoded { width, height, ..d })
+}
+
 /// [`decode`] into memory: for short clips and tests.
 pub fn decode_all(path: &Path, options: &DecodeOptions) -> Result<(Decoded, Vec<Frame>)> {
     let mut frames = Vec::new();

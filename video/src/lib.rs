@@ -13,6 +13,7 @@
 //! - `decode`: [`decode`] frames at a size, frame rate and time range; [`extract_audio`].
 //! - `encode`: [`Encoder`] / [`encode`] to H.264 MP4 with audio, GIF or WebP.
 //! - `flow`: [`optical_flow`] (DIS) and [`flow_pair`] with consistency weights.
+//! - `files`: flows as Middlebury `.flo`, consistency weights as 8-bit PGM.
 //! - `consistency`: [`consistency()`], artistic-videos' `consistencyChecker`.
 //! - `clip`: [`pan_zoom_clip`], a test clip made from a still picture.
 
@@ -21,6 +22,7 @@ mod consistency;
 mod decode;
 mod encode;
 mod error;
+mod files;
 mod flow;
 pub mod frame;
 mod probe;
@@ -28,9 +30,12 @@ mod tool;
 
 pub use clip::{ClipOptions, pan_zoom_clip};
 pub use consistency::consistency;
-pub use decode::{DecodeOptions, Decoded, MAX_FPS, decode, decode_all, extract_audio, frame_size};
+pub use decode::{
+    DecodeOptions, Decoded, MAX_FPS, count_frames, decode, decode_all, extract_audio, frame_size,
+};
 pub use encode::{Encoder, Format, encode};
 pub use error::{Result, VideoError};
+pub use files::{weights_from_pgm, weights_to_pgm};
 pub use flow::{Flow, FlowPair, flow_pair, optical_flow};
 pub use frame::{Frame, side_by_side};
 pub use probe::{MAX_SIDE, VideoInfo, probe};

@@ -18,6 +18,8 @@ pub enum WorkerError {
     Engine(#[from] stylefarm_engine::EngineError),
     #[error(transparent)]
     Storage(#[from] stylefarm_storage::StorageError),
+    #[error(transparent)]
+    Video(#[from] stylefarm_video::VideoError),
     #[error("bad task: {0}")]
     BadTask(String),
     /// This machine's own files failed (full disk, unwritable temp folder):
@@ -60,6 +62,20 @@ impl WorkerError {
                         | E::BadMask { .. }
                         | E::ImageTooLarge { .. }
                         | E::InvalidSetting { .. }
+                )
+            }
+            // A bad video or flow file; a missing ffmpeg or its failure on
+            // this machine may go better on another worker.
+            WorkerError::Video(e) => {
+                use stylefarm_video::VideoError as V;
+                matches!(
+                    e,
+                    V::NotAVideo { .. }
+                        | V::NoFrames { .. }
+                        | V::Truncated { .. }
+                        | V::ResolutionTooLarge { .. }
+                        | V::VariableFrameRate { .. }
+                        | V::Invalid { .. }
                 )
             }
             _ => false,

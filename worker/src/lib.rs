@@ -14,6 +14,8 @@
 //! - `targets`: style Gram targets into the shared cache.
 //! - `assemble`: contact sheets, gallery pages and highres mosaics (`font`:
 //!   the labels).
+//! - `video`: the steps of a video job (frames, flow, keyframes, segment,
+//!   encode).
 //! - [`quality`]: seam and difference measures of assembled pictures.
 //! - [`error`]: the crate's error type.
 
@@ -28,6 +30,7 @@ mod settings;
 mod stylize;
 mod targets;
 mod task;
+mod video;
 
 pub use config::WorkerConfig;
 pub use error::WorkerError;

@@ -17,7 +17,18 @@ use tracing::{info, warn};
 
 use crate::error::WorkerError;
 use crate::stylize::{self, Limits};
-use crate::{assemble, targets};
+use crate::{assemble, targets, video};
+
+/// Where a task stands: the engine's progress of the current render and,
+/// for video tasks, `(done, total)` of the task's frame renders.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskProgress {
+    pub(crate) render: Progress,
+    pub(crate) frames: Option<(u32, u32)>,
+}
+
+/// Where a running task publishes its progress for the heartbeats.
+pub(crate) type ProgressSender = watch::Sender<Option<TaskProgress>>;
 
 /// What every task of a worker shares.
 #[derive(Clone)]
@@ -90,7 +101,7 @@ async fn run_with_heartbeats(
 ) -> Result<Vec<String>, Ended> {
     info!(attempt = task.attempt, kind = %task.plan.kind(), "task leased");
     let cancel = CancelToken::new();
-    let (progress_tx, progress_rx) = watch::channel(None::<Progress>);
+    let (progress_tx, progress_rx) = watch::channel(None::<TaskProgress>);
     let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<(String, Vec<u8>)>();
     let work = run_plan(ctx, task, cancel.clone(), progress_tx, snap_tx);
     tokio::pin!(work);
@@ -208,13 +219,14 @@ async fn run_plan(
     ctx: &Context,
     task: &LeasedTask,
     cancel: CancelToken,
-    progress: watch::Sender<Option<Progress>>,
+    progress: ProgressSender,
     snapshots: mpsc::UnboundedSender<(String, Vec<u8>)>,
 ) -> Result<Vec<String>, WorkerError> {
     let prefix = &task.output_prefix;
     let stylize = match &task.plan {
         TaskPlan::Targets(t) => return targets::run(ctx, t).await,
         TaskPlan::Assemble(a) => return assemble::run(ctx, prefix, a).await,
+        TaskPlan::Video(v) => return video::run(ctx, prefix, v, cancel, progress).await,
         TaskPlan::Stylize(s) => s,
     };
     let inputs = stylize::fetch_inputs(&ctx.store, stylize).await?;
@@ -228,7 +240,10 @@ async fn run_plan(
     let plan = stylize.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let mut on_progress = |p: &Progress| {
-            let _ = progress.send(Some(*p));
+            let _ = progress.send(Some(TaskProgress {
+                render: *p,
+                frames: None,
+            }));
         };
         let mut on_snapshot = |name: String, png: Vec<u8>| {
             let _ = snapshots.send((name, png));
@@ -279,7 +294,7 @@ impl Snapshots {
 fn heartbeat(
     ctx: &Context,
     task: &LeasedTask,
-    progress: Option<&Progress>,
+    progress: Option<&TaskProgress>,
     preview: &str,
 ) -> pb::HeartbeatRequest {
     pb::HeartbeatRequest {
@@ -290,8 +305,12 @@ fn heartbeat(
     }
 }
 
-fn to_pb(p: &Progress, preview: &str) -> pb::Progress {
+fn to_pb(t: &TaskProgress, preview: &str) -> pb::Progress {
+    let p = &t.render;
+    let (frame, frames) = t.frames.unwrap_or((0, 0));
     pb::Progress {
+        frame,
+        frames,
         scale_index: p.scale as u32,
         scales: p.scales as u32,
         iteration: p.iteration as u32,

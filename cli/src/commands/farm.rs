@@ -125,6 +125,11 @@ pub async fn cancel(job_id: String, settings: &Settings) -> anyhow::Result<()> {
 /// people; prints what was written.
 async fn deliver(farm: &mut Farm, job: &pb::Job, dest: &Path) -> anyhow::Result<()> {
     let written = farm.deliver(job, dest, None).await?;
-    super::render::print_written(&written, dest);
+    let kind = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.kind.parse().ok())
+        .unwrap_or(stylefarm_spec::JobKind::Single);
+    super::render::print_written(&written, dest, kind);
     Ok(())
 }

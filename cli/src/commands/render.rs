@@ -21,6 +21,8 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
     let output = args.output.clone().unwrap_or_else(|| {
         if matches!(kind, JobKind::Grid | JobKind::Gallery) {
             PathBuf::from(kind.as_str())
+        } else if kind == JobKind::Video {
+            PathBuf::from("out.mp4")
         } else {
             PathBuf::from("out.png")
         }
@@ -81,14 +83,18 @@ async fn render_on(
     let written = farm
         .deliver(&job, output, resolved.animation.as_deref())
         .await?;
-    print_written(&written, output);
+    print_written(&written, output, resolved.job.spec.kind);
     Ok(())
 }
 
-/// Prints the pictures written (one per line): the one file asked for, or
-/// the folder and its manifest.
-pub fn print_written(written: &[PathBuf], output: &Path) {
-    if stylefarm_client::is_picture_file(output) {
+/// Prints the files written (one per line): the one file asked for and
+/// what goes beside it, or the folder; and a video's warping error (on
+/// standard error, for people).
+pub fn print_written(written: &[PathBuf], output: &Path, kind: JobKind) {
+    if let Some(line) = stylefarm_client::warping_error_line(written) {
+        eprintln!("{line}");
+    }
+    if stylefarm_client::is_output_file(kind, output) {
         for p in written {
             println!("{}", p.display());
         }

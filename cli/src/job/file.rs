@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
-use stylefarm_spec::{GridAxis, JobKind};
+use stylefarm_spec::{GridAxis, JobKind, VideoFormat};
 
 use crate::settings::{RenderLayer, init_name};
 
@@ -28,6 +28,15 @@ pub struct JobFile {
     pub content_mask: Option<PathBuf>,
     /// One region map per entry of `styles`, in the same order.
     pub style_masks: Vec<PathBuf>,
+    /// The source of a video job, and its controls (as the flags).
+    pub video: Option<PathBuf>,
+    pub fps: Option<f64>,
+    pub start: Option<f64>,
+    pub duration: Option<f64>,
+    pub keyframe_every: Option<u32>,
+    pub temporal_weight: Option<f64>,
+    pub frame_iterations: Option<u32>,
+    pub video_formats: Vec<VideoFormat>,
     pub render: RenderLayer,
 }
 
@@ -52,6 +61,7 @@ impl JobFile {
         file.content = file.content.as_deref().map(rel);
         file.contents = file.contents.iter().map(|p| rel(p)).collect();
         file.content_mask = file.content_mask.as_deref().map(rel);
+        file.video = file.video.as_deref().map(rel);
         file.style_masks = file.style_masks.iter().map(|p| rel(p)).collect();
         for s in &mut file.styles {
             let (p, weight) = super::inputs::parse_style(s)?;

@@ -13,9 +13,9 @@ mod shape;
 use std::path::PathBuf;
 
 use stylefarm_client::{LocalJob, label};
-use stylefarm_spec::{Grid, JobKind, JobSpec, Picture, StyleInput};
+use stylefarm_spec::{Grid, JobKind, JobSpec, Picture, StyleInput, VideoJob};
 
-use crate::args::JobFlags;
+use crate::args::{JobFlags, VideoFlags};
 use crate::settings::RenderLayer;
 
 pub use shape::default_name;
@@ -37,7 +37,13 @@ pub fn resolve(
     let file = file::JobFile::read(flags.job.as_deref())?;
     let (kind_arg, content_arg) = inputs::positionals(&flags.inputs)?;
     let kind = kind_arg.or(file.kind).unwrap_or(JobKind::Single);
-    let content = content_arg.or(file.content.clone());
+    let mut content = content_arg.or(file.content.clone());
+    // A video job's positional is its video.
+    let video = if kind == JobKind::Video {
+        content.take().or(file.video.clone())
+    } else {
+        None
+    };
     let layer = config
         .clone()
         .merge(file.render.clone())
@@ -60,6 +66,7 @@ pub fn resolve(
     let contents = inputs::expand_folders(listed)?;
     let (content_mask, style_masks) = masks::resolve(flags, &file, kind, styles.len())?;
     shape::check(kind, content.is_some(), !contents.is_empty(), &settings)?;
+    shape::check_video(kind, video.as_deref(), content_mask.is_some())?;
     let tiles = shape::farm_tiles(kind, &mut settings, flags.overlap.or(file.overlap));
 
     let mut spec = JobSpec::new(kind);
@@ -97,6 +104,7 @@ pub fn resolve(
         name: label(p),
         size: None,
     });
+    spec.video = video.as_deref().map(|p| video_job(p, &flags.video, &file));
     let mut job = LocalJob {
         spec,
         content,
@@ -105,12 +113,41 @@ pub fn resolve(
         init_image,
         content_mask,
         style_masks,
+        video,
     };
     job.spec.name = file.name.unwrap_or_else(|| default_name(&job));
     Ok(Resolved {
         job,
         animation: layer.animation,
     })
+}
+
+/// A video job's controls: flags over the job file over artistic-videos'
+/// defaults. The source's frames, size and rate are filled in by probing
+/// it when the job is submitted.
+fn video_job(path: &std::path::Path, flags: &VideoFlags, file: &file::JobFile) -> VideoJob {
+    let d = VideoJob::default();
+    VideoJob {
+        name: label(path),
+        fps: flags.fps.or(file.fps),
+        start: flags.start.or(file.start),
+        duration: flags.duration.or(file.duration),
+        keyframe_every: flags
+            .keyframe_every
+            .or(file.keyframe_every)
+            .unwrap_or(d.keyframe_every),
+        temporal_weight: flags
+            .temporal_weight
+            .or(file.temporal_weight)
+            .unwrap_or(d.temporal_weight),
+        frame_iterations: flags.frame_iterations.or(file.frame_iterations),
+        formats: if flags.video_formats.is_empty() {
+            file.video_formats.clone()
+        } else {
+            flags.video_formats.clone()
+        },
+        ..d
+    }
 }
 
 #[cfg(test)]

@@ -36,8 +36,28 @@ pub fn check(
         JobKind::Highres if !has_content => bail!(
             "a highres job needs a content photo: stylefarm … highres CONTENT --style S --size 8192"
         ),
+        JobKind::Video if has_contents => {
+            bail!("a video job takes its frames from the video: stylefarm … video IN.mp4 --style S")
+        }
         JobKind::Single | JobKind::Grid | JobKind::Texture | JobKind::Highres if has_contents => {
             bail!("--content is for gallery jobs; give the content photo as CONTENT")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A video job needs its video, and only a video job takes one.
+pub fn check_video(kind: JobKind, video: Option<&Path>, has_mask: bool) -> anyhow::Result<()> {
+    match (kind, video) {
+        (JobKind::Video, None) => {
+            bail!("a video job needs its video: stylefarm … video IN.mp4 --style S -o OUT.mp4")
+        }
+        (JobKind::Video, Some(p)) if !p.is_file() => bail!(
+            "cannot read video {}: no such file (give the path of a video file)",
+            p.display()
+        ),
+        (JobKind::Video, Some(_)) if has_mask => {
+            bail!("region maps work on pictures, not videos: drop --content-mask/--style-mask")
         }
         _ => Ok(()),
     }
@@ -66,6 +86,10 @@ pub fn farm_tiles(
 pub fn default_name(job: &LocalJob) -> String {
     let styles: Vec<String> = job.styles.iter().map(|p| label(p)).collect();
     match (job.spec.kind, job.content.as_deref()) {
+        (JobKind::Video, _) => {
+            let video = job.video.as_deref().map(label).unwrap_or_default();
+            format!("video {video} × {}", styles.join("+"))
+        }
         (JobKind::Gallery, _) => format!("gallery × {}", styles.join(", ")),
         (JobKind::Grid, Some(c)) => format!("grid {} × {}", label(c), styles.join("/")),
         (_, Some(c)) => format!("{} × {}", label(Path::new(c)), styles.join("+")),

@@ -22,7 +22,8 @@ use super::PlannedTask;
 /// storage before planning); empty when its targets cannot be cached.
 pub(crate) fn wanted_targets(spec: &JobSpec) -> Vec<String> {
     let s = &spec.settings;
-    if !cacheable(s) {
+    // A video's tasks compute their targets from its first frame.
+    if !cacheable(s) || spec.kind == stylefarm_spec::JobKind::Video {
         return Vec::new();
     }
     let sides = sides_of(spec);

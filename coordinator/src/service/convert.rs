@@ -120,6 +120,8 @@ fn progress_out(p: Progress) -> pb::Progress {
         elapsed_seconds: p.elapsed_seconds,
         preview_key: p.preview_key,
         converged: p.converged,
+        frame: p.frame,
+        frames: p.frames,
     }
 }
 
@@ -136,5 +138,7 @@ pub(crate) fn progress_in(p: pb::Progress) -> Progress {
         elapsed_seconds: p.elapsed_seconds,
         preview_key: p.preview_key,
         converged: p.converged,
+        frame: p.frame,
+        frames: p.frames,
     }
 }

@@ -7,6 +7,7 @@ use stylefarm_spec::{
 
 use stylefarm_spec::render::DEFAULT_TOL_WINDOW;
 
+use super::video::{video_in, video_out};
 use super::{nonempty, nonzero};
 use crate::pb;
 
@@ -72,6 +73,7 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
                 size: (p.content_mask_width > 0 && p.content_mask_height > 0)
                     .then_some((p.content_mask_width, p.content_mask_height)),
             }),
+            video: p.video.as_ref().map(video_in).transpose()?,
         };
         spec.validate()?;
         Ok(spec)
@@ -115,6 +117,7 @@ impl From<&JobSpec> for pb::JobSpec {
             content_mask_name: mask.name,
             content_mask_width,
             content_mask_height,
+            video: s.video.as_ref().map(video_out),
         }
     }
 }

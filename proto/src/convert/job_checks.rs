@@ -123,9 +123,9 @@ fn valid_specs_pass() {
 #[test]
 fn kind_must_be_known() {
     refused(
-        &with(|s| s.kind = "video".into()),
+        &with(|s| s.kind = "movie".into()),
         "kind",
-        "unknown job kind \"video\"",
+        "unknown job kind \"movie\"",
     );
     refused(&with(|s| s.kind.clear()), "kind", "single");
 }

@@ -4,10 +4,12 @@
 //! back with `From`. The coordinator converts at its service edge, the CLI
 //! before it submits, the worker when it leases.
 //!
-//! Layout: `job` (job specs and render settings), `task` (task plans).
+//! Layout: `job` (job specs and render settings), `task` (task plans),
+//! `video` (a video job's source and its tasks' plans).
 
 mod job;
 mod task;
+mod video;
 
 #[cfg(test)]
 mod job_checks;

@@ -7,6 +7,7 @@ use stylefarm_spec::task::{
 use stylefarm_spec::{InvalidSpec, RenderSettings, TaskPlan, UnknownName};
 
 use super::job::{layer_in, layer_out, style_in, style_out};
+use super::video::{video_task_in, video_task_out};
 use super::{nonempty, required};
 use crate::pb;
 use crate::pb::task_params::Kind;
@@ -47,6 +48,7 @@ impl TryFrom<&pb::TaskParams> for TaskPlan {
             Kind::Sheet(s) => TaskPlan::Assemble(AssembleTask::Sheet(sheet_in(s))),
             Kind::Gallery(s) => TaskPlan::Assemble(AssembleTask::Gallery(sheet_in(s))),
             Kind::Tiles(t) => TaskPlan::Assemble(AssembleTask::Tiles(mosaic_in(t)?)),
+            Kind::Video(v) => TaskPlan::Video(video_task_in(v)?),
         })
     }
 }
@@ -59,6 +61,7 @@ impl From<&TaskPlan> for pb::TaskParams {
             TaskPlan::Assemble(AssembleTask::Sheet(s)) => Kind::Sheet(sheet_out(s)),
             TaskPlan::Assemble(AssembleTask::Gallery(s)) => Kind::Gallery(sheet_out(s)),
             TaskPlan::Assemble(AssembleTask::Tiles(m)) => Kind::Tiles(mosaic_out(m)),
+            TaskPlan::Video(v) => Kind::Video(video_task_out(v)),
         };
         pb::TaskParams { kind: Some(kind) }
     }

@@ -300,3 +300,73 @@ fn tasks_without_params_or_with_bad_names_are_refused() {
     let e = TaskPlan::try_from(&params).unwrap_err();
     assert_eq!(e.field, "params.stylize.output_name", "{e}");
 }
+
+fn unusual_video() -> stylefarm_spec::VideoJob {
+    stylefarm_spec::VideoJob {
+        key: "inputs/v.mp4".into(),
+        name: "clip".into(),
+        fps: Some(12.5),
+        start: Some(1.5),
+        duration: Some(3.0),
+        keyframe_every: 5,
+        temporal_weight: 250.0,
+        frame_iterations: Some(30),
+        formats: vec![
+            stylefarm_spec::VideoFormat::Gif,
+            stylefarm_spec::VideoFormat::Webp,
+        ],
+        frames: 38,
+        frame_size: (64, 48),
+        rate: 12.5,
+        audio: true,
+    }
+}
+
+#[test]
+fn video_jobs_and_every_video_step_round_trip() {
+    use stylefarm_spec::video::{VideoStep, VideoTask};
+    let mut job = JobSpec::new(JobKind::Video);
+    job.styles = vec![style("inputs/s.png", 1.0)];
+    job.settings.size = 64;
+    job.video = Some(unusual_video());
+    round_trip(&job);
+    for step in [
+        VideoStep::Frames,
+        VideoStep::Flow(2),
+        VideoStep::Keyframes,
+        VideoStep::Segment(7),
+        VideoStep::Encode,
+    ] {
+        plan_round_trip(TaskPlan::Video(VideoTask {
+            step,
+            video: unusual_video(),
+            styles: vec![style("inputs/s.png", 1.0)],
+            settings: unusual_settings(),
+            frames: "jobs/j/f/".into(),
+            flows: vec!["jobs/j/a/".into(), "jobs/j/b/".into()],
+            keyframes: "jobs/j/k/".into(),
+            segments: vec!["jobs/j/s/".into(), String::new()],
+        }));
+    }
+    // Segment 8 would lie past the last keyframe (38 frames, every 5: 0…35, 37).
+    let past = pb::TaskParams::from(&TaskPlan::Video(VideoTask {
+        step: VideoStep::Segment(8),
+        video: unusual_video(),
+        styles: vec![],
+        settings: unusual_settings(),
+        frames: String::new(),
+        flows: vec![],
+        keyframes: String::new(),
+        segments: vec![],
+    }));
+    let e = TaskPlan::try_from(&past).unwrap_err();
+    assert_eq!(e.field, "params.video.segment", "{e}");
+    let mut wrong = past.clone();
+    if let Some(pb::task_params::Kind::Video(v)) = wrong.kind.as_mut() {
+        v.step = "stylize".into();
+    }
+    assert_eq!(
+        TaskPlan::try_from(&wrong).unwrap_err().field,
+        "params.video.step"
+    );
+}
