@@ -206,4 +206,37 @@ mod tests {
         let e = resolve(&bad, &none, &none).unwrap_err();
         assert!(e.to_string().contains("unknown job kind"), "{e}");
     }
+
+    #[test]
+    fn the_example_video_job_file_resolves_with_flags_over_it() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/jobs/video.toml");
+        let flags = JobFlags {
+            job: Some(file),
+            video: VideoFlags {
+                keyframe_every: Some(4),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let none = RenderLayer::default();
+        let r = resolve(&flags, &none, &none).unwrap().job;
+        assert_eq!(r.spec.kind, JobKind::Video);
+        assert!(r.video.as_ref().unwrap().ends_with("video/pan.mp4"));
+        assert_eq!(r.content, None);
+        let v = r.spec.video.as_ref().unwrap();
+        assert_eq!((v.keyframe_every, v.frame_iterations), (4, Some(100)));
+        assert_eq!(v.formats, vec![stylefarm_spec::VideoFormat::Gif]);
+        assert_eq!(v.name, "pan");
+        assert_eq!(r.spec.settings.size, 256);
+        r.check().expect("valid before probing");
+        // A video job without its video says what to give.
+        let bare = JobFlags {
+            inputs: vec!["video".into()],
+            styles: vec!["a.png".into()],
+            ..Default::default()
+        };
+        let e = resolve(&bare, &none, &none).unwrap_err();
+        assert!(e.to_string().contains("needs its video"), "{e}");
+    }
 }
