@@ -209,8 +209,8 @@ mod tests {
 
     #[test]
     fn the_example_video_job_file_resolves_with_flags_over_it() {
-        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../examples/jobs/video.toml");
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/jobs/video.toml");
         let flags = JobFlags {
             job: Some(file),
             video: VideoFlags {

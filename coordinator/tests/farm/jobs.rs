@@ -110,7 +110,9 @@ async fn bad_specs_are_invalid_argument_naming_the_field() {
     let good = farm.valid_spec().await;
     type Breaker = Box<dyn Fn(&mut pb::JobSpec)>;
     let cases: Vec<(&str, Breaker)> = vec![
-        ("kind", Box::new(|s| s.kind = "video".into())),
+        ("kind", Box::new(|s| s.kind = "movie".into())),
+        // A video job without its video (and with a content picture).
+        ("video", Box::new(|s| s.kind = "video".into())),
         (
             "settings.style_layers[1]",
             Box::new(|s| s.settings.as_mut().unwrap().style_layers[1].layer = "relu9_1".into()),
