@@ -44,6 +44,10 @@ pub(crate) struct LeaseMemory {
     seen: Mutex<HashMap<String, i64>>,
     /// Jobs already marked running.
     running: Mutex<HashSet<String>>,
+    /// When this coordinator last looked for expired leases (ms since the
+    /// epoch; 0 = not since it started). A longer gap than the reaper's
+    /// period means it could not hear heartbeats meanwhile.
+    last_look_ms: AtomicI64,
 }
 
 /// What a reaping pass did, to act on once it committed.
@@ -244,11 +248,25 @@ impl Coordinator {
         Ok(())
     }
 
+    /// A gap between two looks at the leases longer than this means the
+    /// coordinator was away: twice the reaper's period and half a second.
+    pub(crate) fn stall_threshold(&self) -> Duration {
+        2 * self.reap_period() + Duration::from_millis(500)
+    }
+
+    /// How often the background reaper looks for expired leases.
+    pub(crate) fn reap_period(&self) -> Duration {
+        (self.config().lease_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
     /// Reaps expired leases in a transaction of its own (the background
     /// reaper's entry point). Returns how many were reaped.
     pub(crate) async fn reap_expired(&self) -> Result<usize> {
         let now = now_ms();
-        if now < self.inner.lease.expiry_floor.load(Ordering::Relaxed) {
+        let last = self.inner.lease.last_look_ms.load(Ordering::Relaxed);
+        let stalled = now.saturating_sub(last) > millis(self.stall_threshold());
+        if now < self.inner.lease.expiry_floor.load(Ordering::Relaxed) && !stalled {
+            self.inner.lease.last_look_ms.store(now, Ordering::Relaxed);
             return Ok(0);
         }
         let mut tx = self.db().write().await?;
@@ -280,6 +298,26 @@ impl Coordinator {
     /// at once, or, out of attempts, failing the task and its job. Looks
     /// only once the expiry floor has passed.
     async fn reap_in(&self, tx: &mut WriteTx<'_>, now: i64) -> Result<Reaped> {
+        let last = self.inner.lease.last_look_ms.swap(now, Ordering::Relaxed);
+        if now.saturating_sub(last) > millis(self.stall_threshold()) {
+            // Started, or back from a stall (stopped, swapped out, paused
+            // VM): heartbeats sent meanwhile went unheard, so no lease may
+            // expire for that time. Every lease gets a full timeout from now,
+            // as farms give workers time to re-report after a restart.
+            let until = now.saturating_add(millis(self.config().lease_timeout));
+            let extended = tasks::extend_leases(tx.conn(), until).await?;
+            if extended > 0 {
+                info!(
+                    leases = extended,
+                    away_ms = if last == 0 { None } else { Some(now - last) },
+                    "coordinator started or was away: leases extended by a full timeout"
+                );
+            }
+            return Ok(Reaped {
+                floor: Some(now),
+                ..Reaped::default()
+            });
+        }
         if now < self.inner.lease.expiry_floor.load(Ordering::Relaxed) {
             return Ok(Reaped::default());
         }

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use stylefarm_proto::pb::farm_server::FarmServer;
 use stylefarm_proto::pb::work_server::WorkServer;
@@ -95,8 +94,11 @@ impl Coordinator {
     /// worker's task moves on (and a job that ran out of attempts fails)
     /// even when no other worker is asking for work.
     async fn reap_forever(self) {
-        let period = (self.inner.config.lease_timeout / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(5));
+        let period = self.reap_period();
+        // At once: a restart grants the leases it finds their grace.
+        if let Err(e) = self.reap_expired().await {
+            warn!(error = %e, "reaping expired leases failed; retrying");
+        }
         let mut shutdown = self.inner.events.shutdown_signal();
         loop {
             tokio::select! {

@@ -233,6 +233,19 @@ pub(crate) async fn first_expiry(ex: impl SqliteExecutor<'_>) -> Result<Option<i
     Ok(sqlx::query_scalar(FIRST_EXPIRY).fetch_one(ex).await?)
 }
 
+const EXTEND_LEASES: &str = "UPDATE tasks SET lease_expires_ms = $1 \
+     WHERE state = 'leased' AND lease_expires_ms < $1";
+
+/// Moves every lease deadline earlier than `until_ms` to it; returns how
+/// many leases moved.
+pub(crate) async fn extend_leases(ex: impl SqliteExecutor<'_>, until_ms: i64) -> Result<u64> {
+    Ok(sqlx::query(EXTEND_LEASES)
+        .bind(until_ms)
+        .execute(ex)
+        .await?
+        .rows_affected())
+}
+
 const EXPIRED: &str = concat!(
     "SELECT ",
     task_columns!(),
