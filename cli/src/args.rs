@@ -77,14 +77,69 @@ pub enum Command {
         #[command(flatten)]
         farm: FarmArgs,
     },
+    /// Manage the farm's bearer tokens (admin token needed).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
-/// Where the farm is.
+/// `stylefarm token …`.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token; prints the secret alone on standard output (shown this once).
+    Create {
+        /// What the token may do: client (its own jobs), worker (lease and render) or admin.
+        #[arg(long)]
+        role: TokenRole,
+        /// The principal: a client's jobs belong to its name, so a new token with the same name
+        /// keeps them [default: ROLE-ID].
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 30d, 12h, 90min [default: never expires].
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<humantime::Duration>,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Revoke a token by its id (from `token list`); its next call is refused.
+    Revoke {
+        token_id: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+}
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenRole {
+    Client,
+    Worker,
+    Admin,
+}
+
+/// Where the farm is and who we are to it.
 #[derive(Args, Debug, Clone, Default)]
 pub struct FarmArgs {
-    /// Coordinator URL [default: config `coordinator`, else http://127.0.0.1:7070].
+    /// Coordinator URL, http:// or https:// [default: config `coordinator`, else
+    /// http://127.0.0.1:7070].
     #[arg(long, value_name = "URL")]
     pub coordinator: Option<String>,
+    /// Bearer token [default: STYLEFARM_TOKEN, the config's `token`, else DATA_DIR/admin.token on
+    /// the coordinator's machine]. Prefer the environment: flags show in `ps`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// PEM file of the CA that signed the coordinator's TLS certificate [default: the system's
+    /// roots].
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+    /// Folder of a coordinator on this machine, whose admin.token is used when no token is given
+    /// [default: the user's data dir].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +163,12 @@ pub struct CoordinatorArgs {
     /// Address of the embedded S3 server (workers must reach it).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub s3_listen: String,
+    /// PEM certificate (chain) to serve gRPC over TLS; needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub knobs: FarmLayer,
 }
@@ -312,6 +373,9 @@ impl Command {
     pub fn layer(&self) -> Layer {
         let coordinator = |f: &FarmArgs| Layer {
             coordinator: f.coordinator.clone(),
+            token: f.token.clone(),
+            ca: f.ca.clone(),
+            data_dir: f.data_dir.clone(),
             ..Default::default()
         };
         match self {
@@ -341,7 +405,10 @@ impl Command {
             | Command::Get { farm, .. }
             | Command::Jobs { farm }
             | Command::Workers { farm }
-            | Command::Cancel { farm, .. } => coordinator(farm),
+            | Command::Cancel { farm, .. }
+            | Command::Token(TokenCommand::Create { farm, .. })
+            | Command::Token(TokenCommand::List { farm })
+            | Command::Token(TokenCommand::Revoke { farm, .. }) => coordinator(farm),
             Command::Score(a) => Layer {
                 model: a.model.clone(),
                 device: a.device.clone(),

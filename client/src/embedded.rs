@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig};
+use stylefarm_proto::connect::Connection;
 use stylefarm_storage::EmbeddedS3;
 use stylefarm_worker::WorkerConfig;
 use tokio::sync::watch;
@@ -40,8 +41,9 @@ type Task = JoinHandle<std::result::Result<(), String>>;
 
 /// A running embedded farm; [`EmbeddedFarm::shutdown`] stops it cleanly.
 pub struct EmbeddedFarm {
-    /// The coordinator's URL on 127.0.0.1.
-    pub url: String,
+    /// The coordinator on 127.0.0.1, with the farm's own admin token (made
+    /// for this run and held only in memory).
+    pub connection: Connection,
     stop: watch::Sender<bool>,
     coordinator: Task,
     workers: Vec<Task>,
@@ -75,6 +77,10 @@ impl EmbeddedFarm {
         let mut config =
             CoordinatorConfig::new(default_db_url(data_dir), s3.storage_config(BUCKET, ""));
         tune(&mut config);
+        // The farm's own token: the user needs none, and nothing else on
+        // this machine can call the farm while it runs.
+        let token = stylefarm_coordinator::new_token();
+        config.admin_token = Some(token.clone());
         let coordinator = Coordinator::open(config)
             .await
             .map_err(|e| failed("cannot open the coordinator")(e.to_string()))?;
@@ -84,14 +90,14 @@ impl EmbeddedFarm {
         let addr = listener
             .local_addr()
             .map_err(|e| failed("cannot bind 127.0.0.1")(e.to_string()))?;
-        let url = format!("http://{addr}");
+        let connection = Connection::new(format!("http://{addr}"), Some(token));
         let (stop, stop_rx) = watch::channel(false);
         let served = coordinator.serve(listener, stopped(stop_rx.clone()));
         let coordinator = tokio::spawn(async move { served.await.map_err(|e| e.to_string()) });
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let config = WorkerConfig {
-                coordinator: url.clone(),
+                coordinator: connection.clone(),
                 name: format!("embedded-{i}"),
                 ..worker.clone()
             };
@@ -101,7 +107,7 @@ impl EmbeddedFarm {
             ));
         }
         let farm = EmbeddedFarm {
-            url,
+            connection,
             stop,
             coordinator,
             workers: handles,
@@ -118,7 +124,7 @@ impl EmbeddedFarm {
     /// knows what they can render before the first job is planned (a
     /// picture too big for them is split into tiles).
     async fn wait_for_workers(&self) -> Result<()> {
-        let mut farm = Farm::connect(&self.url).await?;
+        let mut farm = Farm::connect(&self.connection).await?;
         let deadline = tokio::time::Instant::now() + REGISTER_WITHIN;
         loop {
             let alive = farm

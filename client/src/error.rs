@@ -8,9 +8,9 @@ use stylefarm_spec::InvalidSpec;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The URL is not a URL.
-    #[error("bad coordinator URL {url:?}: use e.g. http://127.0.0.1:7070")]
-    BadUrl { url: String },
+    /// The URL, token or CA certificate cannot be used.
+    #[error(transparent)]
+    Connection(#[from] stylefarm_proto::connect::ConnectError),
     /// Nothing answers at the URL.
     #[error(
         "cannot reach the coordinator at {url}: is `stylefarm coordinator` running there? ({cause})"

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb;
+use stylefarm_proto::pb::admin_client::AdminClient;
 use stylefarm_proto::pb::farm_client::FarmClient;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::error::{ClientError, Result};
 
@@ -17,7 +19,8 @@ const CHUNK: usize = 1 << 20;
 /// A connection to a farm's coordinator. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Farm {
-    client: FarmClient<Channel>,
+    client: FarmClient<AuthChannel>,
+    admin: AdminClient<AuthChannel>,
     url: String,
 }
 
@@ -25,19 +28,25 @@ pub struct Farm {
 pub const JOB_ID_SEARCH: u32 = 1000;
 
 impl Farm {
-    /// Connects to the coordinator at `url` (`http://HOST:PORT`).
-    pub async fn connect(url: &str) -> Result<Farm> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-            .map_err(|_| ClientError::BadUrl { url: url.into() })?
+    /// Connects to the coordinator of `to` (`http://HOST:PORT`, or
+    /// `https://` with `to.ca_pem` or the system's roots); every call
+    /// carries `to.token`.
+    pub async fn connect(to: &Connection) -> Result<Farm> {
+        let url = &to.url;
+        let bearer = to.bearer()?;
+        let channel = to
+            .endpoint()?
             .connect()
             .await
             .map_err(|cause| ClientError::Connect {
-                url: url.into(),
+                url: url.clone(),
                 cause,
             })?;
+        let channel = InterceptedService::new(channel, bearer);
         Ok(Farm {
-            client: FarmClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
-            url: url.into(),
+            client: FarmClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            admin: AdminClient::new(channel),
+            url: url.clone(),
         })
     }
 
@@ -199,6 +208,55 @@ impl Farm {
                 state_name(other)
             ))),
         }
+    }
+
+    /// Creates a token (admin tokens only); returns its secret and what the
+    /// farm stored. `expires_in_seconds` 0 = never.
+    pub async fn create_token(
+        &mut self,
+        name: &str,
+        role: pb::Role,
+        expires_in_seconds: u64,
+    ) -> Result<pb::CreateTokenResponse> {
+        let req = pb::CreateTokenRequest {
+            name: name.into(),
+            role: role.into(),
+            expires_in_seconds,
+        };
+        Ok(self
+            .admin
+            .create_token(req)
+            .await
+            .map_err(ClientError::refused("cannot create the token"))?
+            .into_inner())
+    }
+
+    /// Every token of the farm, revoked ones included (admin tokens only).
+    pub async fn list_tokens(&mut self) -> Result<Vec<pb::TokenInfo>> {
+        Ok(self
+            .admin
+            .list_tokens(pb::ListTokensRequest {})
+            .await
+            .map_err(ClientError::refused("cannot list tokens"))?
+            .into_inner()
+            .tokens)
+    }
+
+    /// Revokes a token by its id (admin tokens only); its next call fails.
+    pub async fn revoke_token(&mut self, token_id: &str) -> Result<pb::TokenInfo> {
+        let req = pb::RevokeTokenRequest {
+            token_id: token_id.into(),
+        };
+        Ok(self
+            .admin
+            .revoke_token(req)
+            .await
+            .map_err(ClientError::refused(format!(
+                "cannot revoke token {token_id}"
+            )))?
+            .into_inner()
+            .info
+            .unwrap_or_default())
     }
 
     /// Downloads one object to `dest`, creating its folder.

@@ -28,4 +28,5 @@ pub use deliver::{
 pub use embedded::{BUCKET, EmbeddedFarm, default_data_dir, default_db_url, stopped};
 pub use error::{ClientError, Result};
 pub use farm::{Farm, is_terminal, state_name, task_state_name};
+pub use stylefarm_proto::connect::Connection;
 pub use submit::{LocalJob, label};

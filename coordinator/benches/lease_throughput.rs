@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig};
+use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb::{self, farm_client::FarmClient, work_client::WorkClient};
 use stylefarm_storage::{EmbeddedS3, Store};
 use tokio::sync::oneshot;
-use tonic::transport::Channel;
 
 /// Concurrent workers (`--workers N` to change).
 const DEFAULT_WORKERS: usize = 16;
@@ -27,6 +27,8 @@ const DEFAULT_TASKS: usize = 10_000;
 const TASKS_PER_JOB: usize = 1_000;
 const TARGET_TASKS_PER_S: f64 = 2000.0;
 const TARGET_P99_MS: f64 = 20.0;
+/// The coordinator's admin token, which the benchmark's clients carry.
+const TOKEN: &str = "sf_lease-benchmark";
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -61,7 +63,9 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
     let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse()?).await?;
     let storage = s3.storage_config("bench", "");
     let db = format!("sqlite://{}", dir.path().join("farm.db").display());
-    let coordinator = Coordinator::open(CoordinatorConfig::new(db, storage.clone())).await?;
+    let mut config = CoordinatorConfig::new(db, storage.clone());
+    config.admin_token = Some(TOKEN.into());
+    let coordinator = Coordinator::open(config).await?;
     let mut jobs = Vec::new();
     let mut left = tasks;
     while left > 0 {
@@ -81,9 +85,7 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
     let mut handles = Vec::new();
     for i in 0..workers {
         // Each worker has its own connection, as separate machines would.
-        let channel = Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?;
+        let channel = Connection::new(format!("http://{addr}"), Some(TOKEN.into())).lazy()?;
         let store = with_outputs.then(|| store.clone());
         handles.push(tokio::spawn(worker(i, WorkClient::new(channel), store)));
     }
@@ -136,11 +138,8 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
     );
 
     // Every job must have finished, or the numbers mean nothing.
-    let mut farm = FarmClient::new(
-        Channel::from_shared(format!("http://{addr}"))?
-            .connect()
-            .await?,
-    );
+    let mut farm =
+        FarmClient::new(Connection::new(format!("http://{addr}"), Some(TOKEN.into())).lazy()?);
     for job_id in jobs {
         let job = farm
             .get_job(pb::GetJobRequest {
@@ -170,7 +169,7 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
 /// Leases and completes until the queue is empty; returns the latencies.
 async fn worker(
     i: usize,
-    mut work: WorkClient<Channel>,
+    mut work: WorkClient<AuthChannel>,
     store: Option<Store>,
 ) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
     let registration = pb::RegisterRequest {

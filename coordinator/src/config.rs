@@ -7,7 +7,7 @@ use stylefarm_storage::StorageConfig;
 
 /// How a [`Coordinator`](crate::Coordinator) keeps state, reaches storage and
 /// treats workers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CoordinatorConfig {
     /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
     pub db_url: String,
@@ -27,6 +27,43 @@ pub struct CoordinatorConfig {
     pub worker_job_failure_limit: u32,
     /// Largest accepted `UploadInput`, in bytes.
     pub max_upload_bytes: u64,
+    /// A token with the admin role, held only in memory (never stored):
+    /// how a new farm creates its first tokens, and how the embedded farm
+    /// authenticates its own client and workers. `None`: only stored
+    /// tokens are accepted.
+    pub admin_token: Option<String>,
+    /// Certificate and key to serve gRPC over TLS; `None` serves plain
+    /// HTTP/2 (loopback and trusted networks only).
+    pub tls: Option<ServerTls>,
+}
+
+/// A TLS identity in PEM: the certificate chain and its private key.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The certificate, then any intermediates.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for CoordinatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorConfig")
+            .field("db_url", &self.db_url)
+            .field("storage", &self.storage)
+            .field("lease_timeout", &self.lease_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("worker_job_failure_limit", &self.worker_job_failure_limit)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl CoordinatorConfig {
@@ -55,6 +92,8 @@ impl CoordinatorConfig {
             retry_backoff: Self::DEFAULT_RETRY_BACKOFF,
             worker_job_failure_limit: Self::DEFAULT_WORKER_JOB_FAILURE_LIMIT,
             max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
+            admin_token: None,
+            tls: None,
         }
     }
 

@@ -165,6 +165,8 @@ pub(crate) struct JobView {
     pub(crate) finished_ms: i64,
     pub(crate) tasks_done: u32,
     pub(crate) tasks_total: u32,
+    /// Name of the token that submitted it.
+    pub(crate) owner: String,
 }
 
 /// A change of a job, published to `WatchJob` streams.

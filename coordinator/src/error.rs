@@ -28,7 +28,7 @@ pub enum CoordinatorError {
         key: String,
     },
     /// No job has this id.
-    #[error("no job {job_id}")]
+    #[error("no job {job_id} among the jobs this token may see")]
     JobNotFound {
         /// The unknown id.
         job_id: String,
@@ -99,6 +99,20 @@ pub enum CoordinatorError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The call carried no token, or one this farm does not accept
+    /// (unknown, revoked, expired).
+    #[error("{problem}")]
+    Unauthenticated {
+        /// What was wrong with the token and which one the call needs.
+        problem: String,
+    },
+    /// The token is valid but its role may not make this call, or the job
+    /// is another client's.
+    #[error("{problem}")]
+    PermissionDenied {
+        /// Which token the call needs.
+        problem: String,
+    },
     /// A download named an object that does not exist.
     #[error("no object {key}")]
     ObjectNotFound {
@@ -117,6 +131,9 @@ pub enum CoordinatorError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}; --tls-cert and --tls-key need a PEM certificate and its private key")]
+    Tls(String),
     /// The database holds something this version cannot read.
     #[error("corrupt state: {0}")]
     Corrupt(String),

@@ -7,6 +7,7 @@ use tracing::{info, instrument};
 
 use crate::error::{CoordinatorError, Result};
 use crate::server::Coordinator;
+use crate::tokens::{Caller, Role};
 
 /// Key prefixes clients may download from.
 const DOWNLOADABLE: &[&str] = &["jobs/", "inputs/"];
@@ -56,8 +57,10 @@ impl Coordinator {
         Ok(StoredInput { key, size, existed })
     }
 
-    /// The object at `key`, which must be a job output or an input.
-    pub(crate) async fn download(&self, key: &str) -> Result<Bytes> {
+    /// The object at `key`, which must be an input or an output of a job
+    /// `caller` may see. (Inputs are content-addressed: their key is the
+    /// SHA-256 of their bytes, which only a holder of the bytes knows.)
+    pub(crate) async fn download(&self, key: &str, caller: &Caller) -> Result<Bytes> {
         if !DOWNLOADABLE.iter().any(|p| key.starts_with(p)) {
             return Err(CoordinatorError::InvalidArgument {
                 field: "key",
@@ -70,6 +73,12 @@ impl Coordinator {
             field: "key",
             problem: e.to_string(),
         })?;
+        if let Some(rest) = key.strip_prefix("jobs/")
+            && caller.role != Role::Admin
+        {
+            let job_id = rest.split('/').next().unwrap_or_default();
+            self.check_owner(job_id, caller).await?;
+        }
         self.store().get(key).await.map_err(CoordinatorError::from)
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::{JobEvent, JobState, JobView, TaskState, TaskView, parse_task
 use crate::planner::{self, Plan};
 use crate::repo::{self, jobs, tasks};
 use crate::server::Coordinator;
+use crate::tokens::{Caller, Role};
 
 /// Default and largest `ListJobs` page.
 const DEFAULT_LIST_LIMIT: u32 = 50;
@@ -22,8 +23,8 @@ impl Coordinator {
     /// Checks that the job's inputs exist, splits it into tiles when it is
     /// too big for every worker, plans it and stores it; returns the new job
     /// id. `spec` has been checked (`JobSpec::validate`) at the service edge.
-    #[instrument(skip_all, fields(job))]
-    pub(crate) async fn submit_job(&self, mut spec: JobSpec) -> Result<String> {
+    #[instrument(skip_all, fields(job, owner = %owner.name))]
+    pub(crate) async fn submit_job(&self, mut spec: JobSpec, owner: &Caller) -> Result<String> {
         // A doodle is planned (scales, cached targets, tiles) as the texture
         // it renders as: its size follows from the doodle's.
         spec.size_doodle();
@@ -51,8 +52,17 @@ impl Coordinator {
         }
         let stored = jobs::encode_spec(&spec);
         let kind = spec.kind.as_str();
-        self.insert_job(job_id, &spec.name, kind, spec.priority, &stored, &plan)
-            .await
+        let job = jobs::NewJob {
+            job_id: &job_id,
+            name: &spec.name,
+            kind,
+            priority: spec.priority,
+            spec: &stored,
+            tasks_total: 0,
+            created_ms: 0,
+            owner: &owner.name,
+        };
+        self.insert_job(job, &plan).await
     }
 
     /// Stores a job with 10 000s of tasks in one go, skipping validation and
@@ -66,26 +76,24 @@ impl Coordinator {
             priority,
             ..Default::default()
         });
-        self.insert_job(
-            Uuid::new_v4().to_string(),
-            "bench",
-            TaskKind::Bench.as_str(),
+        let job_id = Uuid::new_v4().to_string();
+        let job = jobs::NewJob {
+            job_id: &job_id,
+            name: "bench",
+            kind: TaskKind::Bench.as_str(),
             priority,
-            &spec,
-            &planner::plan_bench(tasks),
-        )
-        .await
+            spec: &spec,
+            tasks_total: 0,
+            created_ms: 0,
+            owner: "",
+        };
+        self.insert_job(job, &planner::plan_bench(tasks)).await
     }
 
-    async fn insert_job(
-        &self,
-        job_id: String,
-        name: &str,
-        kind: &str,
-        priority: i32,
-        spec: &[u8],
-        plan: &Plan,
-    ) -> Result<String> {
+    /// Stores `job` (its task count and time are set here) and its plan's
+    /// tasks in one transaction.
+    async fn insert_job(&self, mut job: jobs::NewJob<'_>, plan: &Plan) -> Result<String> {
+        let (job_id, kind, priority) = (job.job_id.to_owned(), job.kind, job.priority);
         plan.check().map_err(|e| {
             CoordinatorError::Corrupt(format!("planner bug for kind {kind:?}: {e}"))
         })?;
@@ -93,17 +101,10 @@ impl Coordinator {
         let task_ids: Vec<&String> = plan.tasks.iter().map(|t| &t.task_id).collect();
         let now = now_ms();
         let total = i64::try_from(plan.tasks.len()).unwrap_or(i64::MAX);
+        job.tasks_total = total;
+        job.created_ms = now;
         let mut tx = self.db().write().await?;
-        let new_job = jobs::NewJob {
-            job_id: &job_id,
-            name,
-            kind,
-            priority,
-            spec,
-            tasks_total: total,
-            created_ms: now,
-        };
-        jobs::insert(tx.conn(), &new_job).await?;
+        jobs::insert(tx.conn(), &job).await?;
         for (i, (task, task_id)) in plan.tasks.iter().zip(&task_ids).enumerate() {
             let params = task.plan_bytes();
             let new_task = tasks::NewTask {
@@ -140,15 +141,28 @@ impl Coordinator {
         Ok(job_id)
     }
 
-    /// The job with all its tasks and their latest progress.
-    pub(crate) async fn get_job(&self, job_id: &str) -> Result<JobView> {
+    /// Refuses a job that does not exist or is not `caller`'s, alike (a
+    /// client learns nothing of other clients' jobs).
+    pub(crate) async fn check_owner(&self, job_id: &str, caller: &Caller) -> Result<()> {
+        let owner = jobs::owner(&mut *self.db().read().await?, job_id).await?;
+        match owner {
+            Some(owner) if caller.owns(&owner) => Ok(()),
+            _ => Err(CoordinatorError::JobNotFound {
+                job_id: job_id.to_owned(),
+            }),
+        }
+    }
+
+    /// The job with all its tasks and their latest progress, if `caller`
+    /// may see it.
+    pub(crate) async fn get_job(&self, job_id: &str, caller: &Caller) -> Result<JobView> {
         let mut conn = self.db().read().await?;
-        let row =
-            jobs::get(&mut *conn, job_id)
-                .await?
-                .ok_or_else(|| CoordinatorError::JobNotFound {
-                    job_id: job_id.to_owned(),
-                })?;
+        let row = jobs::get(&mut *conn, job_id)
+            .await?
+            .filter(|row| caller.owns(&row.owner))
+            .ok_or_else(|| CoordinatorError::JobNotFound {
+                job_id: job_id.to_owned(),
+            })?;
         let rows = tasks::of_job(&mut *conn, job_id).await?;
         drop(conn);
         let mut view = self.job_view(row)?;
@@ -165,15 +179,16 @@ impl Coordinator {
     }
 
     /// The newest jobs first, without their tasks (a job may have thousands);
-    /// `GetJob` has them.
-    pub(crate) async fn list_jobs(&self, limit: u32) -> Result<Vec<JobView>> {
+    /// `GetJob` has them. A client sees its own jobs, an admin every job.
+    pub(crate) async fn list_jobs(&self, limit: u32, caller: &Caller) -> Result<Vec<JobView>> {
         let limit = if limit == 0 {
             DEFAULT_LIST_LIMIT
         } else {
             limit.min(MAX_LIST_LIMIT)
         };
         let mut conn = self.db().read().await?;
-        let rows = jobs::list(&mut *conn, limit).await?;
+        let owner = (caller.role != Role::Admin).then_some(caller.name.as_str());
+        let rows = jobs::list(&mut *conn, limit, owner).await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let mut view = self.job_view(row)?;
@@ -188,8 +203,9 @@ impl Coordinator {
     /// Cancels an unfinished job and its unfinished tasks (running ones learn
     /// it at their next heartbeat); a finished job is left as it is. Returns
     /// the job's state afterwards.
-    #[instrument(skip(self), fields(job = job_id))]
-    pub(crate) async fn cancel_job(&self, job_id: &str) -> Result<JobState> {
+    #[instrument(skip(self, caller), fields(job = job_id, by = %caller.name))]
+    pub(crate) async fn cancel_job(&self, job_id: &str, caller: &Caller) -> Result<JobState> {
+        self.check_owner(job_id, caller).await?;
         let now = now_ms();
         let mut tx = self.db().write().await?;
         let counts = jobs::counts(tx.conn(), job_id).await?.ok_or_else(|| {
@@ -230,7 +246,12 @@ impl Coordinator {
     /// A stream of the job's events: its current state first, then every
     /// change until it reaches a terminal state (or the coordinator shuts
     /// down).
-    pub(crate) async fn watch_job(&self, job_id: &str) -> Result<mpsc::Receiver<Result<JobEvent>>> {
+    pub(crate) async fn watch_job(
+        &self,
+        job_id: &str,
+        caller: &Caller,
+    ) -> Result<mpsc::Receiver<Result<JobEvent>>> {
+        self.check_owner(job_id, caller).await?;
         // Subscribe before reading the snapshot, so no change falls between.
         let mut events = self.events().subscribe();
         let first = self.snapshot_event(job_id).await?;
@@ -302,6 +323,7 @@ impl Coordinator {
             finished_ms: row.finished_ms,
             tasks_done: to_u32(row.tasks_done),
             tasks_total: to_u32(row.tasks_total),
+            owner: row.owner,
         })
     }
 

@@ -23,6 +23,7 @@
 //! - `report`: heartbeat, complete, fail, release, all fenced by attempt
 //! - `inputs`: uploads (content-addressed inputs) and downloads
 //! - `workers`: registration and the fleet listing
+//! - `tokens`: bearer tokens, roles, who may call what
 //! - `events`: job events, work notifications, in-memory progress
 //! - `domain`: job and task states, and the views handed to the gRPC layer
 //! - `db`: SQLite pool, migrations (`migrations/`), the single writer
@@ -42,10 +43,12 @@ mod repo;
 mod report;
 mod server;
 mod service;
+mod tokens;
 mod workers;
 
-pub use config::CoordinatorConfig;
+pub use config::{CoordinatorConfig, ServerTls};
 pub use error::CoordinatorError;
 pub use server::Coordinator;
+pub use tokens::{Role, new_token};
 
 pub(crate) use error::Result;

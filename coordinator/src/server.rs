@@ -4,19 +4,22 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use stylefarm_proto::pb::admin_server::AdminServer;
 use stylefarm_proto::pb::farm_server::FarmServer;
 use stylefarm_proto::pb::work_server::WorkServer;
 use stylefarm_storage::Store;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tracing::{info, warn};
 
 use crate::config::CoordinatorConfig;
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{CoordinatorError, Result};
 use crate::events::Events;
 use crate::lease::LeaseMemory;
-use crate::service::{FarmService, WorkService};
+use crate::service::{AdminService, FarmService, WorkService};
+use crate::tokens::token_hash;
 
 /// Largest gRPC message accepted: upload chunks are the big ones, and clients
 /// send at most a few MiB per chunk.
@@ -35,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) events: Events,
     pub(crate) lease: LeaseMemory,
+    /// SHA-256 of the configuration's admin token.
+    pub(crate) admin_token_hash: Option<String>,
 }
 
 impl Coordinator {
@@ -44,8 +49,10 @@ impl Coordinator {
         let db = Db::open(&config.db_url).await?;
         let store = Store::connect(config.storage.clone()).await?;
         info!(db = %config.db_url, storage = %config.storage.endpoint, "coordinator state opened");
+        let admin_token_hash = config.admin_token.as_deref().map(token_hash);
         Ok(Coordinator {
             inner: Arc::new(Inner {
+                admin_token_hash,
                 config,
                 db,
                 store,
@@ -79,10 +86,18 @@ impl Coordinator {
         let work = WorkServer::new(WorkService::new(self.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let served = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        let admin = AdminServer::new(AdminService::new(self.clone()));
+        let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+        if let Some(tls) = &self.config().tls {
+            let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .map_err(|e| CoordinatorError::Tls(e.to_string()))?;
+        }
+        let served = builder
             .add_service(farm)
             .add_service(work)
+            .add_service(admin)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
             .await;
         reaper.abort();

@@ -6,6 +6,8 @@
 //! - `convert`: the one mapping between `pb` messages and the domain types
 //!   of `stylefarm_spec` (`TryFrom` in, `From` out), with its round-trip
 //!   tests, and [`LeasedTask`], a task as a worker receives it.
+//! - [`connect`]: the channel to a coordinator (plain or TLS) and the
+//!   bearer token every call carries.
 
 pub mod pb {
     #![allow(
@@ -17,6 +19,7 @@ pub mod pb {
     tonic::include_proto!("stylefarm.v1");
 }
 
+pub mod connect;
 mod convert;
 
 pub use convert::LeasedTask;

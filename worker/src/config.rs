@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use stylefarm_proto::connect::Connection;
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Coordinator URL, e.g. `http://127.0.0.1:7070`.
-    pub coordinator: String,
+    /// The coordinator (`http://127.0.0.1:7070`, or https with a CA) and
+    /// the worker's token (role `worker` or `admin`).
+    pub coordinator: Connection,
     /// Shown in `stylefarm workers`.
     pub name: String,
     /// `cpu` or `cuda:N`.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stylefarm_engine::{DType, Vgg19, default_max_memory, max_untiled_pixels, parse_device};
+use stylefarm_proto::connect::AuthChannel;
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
 use stylefarm_storage::{StorageConfig, Store};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 
 use crate::config::WorkerConfig;
@@ -36,12 +36,13 @@ pub async fn run(
         .map_err(|e| WorkerError::Join(e.to_string()))??;
     let model = Arc::new(model);
 
-    let channel = Endpoint::from_shared(config.coordinator.clone())
+    let channel = config
+        .coordinator
+        .lazy()
         .map_err(|e| WorkerError::Connect {
-            url: config.coordinator.clone(),
+            url: config.coordinator.url.clone(),
             message: e.to_string(),
-        })?
-        .connect_lazy();
+        })?;
     let mut client = WorkClient::new(channel);
     let registered = register(&mut client, &config, budget, untiled).await?;
     let worker_id = registered.worker_id.clone();
@@ -87,7 +88,7 @@ pub async fn run(
 }
 
 async fn register(
-    client: &mut WorkClient<Channel>,
+    client: &mut WorkClient<AuthChannel>,
     config: &WorkerConfig,
     memory_bytes: u64,
     max_untiled_pixels: u64,
@@ -115,7 +116,7 @@ async fn register(
             }
             Err(s) if s.code() == tonic::Code::Unavailable => {
                 return Err(WorkerError::Connect {
-                    url: config.coordinator.clone(),
+                    url: config.coordinator.url.clone(),
                     message: s.message().to_string(),
                 });
             }

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stylefarm_engine::{CancelToken, EngineError, Progress, Vgg19};
+use stylefarm_proto::connect::AuthChannel;
 use stylefarm_proto::pb::work_client::WorkClient;
 use stylefarm_proto::{LeasedTask, pb};
 use stylefarm_spec::TaskPlan;
 use stylefarm_storage::Store;
 use tokio::sync::{mpsc, watch};
-use tonic::transport::Channel;
 use tracing::Instrument;
 use tracing::{info, warn};
 
@@ -33,7 +33,7 @@ pub(crate) type ProgressSender = watch::Sender<Option<TaskProgress>>;
 /// What every task of a worker shares.
 #[derive(Clone)]
 pub(crate) struct Context {
-    pub(crate) client: WorkClient<Channel>,
+    pub(crate) client: WorkClient<AuthChannel>,
     pub(crate) store: Store,
     pub(crate) model: Arc<Vgg19>,
     pub(crate) worker_id: String,

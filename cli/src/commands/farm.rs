@@ -19,7 +19,7 @@ pub async fn submit(args: SubmitArgs, settings: &Settings) -> anyhow::Result<()>
     }
     spec.priority = args.priority.unwrap_or(spec.priority);
     resolved.job.check()?;
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let job_id = farm
         .submit(&resolved.job, settings.max_input_pixels)
         .await?;
@@ -37,7 +37,7 @@ pub async fn submit(args: SubmitArgs, settings: &Settings) -> anyhow::Result<()>
 }
 
 pub async fn watch(job_id: String, settings: &Settings) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let job_id = farm.resolve_job_id(&job_id).await?;
     let job = progress::watch(&mut farm, &job_id, false).await?;
     println!("job {} {}", job.job_id, state_name(job.state()));
@@ -49,7 +49,7 @@ pub async fn get(
     output: Option<PathBuf>,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let job_id = farm.resolve_job_id(&job_id).await?;
     let job = farm.get_job(&job_id).await?;
     if job.state() != pb::JobState::Succeeded {
@@ -68,7 +68,7 @@ pub async fn get(
 }
 
 pub async fn jobs(settings: &Settings) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let jobs = farm.list_jobs(50).await?;
     println!(
         "{:<36}  {:<10}  {:>5}  {:<8}  name",
@@ -91,7 +91,7 @@ pub async fn jobs(settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let workers = farm.list_workers().await?;
     println!(
         "{:<36}  {:<16}  {:<8}  {:>5}  {:>8}  {:>9}  {:<5}  tasks",
@@ -114,7 +114,7 @@ pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub async fn cancel(job_id: String, settings: &Settings) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(&settings.coordinator).await?;
+    let mut farm = Farm::connect(&settings.connection()?).await?;
     let job_id = farm.resolve_job_id(&job_id).await?;
     let state = farm.cancel(&job_id).await?;
     println!("job {job_id} {}", state_name(state));

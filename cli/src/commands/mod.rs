@@ -1,4 +1,4 @@
-//! One module per subcommand; `run` dispatches, on a tokio runtime for the
+//! One module per subcommand (`token`: token management); `run` dispatches, on a tokio runtime for the
 //! farm commands.
 
 mod farm;
@@ -6,6 +6,7 @@ mod model;
 mod render;
 mod score;
 mod serve;
+mod token;
 
 use anyhow::Context;
 
@@ -32,5 +33,6 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Jobs { .. } => runtime()?.block_on(farm::jobs(settings)),
         Command::Workers { .. } => runtime()?.block_on(farm::workers(settings)),
         Command::Cancel { job, .. } => runtime()?.block_on(farm::cancel(job, settings)),
+        Command::Token(command) => runtime()?.block_on(token::run(command, settings)),
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
         .into());
     }
     let worker = WorkerConfig {
-        coordinator: String::new(),
+        coordinator: Default::default(),
         name: String::new(),
         device: settings.device.clone(),
         slots: 1,
@@ -51,7 +51,7 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
     let tune = |c: &mut stylefarm_coordinator::CoordinatorConfig| settings.farm.apply(c);
     let farm = EmbeddedFarm::start(&settings.data_dir, tune, args.workers, worker).await?;
     let result = render_on(
-        &farm.url,
+        &farm.connection,
         &resolved,
         settings.max_input_pixels,
         &output,
@@ -65,13 +65,13 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn render_on(
-    url: &str,
+    to: &stylefarm_client::Connection,
     resolved: &job::Resolved,
     max_input_pixels: u64,
     output: &Path,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(url).await?;
+    let mut farm = Farm::connect(to).await?;
     let job_id = farm.submit(&resolved.job, max_input_pixels).await?;
     let job = tokio::select! {
         job = progress::watch(&mut farm, &job_id, quiet) => job?,

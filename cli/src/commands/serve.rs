@@ -2,16 +2,17 @@
 //! processes. Both stop cleanly on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use stylefarm_client::{BUCKET, default_db_url};
-use stylefarm_coordinator::{Coordinator, CoordinatorConfig};
+use stylefarm_coordinator::{Coordinator, CoordinatorConfig, ServerTls};
 use stylefarm_storage::{EmbeddedS3, StorageConfig};
 use stylefarm_worker::WorkerConfig;
 
 use crate::args::{CoordinatorArgs, WorkerArgs};
-use crate::settings::Settings;
+use crate::settings::{ADMIN_TOKEN_FILE, Settings};
 
 pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::Result<()> {
     settings.farm.check()?;
@@ -53,6 +54,21 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
     let db = args.db.clone().unwrap_or_else(|| default_db_url(data_dir));
     let mut cfg = CoordinatorConfig::new(db, storage);
     settings.farm.apply(&mut cfg);
+    cfg.admin_token = Some(match &settings.admin_token {
+        Some(token) => token.trim().to_owned(),
+        None => admin_token_file(data_dir)?,
+    });
+    cfg.tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            Some(ServerTls {
+                cert_pem: read(cert)?,
+                key_pem: read(key)?,
+            })
+        }
+        _ => None,
+    };
     let coordinator = Coordinator::open(cfg).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -73,7 +89,7 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
 
 pub async fn worker(args: WorkerArgs, settings: &Settings) -> anyhow::Result<()> {
     let cfg = WorkerConfig {
-        coordinator: settings.coordinator.clone(),
+        coordinator: settings.connection()?,
         name: args
             .name
             .clone()
@@ -86,9 +102,40 @@ pub async fn worker(args: WorkerArgs, settings: &Settings) -> anyhow::Result<()>
         max_memory: args.max_memory.map(|b| b.0),
         untiled_pixels: args.untiled_pixels,
     };
-    eprintln!("worker {} serving {}", cfg.name, cfg.coordinator);
+    eprintln!("worker {} serving {}", cfg.name, cfg.coordinator.url);
     stylefarm_worker::run(cfg, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The admin token in `DATA_DIR/admin.token`, created (readable by this
+/// user only) at the first start: the token that creates the farm's other
+/// tokens when none is configured (`STYLEFARM_ADMIN_TOKEN`).
+fn admin_token_file(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => anyhow::bail!(
+            "{} is empty: delete it to have a new admin token made, or set STYLEFARM_ADMIN_TOKEN",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let token = stylefarm_coordinator::new_token();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "admin token written to {} (readable by this user only); `stylefarm token create` makes tokens for clients and workers",
+        path.display()
+    );
+    Ok(token)
 }
 
 fn hostname() -> String {

@@ -18,13 +18,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
-use stylefarm_client::default_data_dir;
+use stylefarm_client::{Connection, default_data_dir};
 use stylefarm_engine::model::default_model_path;
 use stylefarm_spec::limits::DEFAULT_MAX_INPUT_PIXELS;
 
 pub use bytes::ByteSize;
 pub use farm::FarmLayer;
 pub use render::{RenderLayer, init_name};
+
+/// The file in the data folder that holds a coordinator's admin token when
+/// none is configured (created at its first start, readable by its user only).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 /// The coordinator a client or worker talks to when none is given.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";
@@ -50,6 +54,13 @@ pub struct Layer {
     pub device: Option<String>,
     /// Coordinator URL for client commands and workers.
     pub coordinator: Option<String>,
+    /// Bearer token of client commands and workers (`STYLEFARM_TOKEN`).
+    pub token: Option<String>,
+    /// PEM file of the CA that signed an https coordinator's certificate.
+    pub ca: Option<PathBuf>,
+    /// The coordinator's own admin token, held in memory
+    /// (`STYLEFARM_ADMIN_TOKEN`) [default: DATA_DIR/admin.token].
+    pub admin_token: Option<String>,
     /// Folder of the embedded farm (database, objects).
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
@@ -68,6 +79,9 @@ impl Layer {
             model: over.model.or(self.model),
             device: over.device.or(self.device),
             coordinator: over.coordinator.or(self.coordinator),
+            token: over.token.or(self.token),
+            ca: over.ca.or(self.ca),
+            admin_token: over.admin_token.or(self.admin_token),
             data_dir: over.data_dir.or(self.data_dir),
             log_format: over.log_format.or(self.log_format),
             max_input_pixels: over.max_input_pixels.or(self.max_input_pixels),
@@ -115,6 +129,9 @@ impl Layer {
             coordinator: self
                 .coordinator
                 .unwrap_or_else(|| DEFAULT_COORDINATOR.into()),
+            token: self.token.filter(|t| !t.trim().is_empty()),
+            ca: self.ca,
+            admin_token: self.admin_token.filter(|t| !t.trim().is_empty()),
             data_dir: self.data_dir.unwrap_or_else(default_data_dir),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             max_input_pixels: self.max_input_pixels.unwrap_or(DEFAULT_MAX_INPUT_PIXELS),
@@ -130,6 +147,9 @@ pub struct Settings {
     pub model: PathBuf,
     pub device: String,
     pub coordinator: String,
+    pub token: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub admin_token: Option<String>,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     pub max_input_pixels: u64,
@@ -137,6 +157,33 @@ pub struct Settings {
     /// file's and the flags' are merged over it per job.
     pub render: RenderLayer,
     pub farm: FarmLayer,
+}
+
+impl Settings {
+    /// How client commands and workers reach the coordinator: its URL, the
+    /// token (`--token`, `STYLEFARM_TOKEN`, the config's `token`; else, on
+    /// the coordinator's own machine, its `DATA_DIR/admin.token` when this
+    /// user may read it) and the CA file for https.
+    pub fn connection(&self) -> anyhow::Result<Connection> {
+        let token = self.token.clone().or_else(|| {
+            std::fs::read_to_string(self.data_dir.join(ADMIN_TOKEN_FILE))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        });
+        let ca_pem =
+            match &self.ca {
+                None => None,
+                Some(path) => Some(std::fs::read(path).with_context(|| {
+                    format!("cannot read the CA certificate {}", path.display())
+                })?),
+            };
+        Ok(Connection {
+            url: self.coordinator.clone(),
+            token,
+            ca_pem,
+        })
+    }
 }
 
 fn default_config_path() -> Option<PathBuf> {

@@ -13,6 +13,11 @@ use stylefarm_engine::Image;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_stylefarm");
 
+/// The admin token of the test farms: each coordinator is started with it
+/// as `STYLEFARM_ADMIN_TOKEN`, and CLI calls and workers carry it as
+/// `STYLEFARM_TOKEN` (the tests of tokens and roles make their own).
+pub const TOKEN: &str = "sf_0000000000000000000000000000000000000000000000000000000000test";
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -21,13 +26,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Runs a CLI command to its end.
+/// Runs a CLI command to its end, with the test farms' admin token.
 pub fn stylefarm(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run stylefarm")
+    stylefarm_as(Some(TOKEN), args)
+}
+
+/// Runs a CLI command to its end with `token` as `STYLEFARM_TOKEN` (none:
+/// no token at all).
+pub fn stylefarm_as(token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).stdin(Stdio::null());
+    match token {
+        Some(token) => command.env("STYLEFARM_TOKEN", token),
+        // Nor the admin.token of a coordinator of the user's own.
+        None => command
+            .env_remove("STYLEFARM_TOKEN")
+            .env("XDG_DATA_HOME", "/nonexistent"),
+    };
+    command.output().expect("run stylefarm")
 }
 
 pub fn ok(out: &Output) -> String {
@@ -47,12 +63,25 @@ pub struct Coordinator {
 
 /// Starts a coordinator over `data_dir` and waits for its "listening" line.
 pub fn coordinator(data_dir: &Path, port: u16, s3_port: u16, lease_timeout: f64) -> Coordinator {
+    coordinator_with(data_dir, port, s3_port, lease_timeout, &[])
+}
+
+/// A coordinator with extra flags (its URL is http:// whatever they say).
+pub fn coordinator_with(
+    data_dir: &Path,
+    port: u16,
+    s3_port: u16,
+    lease_timeout: f64,
+    extra: &[&str],
+) -> Coordinator {
     let mut child = Command::new(BIN)
         .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--s3-listen", &format!("127.0.0.1:{s3_port}")])
         .args(["--lease-timeout", &lease_timeout.to_string()])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
+        .env("STYLEFARM_ADMIN_TOKEN", TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -81,6 +110,7 @@ pub fn worker_with(url: &str, name: &str, extra: &[&str]) -> Child {
     Command::new(BIN)
         .args(["worker", "--coordinator", url, "--name", name])
         .args(extra)
+        .env("STYLEFARM_TOKEN", TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -163,7 +193,8 @@ pub fn farm_call<T>(
         .build()
         .unwrap()
         .block_on(async {
-            let mut farm = stylefarm_client::Farm::connect(url).await.unwrap();
+            let to = stylefarm_client::Connection::new(url, Some(TOKEN.into()));
+            let mut farm = stylefarm_client::Farm::connect(&to).await.unwrap();
             call(&mut farm).await.unwrap()
         })
 }

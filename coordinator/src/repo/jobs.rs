@@ -25,6 +25,7 @@ pub(crate) struct JobRow {
     pub(crate) tasks_done: i64,
     pub(crate) created_ms: i64,
     pub(crate) finished_ms: i64,
+    pub(crate) owner: String,
 }
 
 /// The columns a job needs to become a row.
@@ -37,6 +38,7 @@ pub(crate) struct NewJob<'a> {
     pub(crate) spec: &'a [u8],
     pub(crate) tasks_total: i64,
     pub(crate) created_ms: i64,
+    pub(crate) owner: &'a str,
 }
 
 /// A job's state and task counters, as events report them.
@@ -49,7 +51,7 @@ pub(crate) struct JobCounts {
 
 macro_rules! job_columns {
     () => {
-        "job_id, spec, state, error, tasks_total, tasks_done, created_ms, finished_ms"
+        "job_id, spec, state, error, tasks_total, tasks_done, created_ms, finished_ms, owner"
     };
 }
 
@@ -59,9 +61,15 @@ const LIST: &str = concat!(
     job_columns!(),
     " FROM jobs ORDER BY seq DESC LIMIT $1"
 );
+const LIST_OF_OWNER: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE owner = $2 ORDER BY seq DESC LIMIT $1"
+);
 
-const INSERT: &str = "INSERT INTO jobs (job_id, name, kind, priority, spec, state, tasks_total, created_ms) \
-     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)";
+const INSERT: &str = "INSERT INTO jobs \
+     (job_id, name, kind, priority, spec, state, tasks_total, created_ms, owner) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)";
 
 pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, job: &NewJob<'_>) -> Result<()> {
     sqlx::query(INSERT)
@@ -72,6 +80,7 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, job: &NewJob<'_>) -> Res
         .bind(job.spec)
         .bind(job.tasks_total)
         .bind(job.created_ms)
+        .bind(job.owner)
         .execute(ex)
         .await?;
     Ok(())
@@ -81,11 +90,29 @@ pub(crate) async fn get(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Opt
     Ok(sqlx::query_as(GET).bind(job_id).fetch_optional(ex).await?)
 }
 
-/// Newest first.
-pub(crate) async fn list(ex: impl SqliteExecutor<'_>, limit: u32) -> Result<Vec<JobRow>> {
-    Ok(sqlx::query_as(LIST)
-        .bind(i64::from(limit))
-        .fetch_all(ex)
+/// Newest first; only `owner`'s when given.
+pub(crate) async fn list(
+    ex: impl SqliteExecutor<'_>,
+    limit: u32,
+    owner: Option<&str>,
+) -> Result<Vec<JobRow>> {
+    let query = match owner {
+        Some(owner) => sqlx::query_as(LIST_OF_OWNER)
+            .bind(i64::from(limit))
+            .bind(owner),
+        None => sqlx::query_as(LIST).bind(i64::from(limit)),
+    };
+    Ok(query.fetch_all(ex).await?)
+}
+
+const OWNER: &str = "SELECT owner FROM jobs WHERE job_id = $1";
+
+/// The name of the token that submitted the job; `None` if there is no
+/// such job.
+pub(crate) async fn owner(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(OWNER)
+        .bind(job_id)
+        .fetch_optional(ex)
         .await?)
 }
 

@@ -10,6 +10,7 @@
 
 pub(crate) mod jobs;
 pub(crate) mod tasks;
+pub(crate) mod tokens;
 pub(crate) mod workers;
 
 /// Encodes a list of keys for a JSON `TEXT` column.

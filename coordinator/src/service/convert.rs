@@ -48,6 +48,7 @@ pub(crate) fn job(v: JobView) -> Result<pb::Job, Status> {
         finished_unix_ms: v.finished_ms,
         tasks_done: v.tasks_done,
         tasks_total: v.tasks_total,
+        owner: v.owner,
     })
 }
 

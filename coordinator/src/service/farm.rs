@@ -11,9 +11,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
-use super::{convert, required};
+use super::{authorize, convert, required};
 use crate::error::CoordinatorError;
 use crate::server::Coordinator;
+use crate::tokens::Role;
 
 /// Download chunk size.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -38,6 +39,7 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "SubmitJob").await?;
         let spec = request
             .into_inner()
             .spec
@@ -46,7 +48,7 @@ impl Farm for FarmService {
                 problem: "missing; send a JobSpec".into(),
             })?;
         let spec = JobSpec::try_from(&spec).map_err(CoordinatorError::from)?;
-        let job_id = self.coordinator.submit_job(spec).await?;
+        let job_id = self.coordinator.submit_job(spec, &caller).await?;
         Ok(Response::new(pb::SubmitJobResponse { job_id }))
     }
 
@@ -54,10 +56,11 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::GetJobRequest>,
     ) -> Result<Response<pb::Job>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "GetJob").await?;
         let request = request.into_inner();
         let job = self
             .coordinator
-            .get_job(required("job_id", &request.job_id)?)
+            .get_job(required("job_id", &request.job_id)?, &caller)
             .await?;
         Ok(Response::new(convert::job(job)?))
     }
@@ -66,9 +69,10 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "ListJobs").await?;
         let jobs = self
             .coordinator
-            .list_jobs(request.into_inner().limit)
+            .list_jobs(request.into_inner().limit, &caller)
             .await?;
         let jobs = jobs
             .into_iter()
@@ -83,10 +87,11 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::WatchJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "WatchJob").await?;
         let request = request.into_inner();
         let events = self
             .coordinator
-            .watch_job(required("job_id", &request.job_id)?)
+            .watch_job(required("job_id", &request.job_id)?, &caller)
             .await?;
         let stream = ReceiverStream::new(events)
             .map(|event| event.map(convert::job_event).map_err(Status::from));
@@ -97,10 +102,11 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::CancelJobRequest>,
     ) -> Result<Response<pb::CancelJobResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "CancelJob").await?;
         let request = request.into_inner();
         let state = self
             .coordinator
-            .cancel_job(required("job_id", &request.job_id)?)
+            .cancel_job(required("job_id", &request.job_id)?, &caller)
             .await?;
         Ok(Response::new(pb::CancelJobResponse {
             state: convert::job_state(state).into(),
@@ -109,8 +115,9 @@ impl Farm for FarmService {
 
     async fn list_workers(
         &self,
-        _request: Request<pb::ListWorkersRequest>,
+        request: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Client, "ListWorkers").await?;
         let workers = self.coordinator.list_workers().await?;
         Ok(Response::new(pb::ListWorkersResponse {
             workers: workers.into_iter().map(convert::worker_info).collect(),
@@ -122,6 +129,7 @@ impl Farm for FarmService {
         &self,
         request: Request<Streaming<pb::UploadChunk>>,
     ) -> Result<Response<pb::UploadInputResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Client, "UploadInput").await?;
         let mut chunks = request.into_inner();
         let first = chunks
             .message()
@@ -159,10 +167,11 @@ impl Farm for FarmService {
         &self,
         request: Request<pb::DownloadRequest>,
     ) -> Result<Response<Self::DownloadOutputStream>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "DownloadOutput").await?;
         let request = request.into_inner();
         let data = self
             .coordinator
-            .download(required("key", &request.key)?)
+            .download(required("key", &request.key)?, &caller)
             .await?;
         // prost's `bytes` fields are `Vec<u8>`: one copy per chunk.
         let chunks = chunked(data).map(|data| {

@@ -2,18 +2,50 @@
 //! arguments, calls the domain, and converts the answer back; every domain
 //! error becomes a status through the one `From` below.
 
+mod admin;
 mod convert;
 mod farm;
 mod work;
 
+pub(crate) use admin::AdminService;
 pub(crate) use farm::FarmService;
 pub(crate) use work::WorkService;
 
 use stylefarm_storage::StorageError;
-use tonic::Status;
-use tracing::error;
+use tonic::{Request, Status};
+use tracing::{error, warn};
 
 use crate::error::CoordinatorError;
+use crate::server::Coordinator;
+use crate::tokens::{Caller, Role};
+
+/// The caller of `request` (named `call` in errors), if its bearer token may
+/// make a call that needs `need`. Every handler starts here.
+pub(crate) async fn authorize<T>(
+    coordinator: &Coordinator,
+    request: &Request<T>,
+    need: Role,
+    call: &str,
+) -> Result<Caller, Status> {
+    let token = match request.metadata().get("authorization") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
+                .map(str::trim)
+                .ok_or_else(|| CoordinatorError::Unauthenticated {
+                    problem: format!("{call}: the authorization metadata must be `Bearer <token>`"),
+                })?,
+        ),
+    };
+    coordinator
+        .authorize(token, need, call)
+        .await
+        .inspect_err(|e| warn!(call, error = %e, "call refused"))
+        .map_err(Status::from)
+}
 
 impl From<CoordinatorError> for Status {
     fn from(e: CoordinatorError) -> Status {
@@ -34,6 +66,8 @@ impl From<CoordinatorError> for Status {
                 Status::failed_precondition(message)
             }
             E::UploadTooLarge { .. } => Status::resource_exhausted(message),
+            E::Unauthenticated { .. } => Status::unauthenticated(message),
+            E::PermissionDenied { .. } => Status::permission_denied(message),
             E::Storage(StorageError::BadKey { .. } | StorageError::BadExtension { .. }) => {
                 Status::invalid_argument(message)
             }
@@ -41,7 +75,7 @@ impl From<CoordinatorError> for Status {
                 error!(error = %message, "storage failed");
                 Status::unavailable(message)
             }
-            E::Database(_) | E::Migrate(_) | E::Transport(_) | E::Corrupt(_) => {
+            E::Database(_) | E::Migrate(_) | E::Transport(_) | E::Tls(_) | E::Corrupt(_) => {
                 error!(error = %message, "internal error");
                 Status::internal(message)
             }

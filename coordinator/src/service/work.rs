@@ -5,9 +5,10 @@ use std::time::Duration;
 use stylefarm_proto::pb::{self, work_server::Work};
 use tonic::{Request, Response, Status};
 
-use super::{convert, required};
+use super::{authorize, convert, required};
 use crate::domain::{AttemptRef, WorkerSpec};
 use crate::server::Coordinator;
+use crate::tokens::Role;
 
 #[derive(Debug, Clone)]
 pub(crate) struct WorkService {
@@ -37,6 +38,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Register").await?;
         let r = request.into_inner();
         let spec = WorkerSpec {
             name: r.name,
@@ -67,6 +69,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::LeaseRequest>,
     ) -> Result<Response<pb::LeaseResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Lease").await?;
         let r = request.into_inner();
         let worker_id = required("worker_id", &r.worker_id)?;
         let task = self
@@ -82,6 +85,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Heartbeat").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
         let reply = self
@@ -98,6 +102,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::CompleteResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Complete").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
         self.coordinator.complete(&at, r.output_keys).await?;
@@ -108,6 +113,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::FailRequest>,
     ) -> Result<Response<pb::FailResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Fail").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
         self.coordinator.fail(&at, &r.message, r.permanent).await?;
@@ -118,6 +124,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Release").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
         self.coordinator.release(&at).await?;

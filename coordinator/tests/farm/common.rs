@@ -7,20 +7,27 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError};
-use stylefarm_proto::pb::{self, farm_client::FarmClient, work_client::WorkClient};
+use stylefarm_proto::connect::{AuthChannel, Connection};
+use stylefarm_proto::pb::{
+    self, admin_client::AdminClient, farm_client::FarmClient, work_client::WorkClient,
+};
 use stylefarm_storage::{EmbeddedS3, Store};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// Upper bound for anything a test waits for.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The coordinator's admin token (configuration, in memory); the harness's
+/// clients carry it.
+pub const ADMIN: &str = "sf_admin-token-of-the-coordinator-tests";
+
 pub struct TestFarm {
-    pub farm: FarmClient<Channel>,
-    pub work: WorkClient<Channel>,
+    pub farm: FarmClient<AuthChannel>,
+    pub work: WorkClient<AuthChannel>,
+    pub admin: AdminClient<AuthChannel>,
     pub store: Store,
     pub config: CoordinatorConfig,
     pub addr: SocketAddr,
@@ -50,13 +57,15 @@ impl TestFarm {
         let db = format!("sqlite://{}", dir.path().join("farm.db").display());
         let mut config = CoordinatorConfig::new(db, storage.clone());
         config.retry_backoff = Duration::from_millis(20);
+        config.admin_token = Some(ADMIN.into());
         tweak(&mut config);
         let store = Store::connect(storage).await.expect("store connects");
         let (server, addr) = spawn(config.clone()).await;
-        let (farm, work) = clients(addr).await;
+        let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
         TestFarm {
             farm,
             work,
+            admin,
             store,
             config,
             addr,
@@ -71,11 +80,12 @@ impl TestFarm {
     pub async fn restart(&mut self) {
         self.stop().await;
         let (server, addr) = spawn(self.config.clone()).await;
-        let (farm, work) = clients(addr).await;
+        let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
         self.server = Some(server);
         self.addr = addr;
         self.farm = farm;
         self.work = work;
+        self.admin = admin;
     }
 
     pub async fn stop(&mut self) {
@@ -353,13 +363,29 @@ async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr) {
     (Server { stop, task }, addr)
 }
 
-async fn clients(addr: SocketAddr) -> (FarmClient<Channel>, WorkClient<Channel>) {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
+/// Clients of the coordinator at `addr` whose calls carry `token`.
+pub async fn clients(
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> (
+    FarmClient<AuthChannel>,
+    WorkClient<AuthChannel>,
+    AdminClient<AuthChannel>,
+) {
+    let to = Connection::new(format!("http://{addr}"), token.map(Into::into));
+    let channel = to
+        .endpoint()
+        .expect("endpoint")
         .connect()
         .await
-        .expect("connect to coordinator");
-    (FarmClient::new(channel.clone()), WorkClient::new(channel))
+        .expect("connect");
+    let channel =
+        tonic::service::interceptor::InterceptedService::new(channel, to.bearer().expect("token"));
+    (
+        FarmClient::new(channel.clone()),
+        WorkClient::new(channel.clone()),
+        AdminClient::new(channel),
+    )
 }
 
 /// A valid single job for the given inputs.

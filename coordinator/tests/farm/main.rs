@@ -3,6 +3,7 @@
 
 mod common;
 
+mod auth;
 mod failures;
 mod inputs;
 mod jobs;
