@@ -21,6 +21,7 @@
 //! - `planner`: one plan per job kind → typed task plans and dependencies
 //! - `lease`: the claim transaction, long polls, reaping expired leases
 //! - `report`: heartbeat, complete, fail, release, all fenced by attempt
+//! - `presign`: presigned URLs for the objects of a leased task
 //! - `inputs`: uploads (content-addressed inputs) and downloads
 //! - `workers`: registration and the fleet listing
 //! - `tokens`: bearer tokens, roles, who may call what
@@ -39,6 +40,7 @@ mod inputs;
 mod jobs;
 mod lease;
 mod planner;
+mod presign;
 mod repo;
 mod report;
 mod server;

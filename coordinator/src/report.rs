@@ -384,7 +384,7 @@ fn holds(task: &TaskRow, at: &AttemptRef) -> bool {
 }
 
 /// Ok when `at` holds the lease; otherwise why not.
-fn check_fence(task: &TaskRow, at: &AttemptRef) -> Result<()> {
+pub(crate) fn check_fence(task: &TaskRow, at: &AttemptRef) -> Result<()> {
     let state = TaskState::parse(&task.state)?;
     if holds(task, at) {
         match state {

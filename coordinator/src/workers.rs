@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use stylefarm_storage::StorageConfig;
 use tracing::info;
 use uuid::Uuid;
 
@@ -16,14 +15,12 @@ use crate::server::Coordinator;
 #[derive(Debug, Clone)]
 pub(crate) struct Registration {
     pub(crate) worker_id: String,
-    pub(crate) storage: StorageConfig,
     pub(crate) heartbeat_interval_ms: u32,
     pub(crate) lease_timeout_ms: u32,
 }
 
 impl Coordinator {
-    /// Records a new worker and tells it where storage is and how often to
-    /// heartbeat.
+    /// Records a new worker and tells it how often to heartbeat.
     pub(crate) async fn register(&self, spec: WorkerSpec) -> Result<Registration> {
         let worker_id = Uuid::new_v4().to_string();
         let mut tx = self.db().write().await?;
@@ -32,7 +29,6 @@ impl Coordinator {
         info!(worker = %worker_id, name = %spec.name, device = %spec.device, "worker registered");
         Ok(Registration {
             worker_id,
-            storage: self.config().storage.clone(),
             heartbeat_interval_ms: to_u32(millis(self.config().heartbeat_interval)),
             lease_timeout_ms: to_u32(millis(self.config().lease_timeout)),
         })

@@ -65,6 +65,18 @@ pub enum StorageError {
         message: String,
     },
 
+    /// The server refused a presigned URL: it expired, or was made for
+    /// another key or access.
+    #[error(
+        "the S3 server refused the presigned URL for {op} of '{key}': {message}; \
+         a URL lives as long as the task's lease: a worker whose lease ended must not write"
+    )]
+    Denied {
+        op: String,
+        key: String,
+        message: String,
+    },
+
     /// Any other failure reported by, or while talking to, the S3 server.
     #[error("S3 {op} of '{key}' failed: {message}")]
     S3 {

@@ -11,6 +11,8 @@
 //! Layout:
 //! - `config`: [`StorageConfig`], where the store is and how to sign requests
 //! - `store`: [`Store`], put / get / head / list / delete / put_input
+//! - `presigned`: [`Store::presign`] (the coordinator signs) and [`PresignedClient`] (workers
+//!   move bytes over the URLs, holding no keys)
 //! - `keys`: key validation, input extensions, content-addressed input keys
 //! - `embedded`: [`EmbeddedS3`], the in-process s3s + s3s-fs server
 //! - `credentials`: the embedded server's persisted random keys
@@ -22,6 +24,7 @@ mod credentials;
 mod embedded;
 mod error;
 mod keys;
+mod presigned;
 mod sdk_error;
 mod store;
 
@@ -30,4 +33,5 @@ pub use credentials::CREDENTIALS_FILE;
 pub use embedded::EmbeddedS3;
 pub use error::StorageError;
 pub use keys::{MAX_KEY_LEN, check_key, input_extension};
+pub use presigned::{Access, MAX_PRESIGNED_LIFETIME, PresignedClient};
 pub use store::Store;

@@ -84,6 +84,15 @@ impl Store {
         &self.cfg
     }
 
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The key prefix inside the bucket, trimmed of slashes.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Stores `data` under `key`, replacing any existing object.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
         check_key(key)?;

@@ -36,7 +36,7 @@ pub(crate) async fn run(
     let mut files = Vec::with_capacity(sheet.cells.len());
     for cell in &sheet.cells {
         let name = file_name(&cell.key)?;
-        let bytes = ctx.store.get(&cell.key).await?;
+        let bytes = ctx.objects.get(&cell.key).await?;
         files.push((name, bytes));
     }
     let max_pixels = ctx.limits.max_pixels;
@@ -96,7 +96,7 @@ pub(crate) async fn run(
 async fn tiles(ctx: &Context, prefix: &str, mosaic: &Mosaic) -> Result<Vec<String>, WorkerError> {
     let mut files = Vec::with_capacity(mosaic.tiles.len());
     for tile in &mosaic.tiles {
-        files.push((tile.key.clone(), ctx.store.get(&tile.key).await?));
+        files.push((tile.key.clone(), ctx.objects.get(&tile.key).await?));
     }
     let max_pixels = ctx.limits.max_pixels;
     let m = mosaic.clone();
@@ -122,7 +122,7 @@ async fn tiles(ctx: &Context, prefix: &str, mosaic: &Mosaic) -> Result<Vec<Strin
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
     let key = format!("{prefix}{}", mosaic.output_name);
-    ctx.store.put(&key, Bytes::from(png)).await?;
+    ctx.objects.put(&key, Bytes::from(png)).await?;
     Ok(vec![key])
 }
 
@@ -194,7 +194,7 @@ impl Out<'_> {
         data: Vec<u8>,
     ) -> Result<(), WorkerError> {
         let key = format!("{}{name}", self.prefix);
-        self.ctx.store.put(&key, Bytes::from(data)).await?;
+        self.ctx.objects.put(&key, Bytes::from(data)).await?;
         keys.push(key);
         Ok(())
     }

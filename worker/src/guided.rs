@@ -13,9 +13,9 @@ use stylefarm_engine::{
     render_guided_with_targets,
 };
 use stylefarm_spec::task::StylizeTask;
-use stylefarm_storage::Store;
 
 use crate::error::WorkerError;
+use crate::objects::Objects;
 use crate::stylize::Fetched;
 
 /// The region maps of a guided stylize task, fetched but not decoded.
@@ -30,7 +30,7 @@ pub(crate) struct FetchedMasks {
 /// without a mask in a guided task is a bad task (the planner sends one per
 /// style).
 pub(crate) async fn fetch_masks(
-    store: &Store,
+    store: &Objects,
     task: &StylizeTask,
 ) -> Result<Option<FetchedMasks>, WorkerError> {
     let Some(content_key) = &task.content_mask else {

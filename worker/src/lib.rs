@@ -10,6 +10,8 @@
 //! - `stylize`: fetch inputs → a synchronous render → upload outputs.
 //! - `guided`: renders and targets guided by region maps (semantic style
 //!   transfer, doodles).
+//! - `objects`: storage as a task sees it, through presigned URLs (the
+//!   worker holds no storage keys).
 //! - `settings`: a job's render settings → the engine's.
 //! - `targets`: style Gram targets into the shared cache.
 //! - `assemble`: contact sheets, gallery pages and highres mosaics (`font`:
@@ -24,6 +26,7 @@ pub mod config;
 pub mod error;
 mod font;
 mod guided;
+mod objects;
 pub mod quality;
 mod run;
 mod settings;

@@ -9,12 +9,13 @@ use stylefarm_engine::{DType, Vgg19, default_max_memory, max_untiled_pixels, par
 use stylefarm_proto::connect::AuthChannel;
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::work_client::WorkClient;
-use stylefarm_storage::{StorageConfig, Store};
+use stylefarm_storage::PresignedClient;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
+use crate::objects::Objects;
 use crate::stylize::Limits;
 use crate::task::{self, Context};
 
@@ -46,24 +47,13 @@ pub async fn run(
     let mut client = WorkClient::new(channel);
     let registered = register(&mut client, &config, budget, untiled).await?;
     let worker_id = registered.worker_id.clone();
-    let storage = registered
-        .storage
-        .ok_or_else(|| WorkerError::BadTask("coordinator sent no storage settings".into()))?;
-    let store = Store::connect(StorageConfig {
-        endpoint: storage.endpoint,
-        bucket: storage.bucket,
-        prefix: storage.prefix,
-        region: storage.region,
-        access_key: storage.access_key,
-        secret_key: storage.secret_key,
-    })
-    .await?;
+    let http = PresignedClient::new()?;
     let heartbeat = Duration::from_millis(registered.heartbeat_interval_ms.max(100) as u64);
     info!(worker = %worker_id, slots = config.slots, "worker registered");
 
     let ctx = Context {
+        objects: Objects::new(client.clone(), http, worker_id.clone()),
         client,
-        store,
         model,
         worker_id,
         heartbeat,

@@ -12,11 +12,11 @@ use stylefarm_engine::{
 };
 use stylefarm_spec::cache::style_side;
 use stylefarm_spec::task::{StylizeTask, TileCrop};
-use stylefarm_storage::Store;
 use tracing::warn;
 
 use crate::error::WorkerError;
 use crate::guided::{self, FetchedMasks};
+use crate::objects::Objects;
 use crate::settings::engine_settings;
 
 /// An input file as fetched: its key (names it in errors) and bytes.
@@ -62,7 +62,10 @@ pub(crate) struct Limits {
 
 /// Fetches the task's pictures and cached targets. Missing cached targets
 /// are not an error: the render computes its own.
-pub(crate) async fn fetch_inputs(store: &Store, task: &StylizeTask) -> Result<Inputs, WorkerError> {
+pub(crate) async fn fetch_inputs(
+    store: &Objects,
+    task: &StylizeTask,
+) -> Result<Inputs, WorkerError> {
     let fetch = |key: String| async move { store.get(&key).await.map(|b| (key, b)) };
     let content = match &task.content_key {
         Some(key) => Some(fetch(key.clone()).await?),
@@ -225,7 +228,7 @@ pub(crate) fn render(
 /// Uploads the picture as `<prefix><output_name>` (and the animation as
 /// `<prefix>animation.gif`); returns their keys.
 pub(crate) async fn upload_outputs(
-    store: &Store,
+    store: &Objects,
     prefix: &str,
     task: &StylizeTask,
     rendered: Rendered,

@@ -20,7 +20,7 @@ use crate::task::Context;
 pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>, WorkerError> {
     let mut missing = Vec::new();
     for t in &task.targets {
-        if ctx.store.head(&t.key).await?.is_none() {
+        if ctx.objects.head(&t.key).await?.is_none() {
             missing.push(t.clone());
         }
     }
@@ -28,9 +28,9 @@ pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>
         info!(style = %task.style_key, "style targets already cached");
         return Ok(Vec::new());
     }
-    let style = ctx.store.get(&task.style_key).await?;
+    let style = ctx.objects.get(&task.style_key).await?;
     let mask = match &task.mask_key {
-        Some(key) => Some((key.clone(), ctx.store.get(key).await?)),
+        Some(key) => Some((key.clone(), ctx.objects.get(key).await?)),
         None => None,
     };
     let model = ctx.model.clone();
@@ -63,7 +63,7 @@ pub(crate) async fn run(ctx: &Context, task: &TargetsTask) -> Result<Vec<String>
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
     for (t, bytes) in missing.iter().zip(encoded) {
-        ctx.store.put(&t.key, Bytes::from(bytes)).await?;
+        ctx.objects.put(&t.key, Bytes::from(bytes)).await?;
         info!(style = %task.style_key, side = t.side, key = %t.key, "style targets computed");
     }
     Ok(Vec::new())

@@ -10,12 +10,12 @@ use stylefarm_proto::connect::AuthChannel;
 use stylefarm_proto::pb::work_client::WorkClient;
 use stylefarm_proto::{LeasedTask, pb};
 use stylefarm_spec::TaskPlan;
-use stylefarm_storage::Store;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
+use crate::objects::Objects;
 use crate::stylize::{self, Limits};
 use crate::{assemble, targets, video};
 
@@ -34,11 +34,23 @@ pub(crate) type ProgressSender = watch::Sender<Option<TaskProgress>>;
 #[derive(Clone)]
 pub(crate) struct Context {
     pub(crate) client: WorkClient<AuthChannel>,
-    pub(crate) store: Store,
+    /// Storage through presigned URLs; [`Context::for_attempt`] points it
+    /// at one attempt.
+    pub(crate) objects: Objects,
     pub(crate) model: Arc<Vgg19>,
     pub(crate) worker_id: String,
     pub(crate) heartbeat: Duration,
     pub(crate) limits: Limits,
+}
+
+impl Context {
+    /// The context of one attempt: its storage access is fenced by it.
+    fn for_attempt(&self, task_id: &str, attempt: u32) -> Context {
+        Context {
+            objects: self.objects.for_attempt(task_id, attempt),
+            ..self.clone()
+        }
+    }
 }
 
 /// How a task ended on this worker.
@@ -59,6 +71,7 @@ pub(crate) async fn execute(
     shutdown: watch::Receiver<bool>,
 ) -> Outcome {
     let span = tracing::info_span!("task", task = %task.task_id, job = %task.job_id, worker = %ctx.worker_id);
+    let ctx = &ctx.for_attempt(&task.task_id, task.attempt);
     async {
         let attempt = Attempt {
             task_id: task.task_id.clone(),
@@ -229,7 +242,7 @@ async fn run_plan(
         TaskPlan::Video(v) => return video::run(ctx, prefix, v, cancel, progress).await,
         TaskPlan::Stylize(s) => s,
     };
-    let inputs = stylize::fetch_inputs(&ctx.store, stylize).await?;
+    let inputs = stylize::fetch_inputs(&ctx.objects, stylize).await?;
     // The animation is written to a folder of its own, removed on every path.
     let dir = tempfile::Builder::new()
         .prefix("stylefarm-worker-")
@@ -257,7 +270,7 @@ async fn run_plan(
     })
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
-    stylize::upload_outputs(&ctx.store, prefix, stylize, rendered).await
+    stylize::upload_outputs(&ctx.objects, prefix, stylize, rendered).await
 }
 
 /// The snapshots uploaded so far; the newest is the heartbeat's preview.
@@ -278,7 +291,7 @@ impl Snapshots {
     ) {
         while let Ok((name, png)) = rx.try_recv() {
             let key = format!("{prefix}{name}");
-            match ctx.store.put(&key, Bytes::from(png)).await {
+            match ctx.objects.put(&key, Bytes::from(png)).await {
                 Ok(()) => {
                     self.preview.clone_from(&key);
                     self.uploaded.push(key);

@@ -483,6 +483,17 @@ pub(crate) async fn unblock_dependents(
 }
 
 /// The tasks each worker holds now, as (worker, task) pairs.
+const LEASE_EXPIRES: &str = "SELECT lease_expires_ms FROM tasks WHERE task_id = $1";
+
+/// When the task's lease runs out (unix ms; 0 when not leased).
+pub(crate) async fn lease_expires(ex: impl SqliteExecutor<'_>, task_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(LEASE_EXPIRES)
+        .bind(task_id)
+        .fetch_optional(ex)
+        .await?
+        .unwrap_or(0))
+}
+
 const LEASED: &str = "SELECT worker_id, task_id FROM tasks WHERE state = 'leased' ORDER BY seq";
 
 pub(crate) async fn leased(ex: impl SqliteExecutor<'_>) -> Result<Vec<(String, String)>> {

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use stylefarm_proto::pb::{self, work_server::Work};
+use stylefarm_storage::Access;
 use tonic::{Request, Response, Status};
 
 use super::{authorize, convert, required};
 use crate::domain::{AttemptRef, WorkerSpec};
+use crate::error::CoordinatorError;
 use crate::server::Coordinator;
 use crate::tokens::Role;
 
@@ -34,6 +36,32 @@ fn attempt_ref(worker_id: String, task_id: String, attempt: u32) -> Result<Attem
 
 #[tonic::async_trait]
 impl Work for WorkService {
+    async fn presign(
+        &self,
+        request: Request<pb::PresignRequest>,
+    ) -> Result<Response<pb::PresignResponse>, Status> {
+        authorize(&self.coordinator, &request, Role::Worker, "Presign").await?;
+        let r = request.into_inner();
+        let access = match pb::ObjectAccess::try_from(r.access) {
+            Ok(pb::ObjectAccess::Get) => Access::Get,
+            Ok(pb::ObjectAccess::Put) => Access::Put,
+            Ok(pb::ObjectAccess::Head) => Access::Head,
+            _ => {
+                return Err(CoordinatorError::InvalidArgument {
+                    field: "access",
+                    problem: "missing or unknown; use GET, PUT or HEAD".into(),
+                }
+                .into());
+            }
+        };
+        let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        let signed = self.coordinator.presign(&at, access, &r.keys).await?;
+        Ok(Response::new(pb::PresignResponse {
+            urls: signed.urls,
+            expires_unix_ms: signed.expires_ms,
+        }))
+    }
+
     async fn register(
         &self,
         request: Request<pb::RegisterRequest>,
@@ -49,17 +77,11 @@ impl Work for WorkService {
             max_untiled_pixels: r.max_untiled_pixels,
         };
         let reg = self.coordinator.register(spec).await?;
-        let s = reg.storage;
+        #[allow(deprecated)]
         Ok(Response::new(pb::RegisterResponse {
             worker_id: reg.worker_id,
-            storage: Some(pb::StorageInfo {
-                endpoint: s.endpoint,
-                bucket: s.bucket,
-                prefix: s.prefix,
-                region: s.region,
-                access_key: s.access_key,
-                secret_key: s.secret_key,
-            }),
+            // Workers hold no storage keys: they use presigned URLs.
+            storage: None,
             heartbeat_interval_ms: reg.heartbeat_interval_ms,
             lease_timeout_ms: reg.lease_timeout_ms,
         }))

@@ -19,12 +19,12 @@ mod render;
 
 use std::path::Path;
 
+use crate::objects::Objects;
 use bytes::Bytes;
 use stylefarm_engine::video::Motion;
 use stylefarm_engine::{CancelToken, Image};
 use stylefarm_spec::VideoJob;
 use stylefarm_spec::video::{VideoStep, VideoTask, flow_names, frame_name};
-use stylefarm_storage::Store;
 use stylefarm_video::{DecodeOptions, Flow, Frame, weights_from_pgm};
 use tokio::runtime::Handle;
 
@@ -40,7 +40,7 @@ pub(crate) async fn run(
     progress: ProgressSender,
 ) -> Result<Vec<String>, WorkerError> {
     let io = Io {
-        store: ctx.store.clone(),
+        store: ctx.objects.clone(),
         handle: Handle::current(),
         prefix: prefix.to_owned(),
         max_pixels: ctx.limits.max_pixels,
@@ -65,7 +65,7 @@ pub(crate) async fn run(
 
 /// Storage as a blocking step sees it: every call waits on the runtime.
 struct Io {
-    store: Store,
+    store: Objects,
     handle: Handle,
     /// This task's output prefix, `jobs/<job>/<task>/`.
     prefix: String,

@@ -1,0 +1,108 @@
+//! [`Objects`]: storage as a task sees it. The worker holds no storage
+//! keys: for each object it asks the coordinator for a presigned URL
+//! (`Presign`, fenced by the attempt like every report) and moves the bytes
+//! over plain HTTP. A worker whose lease was lost gets no URL, and the URLs
+//! it has expire with the lease.
+
+use bytes::Bytes;
+use stylefarm_proto::connect::AuthChannel;
+use stylefarm_proto::pb;
+use stylefarm_proto::pb::work_client::WorkClient;
+use stylefarm_storage::{Access, PresignedClient, StorageError};
+use tonic::Code;
+
+/// One attempt's access to storage. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Objects {
+    client: WorkClient<AuthChannel>,
+    http: PresignedClient,
+    worker_id: String,
+    task_id: String,
+    attempt: u32,
+}
+
+impl Objects {
+    /// Access for no task yet: [`Objects::for_attempt`] makes a usable one.
+    pub(crate) fn new(
+        client: WorkClient<AuthChannel>,
+        http: PresignedClient,
+        worker_id: String,
+    ) -> Self {
+        Objects {
+            client,
+            http,
+            worker_id,
+            task_id: String::new(),
+            attempt: 0,
+        }
+    }
+
+    /// The same, for `attempt` of `task_id`.
+    pub(crate) fn for_attempt(&self, task_id: &str, attempt: u32) -> Objects {
+        Objects {
+            task_id: task_id.to_owned(),
+            attempt,
+            ..self.clone()
+        }
+    }
+
+    /// Reads the whole object.
+    pub(crate) async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let url = self.url(Access::Get, key).await?;
+        self.http.get(&url, key).await
+    }
+
+    /// Stores `data` under `key` (below the task's output prefix).
+    pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        let url = self.url(Access::Put, key).await?;
+        self.http.put(&url, key, data).await
+    }
+
+    /// `Some(size in bytes)` if the object exists.
+    pub(crate) async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        let url = self.url(Access::Head, key).await?;
+        self.http.head(&url, key).await
+    }
+
+    async fn url(&self, access: Access, key: &str) -> Result<String, StorageError> {
+        let (wire, op) = match access {
+            Access::Get => (pb::ObjectAccess::Get, "get"),
+            Access::Put => (pb::ObjectAccess::Put, "put"),
+            Access::Head => (pb::ObjectAccess::Head, "head"),
+        };
+        let request = pb::PresignRequest {
+            worker_id: self.worker_id.clone(),
+            task_id: self.task_id.clone(),
+            attempt: self.attempt,
+            access: wire.into(),
+            keys: vec![key.to_owned()],
+        };
+        let response = self.client.clone().presign(request).await.map_err(|s| {
+            let message = format!("the coordinator gave no URL: {}", s.message());
+            match s.code() {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Unknown => {
+                    StorageError::Unreachable {
+                        endpoint: "the coordinator".into(),
+                        op: format!("presign {op} of {key}"),
+                        message,
+                    }
+                }
+                _ => StorageError::Denied {
+                    op: op.into(),
+                    key: key.to_owned(),
+                    message,
+                },
+            }
+        })?;
+        response
+            .into_inner()
+            .urls
+            .into_iter()
+            .next()
+            .ok_or_else(|| StorageError::S3 {
+                op: format!("presign {op}"),
+                key: key.to_owned(),
+                message: "the coordinator answered without a URL".into(),
+            })
+    }
+}
