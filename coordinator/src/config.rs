@@ -11,7 +11,8 @@ use stylefarm_storage::StorageConfig;
 pub struct CoordinatorConfig {
     /// `sqlite://PATH` (created if missing) or `sqlite::memory:`.
     pub db_url: String,
-    /// Where inputs and outputs live; handed to workers at registration.
+    /// Where inputs and outputs live. Only the coordinator holds these
+    /// credentials: workers get presigned URLs.
     pub storage: StorageConfig,
     /// A leased task whose worker has not heartbeated for this long is
     /// retried elsewhere.
@@ -32,6 +33,15 @@ pub struct CoordinatorConfig {
     /// authenticates its own client and workers. `None`: only stored
     /// tokens are accepted.
     pub admin_token: Option<String>,
+    /// Most tasks one job may be planned into; a bigger job is refused
+    /// (split it, or raise this).
+    pub max_tasks_per_job: usize,
+    /// Most unfinished (queued or running) jobs of one client; admins are
+    /// not limited.
+    pub max_queued_jobs_per_client: u32,
+    /// Calls per second one token name may make (bursts of twice that);
+    /// 0 = no limit. Admins are not limited.
+    pub max_requests_per_second: u32,
     /// Certificate and key to serve gRPC over TLS; `None` serves plain
     /// HTTP/2 (loopback and trusted networks only).
     pub tls: Option<ServerTls>,
@@ -61,6 +71,12 @@ impl std::fmt::Debug for CoordinatorConfig {
                 "admin_token",
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("max_tasks_per_job", &self.max_tasks_per_job)
+            .field(
+                "max_queued_jobs_per_client",
+                &self.max_queued_jobs_per_client,
+            )
+            .field("max_requests_per_second", &self.max_requests_per_second)
             .field("tls", &self.tls.is_some())
             .finish()
     }
@@ -77,6 +93,14 @@ impl CoordinatorConfig {
     pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
     /// Default per-(worker, job) failure limit.
     pub const DEFAULT_WORKER_JOB_FAILURE_LIMIT: u32 = 2;
+    /// Default tasks per job: a 200-cell grid, a 16K print in tiles and an
+    /// hour of video at 25 fps fit.
+    pub const DEFAULT_MAX_TASKS_PER_JOB: usize = 100_000;
+    /// Default unfinished jobs per client.
+    pub const DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT: u32 = 1000;
+    /// Default calls per second per token: far above what a watching client
+    /// or a worker with a few slots makes.
+    pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 500;
     /// Default upload limit: 256 MiB.
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 256 << 20;
 
@@ -93,6 +117,9 @@ impl CoordinatorConfig {
             worker_job_failure_limit: Self::DEFAULT_WORKER_JOB_FAILURE_LIMIT,
             max_upload_bytes: Self::DEFAULT_MAX_UPLOAD_BYTES,
             admin_token: None,
+            max_tasks_per_job: Self::DEFAULT_MAX_TASKS_PER_JOB,
+            max_queued_jobs_per_client: Self::DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT,
+            max_requests_per_second: Self::DEFAULT_MAX_REQUESTS_PER_SECOND,
             tls: None,
         }
     }

@@ -106,6 +106,13 @@ pub enum CoordinatorError {
         /// What was wrong with the token and which one the call needs.
         problem: String,
     },
+    /// A limit of the farm was reached: tasks per job, unfinished jobs per
+    /// client, calls per second.
+    #[error("{problem}")]
+    LimitExceeded {
+        /// Which limit, and what to do.
+        problem: String,
+    },
     /// The token is valid but its role may not make this call, or the job
     /// is another client's.
     #[error("{problem}")]

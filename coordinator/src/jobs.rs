@@ -28,6 +28,19 @@ impl Coordinator {
         // A doodle is planned (scales, cached targets, tiles) as the texture
         // it renders as: its size follows from the doodle's.
         spec.size_doodle();
+        if owner.role != Role::Admin {
+            let limit = self.config().max_queued_jobs_per_client;
+            let unfinished =
+                jobs::unfinished_of(&mut *self.db().read().await?, &owner.name).await?;
+            if unfinished >= i64::from(limit) {
+                return Err(CoordinatorError::LimitExceeded {
+                    problem: format!(
+                        "{} has {unfinished} unfinished jobs, the most a client may have queued (max_queued_jobs_per_client = {limit}); wait for some to end or cancel them",
+                        owner.name
+                    ),
+                });
+            }
+        }
         let split = planner::split_if_too_big(&mut spec, self.untiled_pixels().await?);
         if let Some(what) = &split {
             info!(%what, "job split into tiles");
@@ -47,6 +60,15 @@ impl Coordinator {
         }
         let job_id = Uuid::new_v4().to_string();
         let mut plan = planner::plan(&spec, &job_id, &cached);
+        let limit = self.config().max_tasks_per_job;
+        if plan.tasks.len() > limit {
+            return Err(CoordinatorError::LimitExceeded {
+                problem: format!(
+                    "the job plans into {} tasks; a job may have at most {limit} (max_tasks_per_job): split it into smaller jobs",
+                    plan.tasks.len()
+                ),
+            });
+        }
         if let Some(what) = split {
             plan.note = format!("{what}; {}", plan.note);
         }

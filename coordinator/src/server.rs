@@ -19,7 +19,7 @@ use crate::error::{CoordinatorError, Result};
 use crate::events::Events;
 use crate::lease::LeaseMemory;
 use crate::service::{AdminService, FarmService, WorkService};
-use crate::tokens::token_hash;
+use crate::tokens::{RateLimiter, rate_limiter, token_hash};
 
 /// Largest gRPC message accepted: upload chunks are the big ones, and clients
 /// send at most a few MiB per chunk.
@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) lease: LeaseMemory,
     /// SHA-256 of the configuration's admin token.
     pub(crate) admin_token_hash: Option<String>,
+    /// Calls per second per token name; `None`: no limit.
+    pub(crate) rate_limiter: Option<RateLimiter>,
 }
 
 impl Coordinator {
@@ -50,9 +52,11 @@ impl Coordinator {
         let store = Store::connect(config.storage.clone()).await?;
         info!(db = %config.db_url, storage = %config.storage.endpoint, "coordinator state opened");
         let admin_token_hash = config.admin_token.as_deref().map(token_hash);
+        let rate_limiter = rate_limiter(config.max_requests_per_second);
         Ok(Coordinator {
             inner: Arc::new(Inner {
                 admin_token_hash,
+                rate_limiter,
                 config,
                 db,
                 store,

@@ -97,6 +97,20 @@ pub(crate) struct TokenView {
 /// Name of the configuration's admin token.
 pub(crate) const CONFIG_ADMIN: &str = "admin";
 
+/// Calls per second per token name ([`CoordinatorConfig::max_requests_per_second`](crate::CoordinatorConfig)),
+/// a generic cell rate algorithm from `governor`.
+pub(crate) type RateLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// The limiter of `per_second` calls per second with bursts of twice
+/// that; `None` for no limit.
+pub(crate) fn rate_limiter(per_second: u32) -> Option<RateLimiter> {
+    let rate = std::num::NonZeroU32::new(per_second)?;
+    let burst = rate.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1));
+    Some(governor::RateLimiter::keyed(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
 /// Longest token name, in bytes.
 const MAX_NAME_BYTES: usize = 64;
 
@@ -196,6 +210,18 @@ impl Coordinator {
                 role: view.role,
             }
         };
+        if caller.role != Role::Admin
+            && let Some(limiter) = &self.inner.rate_limiter
+            && limiter.check_key(&caller.name).is_err()
+        {
+            return Err(CoordinatorError::LimitExceeded {
+                problem: format!(
+                    "{call}: too many calls with {}'s tokens: at most {} per second (max_requests_per_second); slow down and retry",
+                    caller.name,
+                    self.config().max_requests_per_second
+                ),
+            });
+        }
         if !caller.role.allows(need) {
             let needed = match need {
                 Role::Admin => "an admin token".to_owned(),

@@ -34,6 +34,16 @@ pub struct FarmLayer {
     /// Largest accepted upload (e.g. 256MiB) [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_upload: Option<ByteSize>,
+    /// Most tasks one job may be planned into [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub max_tasks_per_job: Option<usize>,
+    /// Most unfinished jobs one client may have [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_queued_jobs_per_client: Option<u32>,
+    /// Calls per second one token name may make, bursts of twice that; 0 = no limit
+    /// [default: 500].
+    #[arg(long, value_name = "N")]
+    pub max_requests_per_second: Option<u32>,
 }
 
 impl FarmLayer {
@@ -48,6 +58,13 @@ impl FarmLayer {
                 .worker_job_failure_limit
                 .or(self.worker_job_failure_limit),
             max_upload: over.max_upload.or(self.max_upload),
+            max_tasks_per_job: over.max_tasks_per_job.or(self.max_tasks_per_job),
+            max_queued_jobs_per_client: over
+                .max_queued_jobs_per_client
+                .or(self.max_queued_jobs_per_client),
+            max_requests_per_second: over
+                .max_requests_per_second
+                .or(self.max_requests_per_second),
         }
     }
 
@@ -65,6 +82,14 @@ impl FarmLayer {
         anyhow::ensure!(
             self.max_attempts != Some(0),
             "max_attempts 0: use at least 1"
+        );
+        anyhow::ensure!(
+            self.max_tasks_per_job != Some(0),
+            "max_tasks_per_job 0: use at least 1"
+        );
+        anyhow::ensure!(
+            self.max_queued_jobs_per_client != Some(0),
+            "max_queued_jobs_per_client 0: use at least 1"
         );
         Ok(())
     }
@@ -92,6 +117,15 @@ impl FarmLayer {
         }
         if let Some(v) = self.max_upload {
             c.max_upload_bytes = v.0;
+        }
+        if let Some(v) = self.max_tasks_per_job {
+            c.max_tasks_per_job = v;
+        }
+        if let Some(v) = self.max_queued_jobs_per_client {
+            c.max_queued_jobs_per_client = v;
+        }
+        if let Some(v) = self.max_requests_per_second {
+            c.max_requests_per_second = v;
         }
     }
 }

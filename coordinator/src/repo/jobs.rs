@@ -105,6 +105,17 @@ pub(crate) async fn list(
     Ok(query.fetch_all(ex).await?)
 }
 
+const UNFINISHED_OF_OWNER: &str =
+    "SELECT COUNT(*) FROM jobs WHERE owner = $1 AND state IN ('queued', 'running')";
+
+/// How many of `owner`'s jobs are queued or running.
+pub(crate) async fn unfinished_of(ex: impl SqliteExecutor<'_>, owner: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(UNFINISHED_OF_OWNER)
+        .bind(owner)
+        .fetch_one(ex)
+        .await?)
+}
+
 const OWNER: &str = "SELECT owner FROM jobs WHERE job_id = $1";
 
 /// The name of the token that submitted the job; `None` if there is no

@@ -65,7 +65,9 @@ impl From<CoordinatorError> for Status {
             E::StaleAttempt { .. } | E::TaskCancelled { .. } => {
                 Status::failed_precondition(message)
             }
-            E::UploadTooLarge { .. } => Status::resource_exhausted(message),
+            E::UploadTooLarge { .. } | E::LimitExceeded { .. } => {
+                Status::resource_exhausted(message)
+            }
             E::Unauthenticated { .. } => Status::unauthenticated(message),
             E::PermissionDenied { .. } => Status::permission_denied(message),
             E::Storage(StorageError::BadKey { .. } | StorageError::BadExtension { .. }) => {

@@ -7,4 +7,6 @@ mod auth;
 mod failures;
 mod inputs;
 mod jobs;
+mod limits;
+mod presign;
 mod scheduling;
