@@ -7,7 +7,7 @@ use crate::limits::{
     MAX_GALLERY_CELLS, MAX_NAME_LEN, MAX_SIDE, MAX_STEPS, MAX_TILES, MIN_SIDE, MIN_STEPS, MIN_TILE,
 };
 use crate::names::{GridAxis, JobKind};
-use crate::render::{RenderSettings, Scales, check_input_key, non_negative};
+use crate::render::{RenderSettings, Scales, check_input_key, non_negative, range_u32};
 use crate::video::VideoJob;
 
 /// An uploaded picture: its input key, a label, and its size when known.
@@ -101,6 +101,7 @@ impl JobSpec {
     /// Checks every field; the first problem found is returned.
     pub fn validate(&self) -> Check {
         label("name", &self.name)?;
+        self.validate_other_kinds_fields()?;
         // One arm per job kind: a new kind adds its own shape rules here.
         match self.kind {
             JobKind::Single => self.validate_single(),
@@ -112,6 +113,31 @@ impl JobSpec {
         }?;
         self.validate_masks()?;
         self.validate_output_size()
+    }
+
+    /// Refuses the keyed fields of other kinds (a gallery's `contents`, a
+    /// video job's `video`): ignored, their keys would reach
+    /// [`Self::input_keys`] unchecked.
+    fn validate_other_kinds_fields(&self) -> Check {
+        if !self.contents.is_empty() && self.kind != JobKind::Gallery {
+            return Err(InvalidSpec::new(
+                "contents",
+                format!(
+                    "{} given in a {:?} job",
+                    self.contents.len(),
+                    self.kind.as_str()
+                ),
+                "only gallery jobs take several contents; use content_key",
+            ));
+        }
+        if self.video.is_some() && self.kind != JobKind::Video {
+            return Err(InvalidSpec::new(
+                "video",
+                format!("given in a {:?} job", self.kind.as_str()),
+                "only video jobs take a video: use kind \"video\", or drop the video",
+            ));
+        }
+        Ok(())
     }
 
     /// With the content's size known: the picture at every scale has each
@@ -256,17 +282,6 @@ impl JobSpec {
                 }
                 Some(c) => check_input_key("content_key", &c.key)?,
             }
-        }
-        if !self.contents.is_empty() {
-            return Err(InvalidSpec::new(
-                "contents",
-                format!(
-                    "{} given in a {:?} job",
-                    self.contents.len(),
-                    self.kind.as_str()
-                ),
-                "only gallery jobs take several contents; use content_key",
-            ));
         }
         if let Some(c) = &self.content {
             label("content_name", &c.name)?;
@@ -418,6 +433,12 @@ impl JobSpec {
                 format!("{overlap} is more than half the tile ({tile})"),
                 "use an overlap of at most tile / 2",
             ));
+        }
+        // The picture's size before its tiles are counted: counting them
+        // for a claimed size near u32::MAX overflowed and ran out of memory.
+        match self.settings.texture {
+            Some(_) => self.settings.validate_texture()?,
+            None => range_u32("settings.size", self.settings.size, MIN_SIDE, MAX_SIDE)?,
         }
         let (w, h) = self.tiled_dims();
         let n = tiles(w, h, tile, overlap).len();

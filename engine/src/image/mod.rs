@@ -8,7 +8,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use image::{
-    DynamicImage, ImageDecoder, ImageError, ImageReader, Rgb32FImage, imageops::FilterType,
+    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Rgb32FImage,
+    imageops::FilterType,
 };
 
 use crate::error::{EngineError, Result};
@@ -45,7 +46,9 @@ impl Image {
     /// composited on white). `name` is only used in error messages.
     ///
     /// Order: the header's stored dimensions are checked against
-    /// `max_pixels` before anything else (rotation keeps the pixel count),
+    /// `max_pixels` before anything else (rotation keeps the pixel count;
+    /// a TIFF's structure goes first, as reading its header allocates by
+    /// the counts it states),
     /// then the file's structure (see `integrity`: truncated or corrupt files
     /// are [`EngineError::DamagedImage`], never a filled-in picture), then
     /// the pixels are decoded.
@@ -66,6 +69,13 @@ impl Image {
                 "unrecognised image format; use PNG, JPEG, GIF, BMP, TIFF or WebP".into(),
             ));
         };
+        // A TIFF's size lies in a directory whose values the decoder
+        // allocates by their stated count before it finds them missing (a
+        // 1 KiB file made it allocate 10 MiB): its structure, whose check
+        // allocates nothing, is checked first.
+        if format == ImageFormat::Tiff {
+            integrity::check(format, bytes).map_err(damaged)?;
+        }
         let mut decoder = reader.into_decoder().map_err(|e| match e {
             ImageError::Unsupported(e) => bad(format!("{e}; convert it to PNG or JPEG")),
             e => damaged(format!("its header is unreadable ({e})")),
