@@ -95,7 +95,7 @@ fn two_workers_share_a_video_and_a_worker_killed_during_a_segment_is_replaced() 
     let dir = tempfile::tempdir().unwrap();
     let imgs = small_images(dir.path());
     let video = clip(dir.path(), 12);
-    let coord = coordinator(&dir.path().join("farm"), 0, 0, 2.0);
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 6.0);
     let url = coord.url.clone();
     let mut procs = Procs(vec![coord.child, worker(&url, "w0"), worker(&url, "w1")]);
     wait_for(Duration::from_secs(60), "both workers", || {

@@ -244,6 +244,10 @@ fn set_tiff_size(b: &mut [u8], w: u32, h: u32) -> bool {
         Some(b"MM\0*") => false,
         _ => return false,
     };
+    // A truncated file may end inside the header's IFD offset.
+    if b.len() < 8 {
+        return false;
+    }
     let u16_at = |b: &[u8], i: usize| {
         let v = [b[i], b[i + 1]];
         if le {
@@ -487,6 +491,9 @@ fn config(cases: u32) -> ProptestConfig {
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
+        // The same cases on every run, so that CI is repeatable; a new
+        // seed explores further (PROPTEST_RNG_SEED has no effect here).
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_201),
         ..ProptestConfig::default()
     }
 }

@@ -56,6 +56,9 @@ fn config(cases: u32) -> ProptestConfig {
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
+        // The same cases on every run, so that CI is repeatable; a new
+        // seed explores further (PROPTEST_RNG_SEED has no effect here).
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_201),
         ..ProptestConfig::default()
     }
 }
