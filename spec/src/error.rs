@@ -31,6 +31,14 @@ impl InvalidSpec {
             hint: hint.into(),
         }
     }
+
+    /// The same refusal of a message that lies at `prefix` in the one
+    /// refused: `settings.size` within `params.stylize` is
+    /// `params.stylize.settings.size`.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
 }
 
 /// The result of a check.

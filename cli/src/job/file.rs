@@ -64,7 +64,8 @@ impl JobFile {
         file.video = file.video.as_deref().map(rel);
         file.style_masks = file.style_masks.iter().map(|p| rel(p)).collect();
         for s in &mut file.styles {
-            let (p, weight) = super::inputs::parse_style(s)?;
+            let (p, weight) = super::inputs::parse_style(s)
+                .with_context(|| format!("invalid job file {}: styles", path.display()))?;
             *s = format!("{}:{weight}", rel(&p).display());
         }
         if let Some(init) = &file.render.init

@@ -3,9 +3,12 @@
 //!
 //! Layout: this file (the steps in order); `file` (the job file); `inputs`
 //! (positionals, styles, folders); `masks` (region maps: semantic style
-//! transfer and doodles); `shape` (each kind's shape in flag terms).
+//! transfer and doodles); `shape` (each kind's shape in flag terms); `fuzz`
+//! (job files fuzzed, tests only).
 
 mod file;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod inputs;
 mod masks;
 mod shape;

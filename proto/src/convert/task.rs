@@ -129,7 +129,8 @@ fn stylize_in(s: &pb::StylizeParams) -> Result<StylizeTask, InvalidSpec> {
         content_size: (s.content_width > 0 && s.content_height > 0)
             .then_some((s.content_width, s.content_height)),
         styles: s.styles.iter().map(style_in).collect(),
-        settings: RenderSettings::try_from(settings)?,
+        // Named as in a job (`settings.size`), below `params.stylize`.
+        settings: RenderSettings::try_from(settings).map_err(|e| e.within("params.stylize"))?,
         output_name: s.output_name.clone(),
         targets,
         previous_scale: nonempty(&s.previous_scale_key),

@@ -74,13 +74,16 @@ pub(super) fn video_task_in(p: &pb::VideoParams) -> Result<VideoTask, InvalidSpe
             ));
         }
     };
-    let video = video_in(required("params.video.video", p.video.as_ref())?)?;
+    // The conversions a task shares with a job name fields as in a job
+    // (`settings.size`): here they lie below `params.video`.
+    let video = video_in(required("params.video.video", p.video.as_ref())?)
+        .map_err(|e| e.within("params.video"))?;
     let settings = required("params.video.settings", p.settings.as_ref())?;
     let task = VideoTask {
         step,
         video,
         styles: p.styles.iter().map(style_in).collect(),
-        settings: RenderSettings::try_from(settings)?,
+        settings: RenderSettings::try_from(settings).map_err(|e| e.within("params.video"))?,
         frames: p.frames_prefix.clone(),
         flows: p.flow_prefixes.clone(),
         keyframes: p.keyframes_prefix.clone(),
