@@ -10,7 +10,9 @@
 
 use crate::error::{Check, InvalidSpec};
 use crate::job::{JobSpec, label};
-use crate::limits::{MAX_FPS, MAX_KEYFRAME_EVERY, MAX_SIDE, MAX_VIDEO_FRAMES, MIN_SIDE};
+use crate::limits::{
+    MAX_FPS, MAX_ITERATIONS, MAX_KEYFRAME_EVERY, MAX_SIDE, MAX_VIDEO_FRAMES, MIN_SIDE,
+};
 use crate::names::VideoFormat;
 use crate::render::{check_input_key, non_negative};
 
@@ -267,11 +269,15 @@ impl JobSpec {
             ));
         }
         non_negative("video.temporal_weight", v.temporal_weight)?;
-        if v.frame_iterations == Some(0) {
+        if let Some(n) = v.frame_iterations
+            && !(1..=MAX_ITERATIONS).contains(&n)
+        {
             return Err(InvalidSpec::new(
                 "video.frame_iterations",
-                "0",
-                "give each frame at least 1 iteration, or none for the render's iterations",
+                format!("{n} is out of range"),
+                format!(
+                    "give each frame 1..={MAX_ITERATIONS} iterations, or none for the render's iterations"
+                ),
             ));
         }
         if !(1..=MAX_VIDEO_FRAMES).contains(&v.frames) {
@@ -359,6 +365,14 @@ mod tests {
             "video.keyframe_every",
         );
         bad(|s| s.video.as_mut().unwrap().rate = 0.0, "video.rate");
+        bad(
+            |s| s.video.as_mut().unwrap().frame_iterations = Some(0),
+            "video.frame_iterations",
+        );
+        bad(
+            |s| s.video.as_mut().unwrap().frame_iterations = Some(MAX_ITERATIONS + 1),
+            "video.frame_iterations",
+        );
         bad(|s| s.video.as_mut().unwrap().fps = Some(1e9), "video.fps");
         bad(
             |s| s.video.as_mut().unwrap().temporal_weight = f64::NAN,
