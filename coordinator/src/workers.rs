@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use crate::db::{millis, now_ms};
 use crate::domain::{WorkerSpec, WorkerView, to_u32};
-use crate::error::Result;
+use crate::error::{CoordinatorError, Result};
 use crate::repo::{tasks, workers};
 use crate::server::Coordinator;
+use crate::tokens::{Caller, Role};
 
 /// What a registered worker is told.
 #[derive(Debug, Clone)]
@@ -20,11 +21,12 @@ pub(crate) struct Registration {
 }
 
 impl Coordinator {
-    /// Records a new worker and tells it how often to heartbeat.
-    pub(crate) async fn register(&self, spec: WorkerSpec) -> Result<Registration> {
+    /// Records a new worker, owned by the name of the token that
+    /// registered it, and tells it how often to heartbeat.
+    pub(crate) async fn register(&self, spec: WorkerSpec, owner: &str) -> Result<Registration> {
         let worker_id = Uuid::new_v4().to_string();
         let mut tx = self.db().write().await?;
-        workers::insert(tx.conn(), &worker_id, &spec, now_ms()).await?;
+        workers::insert(tx.conn(), &worker_id, &spec, owner, now_ms()).await?;
         drop(tx.commit().await?);
         info!(worker = %worker_id, name = %spec.name, device = %spec.device, "worker registered");
         Ok(Registration {
@@ -32,6 +34,30 @@ impl Coordinator {
             heartbeat_interval_ms: to_u32(millis(self.config().heartbeat_interval)),
             lease_timeout_ms: to_u32(millis(self.config().lease_timeout)),
         })
+    }
+
+    /// Refuses `caller` speaking for `worker_id` (leasing, reporting,
+    /// presigning) unless it is the token name that registered the worker,
+    /// or an admin: a worker token cannot act for another machine's worker.
+    /// An unknown worker passes here, to be refused by the call itself.
+    pub(crate) async fn check_speaks_for(&self, caller: &Caller, worker_id: &str) -> Result<()> {
+        if caller.role == Role::Admin {
+            return Ok(());
+        }
+        let mut conn = self.db().read().await?;
+        match workers::owner(&mut *conn, worker_id).await? {
+            Some(owner) if !owner.is_empty() && owner != caller.name => {
+                Err(CoordinatorError::PermissionDenied {
+                    problem: format!(
+                        "worker {worker_id} was registered with the token named {owner:?}; \
+                         the worker token {:?} may not speak for it (each machine registers \
+                         its own worker)",
+                        caller.name
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The largest picture every live worker renders in one piece (the

@@ -20,13 +20,15 @@ pub(crate) struct WorkerRow {
 
 const INSERT: &str = "INSERT INTO workers \
      (worker_id, name, device, memory_bytes, slots, engine_version, registered_ms, last_seen_ms, \
-      max_untiled_pixels) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+      max_untiled_pixels, owner) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
+/// Records a worker registered by the token named `owner`.
 pub(crate) async fn insert(
     ex: impl SqliteExecutor<'_>,
     worker_id: &str,
     w: &WorkerSpec,
+    owner: &str,
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(INSERT)
@@ -39,9 +41,21 @@ pub(crate) async fn insert(
         .bind(now_ms)
         .bind(now_ms)
         .bind(i64::try_from(w.max_untiled_pixels).unwrap_or(i64::MAX))
+        .bind(owner)
         .execute(ex)
         .await?;
     Ok(())
+}
+
+const OWNER: &str = "SELECT owner FROM workers WHERE worker_id = $1";
+
+/// The name of the token that registered the worker (`""` for workers
+/// registered before owners were kept); `None` if it is unknown.
+pub(crate) async fn owner(ex: impl SqliteExecutor<'_>, worker_id: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(OWNER)
+        .bind(worker_id)
+        .fetch_optional(ex)
+        .await?)
 }
 
 const TOUCH: &str = "UPDATE workers SET last_seen_ms = $1 WHERE worker_id = $2";

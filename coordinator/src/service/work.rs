@@ -40,7 +40,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::PresignRequest>,
     ) -> Result<Response<pb::PresignResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Presign").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Presign").await?;
         let r = request.into_inner();
         let access = match pb::ObjectAccess::try_from(r.access) {
             Ok(pb::ObjectAccess::Get) => Access::Get,
@@ -55,6 +55,9 @@ impl Work for WorkService {
             }
         };
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator
+            .check_speaks_for(&caller, &at.worker_id)
+            .await?;
         let signed = self.coordinator.presign(&at, access, &r.keys).await?;
         Ok(Response::new(pb::PresignResponse {
             urls: signed.urls,
@@ -66,7 +69,7 @@ impl Work for WorkService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Register").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Register").await?;
         let r = request.into_inner();
         let spec = WorkerSpec {
             name: r.name,
@@ -76,7 +79,7 @@ impl Work for WorkService {
             engine_version: r.engine_version,
             max_untiled_pixels: r.max_untiled_pixels,
         };
-        let reg = self.coordinator.register(spec).await?;
+        let reg = self.coordinator.register(spec, &caller.name).await?;
         #[allow(deprecated)]
         Ok(Response::new(pb::RegisterResponse {
             worker_id: reg.worker_id,
@@ -91,9 +94,12 @@ impl Work for WorkService {
         &self,
         request: Request<pb::LeaseRequest>,
     ) -> Result<Response<pb::LeaseResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Lease").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Lease").await?;
         let r = request.into_inner();
         let worker_id = required("worker_id", &r.worker_id)?;
+        self.coordinator
+            .check_speaks_for(&caller, worker_id)
+            .await?;
         let task = self
             .coordinator
             .lease(worker_id, Duration::from_millis(u64::from(r.wait_ms)))
@@ -107,9 +113,12 @@ impl Work for WorkService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Heartbeat").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Heartbeat").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator
+            .check_speaks_for(&caller, &at.worker_id)
+            .await?;
         let reply = self
             .coordinator
             .heartbeat(&at, r.progress.map(convert::progress_in))
@@ -124,9 +133,12 @@ impl Work for WorkService {
         &self,
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::CompleteResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Complete").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Complete").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator
+            .check_speaks_for(&caller, &at.worker_id)
+            .await?;
         self.coordinator.complete(&at, r.output_keys).await?;
         Ok(Response::new(pb::CompleteResponse {}))
     }
@@ -135,9 +147,12 @@ impl Work for WorkService {
         &self,
         request: Request<pb::FailRequest>,
     ) -> Result<Response<pb::FailResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Fail").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Fail").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator
+            .check_speaks_for(&caller, &at.worker_id)
+            .await?;
         self.coordinator.fail(&at, &r.message, r.permanent).await?;
         Ok(Response::new(pb::FailResponse {}))
     }
@@ -146,9 +161,12 @@ impl Work for WorkService {
         &self,
         request: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Worker, "Release").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Worker, "Release").await?;
         let r = request.into_inner();
         let at = attempt_ref(r.worker_id, r.task_id, r.attempt)?;
+        self.coordinator
+            .check_speaks_for(&caller, &at.worker_id)
+            .await?;
         self.coordinator.release(&at).await?;
         Ok(Response::new(pb::ReleaseResponse {}))
     }

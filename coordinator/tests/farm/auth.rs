@@ -436,3 +436,64 @@ async fn token_requests_are_checked() {
     assert!(listed.contains(&info.token_id));
     assert!(!listed.contains(&created.token[3..]), "a secret was listed");
 }
+
+/// A worker belongs to the name of the token that registered it: another
+/// worker token cannot lease, heartbeat or report for it (it could steal or
+/// fail another machine's tasks); its own token and an admin can.
+#[tokio::test]
+async fn a_worker_token_cannot_speak_for_another_tokens_worker() {
+    let farm = TestFarm::start().await;
+    let (a, _) = create(&farm, "node-a", pb::Role::Worker, 0).await;
+    let (b, _) = create(&farm, "node-b", pb::Role::Worker, 0).await;
+    let as_a = clients(farm.addr, Some(&a)).await;
+    let as_b = clients(farm.addr, Some(&b)).await;
+    let admin = clients(farm.addr, Some(crate::common::ADMIN)).await;
+    let worker_id = as_a
+        .1
+        .clone()
+        .register(pb::RegisterRequest {
+            name: "a".into(),
+            slots: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .worker_id;
+    let lease = |c: &Clients| {
+        let mut w = c.1.clone();
+        let worker_id = worker_id.clone();
+        async move {
+            w.lease(pb::LeaseRequest {
+                worker_id,
+                wait_ms: 0,
+            })
+            .await
+        }
+    };
+    let e = lease(&as_b)
+        .await
+        .expect_err("node-b leasing for node-a's worker");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("node-a") && e.message().contains("node-b"),
+        "the refusal should name both tokens: {}",
+        e.message()
+    );
+    let e = as_b
+        .1
+        .clone()
+        .heartbeat(pb::HeartbeatRequest {
+            worker_id: worker_id.clone(),
+            task_id: "t".into(),
+            attempt: 1,
+            ..Default::default()
+        })
+        .await
+        .expect_err("node-b heartbeating for node-a's worker");
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    lease(&as_a).await.expect("its own token leases");
+    lease(&admin)
+        .await
+        .expect("an admin may act for any worker");
+}
