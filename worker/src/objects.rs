@@ -3,6 +3,11 @@
 //! (`Presign`, fenced by the attempt like every report) and moves the bytes
 //! over plain HTTP. A worker whose lease was lost gets no URL, and the URLs
 //! it has expire with the lease.
+//!
+//! A URL lives as long as the lease has left when it is signed (at least
+//! 1 s): on a loaded machine a request can reach storage after that, while
+//! heartbeats have renewed the lease. So a refusal (`Denied`) is retried
+//! once with a fresh URL; a worker that lost its lease gets none.
 
 use bytes::Bytes;
 use stylefarm_proto::connect::AuthChannel;
@@ -48,20 +53,50 @@ impl Objects {
 
     /// Reads the whole object.
     pub(crate) async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let url = self.url(Access::Get, key).await?;
-        self.http.get(&url, key).await
+        let http = &self.http;
+        self.with_url(
+            Access::Get,
+            key,
+            |url| async move { http.get(&url, key).await },
+        )
+        .await
     }
 
     /// Stores `data` under `key` (below the task's output prefix).
     pub(crate) async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
-        let url = self.url(Access::Put, key).await?;
-        self.http.put(&url, key, data).await
+        let http = &self.http;
+        self.with_url(Access::Put, key, |url| {
+            let data = data.clone();
+            async move { http.put(&url, key, data).await }
+        })
+        .await
     }
 
     /// `Some(size in bytes)` if the object exists.
     pub(crate) async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        let url = self.url(Access::Head, key).await?;
-        self.http.head(&url, key).await
+        let http = &self.http;
+        self.with_url(Access::Head, key, |url| async move {
+            http.head(&url, key).await
+        })
+        .await
+    }
+
+    /// Runs `request` with a fresh URL for `access` to `key`, and once more
+    /// with another if storage refused the first.
+    async fn with_url<T, F, Fut>(
+        &self,
+        access: Access,
+        key: &str,
+        request: F,
+    ) -> Result<T, StorageError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        match request(self.url(access, key).await?).await {
+            Err(StorageError::Denied { .. }) => request(self.url(access, key).await?).await,
+            done => done,
+        }
     }
 
     async fn url(&self, access: Access, key: &str) -> Result<String, StorageError> {
