@@ -147,6 +147,7 @@ mod tests {
             region: "us-east-1".into(),
             access_key: "a".into(),
             secret_key: "s".into(),
+            public_endpoint: None,
         };
         let mut c = CoordinatorConfig::new("sqlite::memory:", storage);
         c.retry_backoff = Duration::from_millis(100);

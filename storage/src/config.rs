@@ -20,6 +20,11 @@ pub struct StorageConfig {
     pub region: String,
     pub access_key: String,
     pub secret_key: String,
+    /// Where workers reach the server when that differs from `endpoint`,
+    /// which the coordinator uses: presigned URLs name it. The embedded S3
+    /// server behind TLS serves the coordinator on a loopback listener and
+    /// workers on `https://…`. `None`: `endpoint`.
+    pub public_endpoint: Option<String>,
 }
 
 // Hand-written so the secret never lands in logs or error reports.
@@ -32,6 +37,7 @@ impl std::fmt::Debug for StorageConfig {
             .field("region", &self.region)
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
+            .field("public_endpoint", &self.public_endpoint)
             .finish()
     }
 }
@@ -63,6 +69,7 @@ impl StorageConfig {
                 .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             access_key: required("AWS_ACCESS_KEY_ID")?,
             secret_key: required("AWS_SECRET_ACCESS_KEY")?,
+            public_endpoint: None,
         })
     }
 
@@ -73,17 +80,22 @@ impl StorageConfig {
             field: field.to_owned(),
             reason,
         };
-        let endpoint = self.endpoint.trim();
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-            || endpoint.len() <= "https://".len()
-        {
-            return Err(bad(
-                "endpoint",
-                format!(
-                    "'{}' is not an http:// or https:// URL; use e.g. http://127.0.0.1:9000",
-                    self.endpoint
-                ),
-            ));
+        for (field, url) in [
+            ("endpoint", Some(&self.endpoint)),
+            ("public_endpoint", self.public_endpoint.as_ref()),
+        ] {
+            let Some(url) = url else { continue };
+            let trimmed = url.trim();
+            if !(trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+                || trimmed.len() <= "https://".len()
+            {
+                return Err(bad(
+                    field,
+                    format!(
+                        "'{url}' is not an http:// or https:// URL; use e.g. http://127.0.0.1:9000"
+                    ),
+                ));
+            }
         }
         check_bucket_name(&self.bucket).map_err(|reason| {
             bad(
@@ -147,6 +159,7 @@ mod tests {
             region: DEFAULT_REGION.into(),
             access_key: "AK".into(),
             secret_key: "very-secret".into(),
+            public_endpoint: None,
         }
     }
 

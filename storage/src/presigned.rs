@@ -64,7 +64,7 @@ impl Store {
                 message: e.to_string(),
             })?;
         let bucket = &self.config().bucket;
-        let client = self.client();
+        let client = self.presigner();
         let signed = match access {
             Access::Get => client
                 .get_object()
@@ -119,16 +119,36 @@ pub struct PresignedClient {
 impl PresignedClient {
     /// A client with the system's TLS roots for https storage.
     pub fn new() -> Result<PresignedClient, StorageError> {
+        PresignedClient::with_ca(None)
+    }
+
+    /// A client that trusts the PEM certificates `ca_pem` as well as the system's roots: the
+    /// private CA of a farm whose embedded S3 server serves TLS (the workers' `--ca`).
+    ///
+    /// Errors: `BadConfig` (field `TLS`) when `ca_pem` holds no certificate.
+    pub fn with_ca(ca_pem: Option<&[u8]>) -> Result<PresignedClient, StorageError> {
         // reqwest is built without a provider of its own: use aws-lc-rs,
         // which aws-sdk-s3 brings, as the process's one. (Fails harmlessly
         // when it is installed already.)
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| StorageError::BadConfig {
-                field: "TLS".into(),
-                reason: format!("cannot set up the HTTP client for presigned URLs: {e}"),
-            })?;
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| StorageError::BadConfig {
+                    field: "TLS".into(),
+                    reason: "the CA file holds no PEM certificate; give the farm's CA (--ca)"
+                        .into(),
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| StorageError::BadConfig {
+            field: "TLS".into(),
+            reason: format!("cannot set up the HTTP client for presigned URLs: {e}"),
+        })?;
         Ok(PresignedClient { http })
     }
 

@@ -24,6 +24,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Store {
     client: Client,
+    /// Signs presigned URLs for `cfg.public_endpoint` where it is set (signing makes no request,
+    /// so this client never connects).
+    presigner: Option<Client>,
     cfg: Arc<StorageConfig>,
     /// `cfg.prefix` trimmed of slashes; `""` for none.
     prefix: Arc<str>,
@@ -69,7 +72,16 @@ impl Store {
                     .build(),
             )
             .build();
+        let presigner = cfg.public_endpoint.as_ref().map(|url| {
+            Client::from_conf(
+                sdk_cfg
+                    .to_builder()
+                    .endpoint_url(url.trim().trim_end_matches('/'))
+                    .build(),
+            )
+        });
         let store = Store {
+            presigner,
             client: Client::from_conf(sdk_cfg),
             cfg: Arc::new(cfg),
             prefix: prefix.into(),
@@ -84,8 +96,9 @@ impl Store {
         &self.cfg
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    /// The client whose endpoint presigned URLs name: workers' (`public_endpoint`) where set.
+    pub(crate) fn presigner(&self) -> &Client {
+        self.presigner.as_ref().unwrap_or(&self.client)
     }
 
     /// The key prefix inside the bucket, trimmed of slashes.

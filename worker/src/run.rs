@@ -47,7 +47,9 @@ pub async fn run(
     let mut client = WorkClient::new(channel);
     let registered = register(&mut client, &config, budget, untiled).await?;
     let worker_id = registered.worker_id.clone();
-    let http = PresignedClient::new()?;
+    // Presigned URLs of an embedded S3 server behind TLS are signed by the
+    // farm's CA, the one the coordinator's connection trusts.
+    let http = PresignedClient::with_ca(config.coordinator.ca_pem.as_deref())?;
     let heartbeat = Duration::from_millis(registered.heartbeat_interval_ms.max(100) as u64);
     info!(worker = %worker_id, slots = config.slots, "worker registered");
 

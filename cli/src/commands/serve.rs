@@ -19,6 +19,17 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
     let data_dir = &settings.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            Some(ServerTls {
+                cert_pem: read(cert)?,
+                key_pem: read(key)?,
+            })
+        }
+        _ => None,
+    };
     let mut embedded = None;
     let storage = match (&args.storage, &args.s3_endpoint) {
         (Some(url), Some(endpoint)) => {
@@ -40,12 +51,20 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
                 .s3_listen
                 .parse()
                 .with_context(|| format!("--s3-listen {}", args.s3_listen))?;
-            let s3 = EmbeddedS3::start(&data_dir.join("objects"), listen).await?;
+            let root = data_dir.join("objects");
+            // With TLS, workers reach the embedded S3 server over https
+            // with the same certificate as gRPC.
+            let s3 = match &tls {
+                Some(tls) => EmbeddedS3::start_tls(&root, listen, &tls.cert_pem, &tls.key_pem)
+                    .await
+                    .context("--tls-cert/--tls-key for the embedded S3 server")?,
+                None => EmbeddedS3::start(&root, listen).await?,
+            };
             let cfg = s3.storage_config(BUCKET, "");
             eprintln!(
                 "embedded S3 server on {} over {}",
-                s3.endpoint(),
-                data_dir.join("objects").display()
+                cfg.public_endpoint.as_deref().unwrap_or(&cfg.endpoint),
+                root.display()
             );
             embedded = Some(s3);
             cfg
@@ -58,17 +77,7 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
         Some(token) => token.trim().to_owned(),
         None => admin_token_file(data_dir)?,
     });
-    cfg.tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let read =
-                |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-            Some(ServerTls {
-                cert_pem: read(cert)?,
-                key_pem: read(key)?,
-            })
-        }
-        _ => None,
-    };
+    cfg.tls = tls;
     let coordinator = Coordinator::open(cfg).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
