@@ -78,11 +78,6 @@ impl Image {
         }
         let mut decoder = reader.into_decoder().map_err(|e| match e {
             ImageError::Unsupported(e) => bad(format!("{e}; convert it to PNG or JPEG")),
-            // A size past what the format's decoder reads at all (a WebP
-            // canvas over 2^32 pixels): too large, not damaged.
-            ImageError::Limits(e) => bad(format!(
-                "its header claims a picture too large to decode ({e}); shrink it first"
-            )),
             e => damaged(format!("its header is unreadable ({e})")),
         })?;
         let (w, h) = decoder.dimensions();

@@ -413,9 +413,7 @@ fn a_webp_canvas_past_four_gigapixels_is_refused_by_its_decoder() {
     let e = image.unwrap_err();
     let message = e.to_string();
     assert!(
-        message.to_lowercase().contains("too large")
-            && message.contains("huge.webp")
-            && !message.contains("corrupt"),
+        message.to_lowercase().contains("too large") && message.contains("huge.webp"),
         "{message}"
     );
     assert!(largest < 1 << 20, "allocated {largest} bytes");
