@@ -114,7 +114,8 @@ impl EmbeddedS3 {
         })
     }
 
-    /// The address actually bound (the real port when started on port 0).
+    /// The plain-HTTP address actually bound (the real port when started on port 0): the one
+    /// asked for, or with TLS the coordinator's loopback one (workers': [`Self::public_endpoint`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
