@@ -39,7 +39,7 @@ const RUNNING_MEMORY_JOBS: usize = 4096;
 pub(crate) struct LeaseMemory {
     /// No lease expires before this time (a lower bound: heartbeats only move
     /// deadlines later). 0 = look now.
-    expiry_floor: AtomicI64,
+    pub(crate) expiry_floor: AtomicI64,
     /// When each worker was last recorded as seen in the database.
     seen: Mutex<HashMap<String, i64>>,
     /// Jobs already marked running.

@@ -1,7 +1,9 @@
 //! What workers report about a leased task: heartbeats, completion, failure
 //! and release. Every report is fenced by (task, attempt, worker): only the
 //! attempt that holds the lease changes anything, so a worker that lost its
-//! lease (and whose task moved on) cannot overwrite the newer attempt.
+//! lease (and whose task moved on) cannot overwrite the newer attempt. An
+//! attempt whose lease expired while no newer attempt took the task still
+//! holds it: its heartbeat takes the lease back, its completion is accepted.
 
 use std::collections::HashSet;
 
@@ -54,6 +56,12 @@ impl Coordinator {
                 ))),
             };
         };
+        // A lease taken back after it expired is a lease the reaper's floor
+        // may have passed (see `try_claim` on why this is safe here).
+        self.inner
+            .lease
+            .expiry_floor
+            .fetch_min(deadline_ms, std::sync::atomic::Ordering::Relaxed);
         if let Some(p) = progress {
             self.events().set_progress(&at.task_id, p);
         }

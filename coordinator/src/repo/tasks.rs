@@ -303,23 +303,51 @@ impl<'a> Fence<'a> {
     }
 }
 
+// The fence of a report holds for the attempt that holds the lease, and
+// also for one whose lease expired while no newer attempt has taken the task
+// (it waits, ready, to be leased again): that attempt's work is as good as a
+// new one's, so its heartbeat takes the lease back and its completion is
+// accepted, rather than the picture being rendered again. Reaping had counted
+// the expiry as a failure; a resumed attempt takes that back.
+macro_rules! holds_or_resumes {
+    () => {
+        "(state = 'leased' OR (state = 'ready' AND EXISTS (SELECT 1 FROM attempts a \
+          WHERE a.task_id = tasks.task_id AND a.attempt = tasks.attempt AND a.outcome = 'expired')))"
+    };
+}
+
+macro_rules! resumed_failures {
+    () => {
+        "failures = CASE WHEN state = 'ready' THEN MAX(failures - 1, 0) ELSE failures END"
+    };
+}
+
+// Two statements, one round trip: the lease moves on (or is taken back),
+// and a taken-back attempt runs again in the attempts log.
 const EXTEND: &str = concat!(
-    "UPDATE tasks SET lease_expires_ms = $4 \
-     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' RETURNING ",
-    task_columns!()
+    "UPDATE tasks SET lease_expires_ms = $4, state = 'leased', ",
+    resumed_failures!(),
+    ", error = CASE WHEN state = 'ready' THEN '' ELSE error END \
+     WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND ",
+    holds_or_resumes!(),
+    " RETURNING ",
+    task_columns!(),
+    "; UPDATE attempts SET outcome = 'running', ended_ms = 0, error = '' \
+     WHERE task_id = $1 AND attempt = $2 AND outcome = 'expired' \
+       AND EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = $1 AND t.attempt = $2 \
+         AND t.worker_id = $3 AND t.state = 'leased')"
 );
 
-/// Extends the lease; returns the task if the fence held.
+/// Extends the lease (taking back an expired one that no newer attempt
+/// took); returns the task if the fence held.
 pub(crate) async fn extend(
     ex: impl SqliteExecutor<'_>,
     at: &Fence<'_>,
     expires_ms: i64,
 ) -> Result<Option<TaskRow>> {
-    Ok(at
-        .query_as(EXTEND)
-        .bind(expires_ms)
-        .fetch_optional(ex)
-        .await?)
+    // `fetch_all`: the second statement runs only if the rows are read on.
+    let rows = at.query_as(EXTEND).bind(expires_ms).fetch_all(ex).await?;
+    Ok(rows.into_iter().next())
 }
 
 /// What completing a task tells about it.
@@ -332,10 +360,14 @@ pub(crate) struct Succeeded {
 
 macro_rules! succeed {
     () => {
-        "UPDATE tasks SET state = 'succeeded', output_keys = $4, error = '', lease_expires_ms = 0 \
-         WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased' \
-         RETURNING job_id, kind, \
+        concat!(
+            "UPDATE tasks SET state = 'succeeded', output_keys = $4, error = '', lease_expires_ms = 0, ",
+            resumed_failures!(),
+            " WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND ",
+            holds_or_resumes!(),
+            " RETURNING job_id, kind, \
            EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents"
+        )
     };
 }
 
@@ -364,7 +396,7 @@ pub(crate) async fn begin_succeed(
 macro_rules! record_success {
     () => {
         "UPDATE attempts SET outcome = 'succeeded', ended_ms = $3 \
-           WHERE task_id = $1 AND attempt = $2 AND outcome = 'running'; \
+           WHERE task_id = $1 AND attempt = $2 AND outcome IN ('running', 'expired'); \
          UPDATE jobs SET tasks_done = tasks_done + 1, \
            state = CASE WHEN tasks_done + 1 >= tasks_total THEN 'succeeded' ELSE state END, \
            finished_ms = CASE WHEN tasks_done + 1 >= tasks_total THEN $3 ELSE finished_ms END \

@@ -76,6 +76,78 @@ async fn stale_attempt_is_refused_after_its_lease_expired() {
     assert_eq!(attempts, expected);
 }
 
+/// A worker whose lease ran out (it could not reach the coordinator, or its
+/// heartbeats were late) but whose task no newer attempt took is still doing
+/// good work: its heartbeat takes the lease back and its completion is
+/// accepted, also across a coordinator restart.
+#[tokio::test]
+async fn late_completion_is_accepted_when_no_newer_attempt_took_the_task() {
+    let mut farm = TestFarm::start_with(|c| c.lease_timeout = Duration::from_millis(200)).await;
+    let job_id = farm.submit(farm.valid_spec().await).await;
+    let worker = farm.register("late").await;
+    let task = farm.lease(&worker, 1000).await.expect("task");
+    let reaped = farm
+        .wait_for_job(&job_id, "lease reaped", |j| {
+            j.tasks[0].state() == TaskState::Ready
+        })
+        .await;
+    assert_eq!(reaped.tasks[0].attempt, 1, "no newer attempt");
+
+    // Its next heartbeat takes the lease back...
+    let beat = farm.heartbeat(&worker, &task, None).await.expect("resumed");
+    assert!(!beat.cancel);
+    let job = farm.job(&job_id).await;
+    assert_eq!(job.tasks[0].state(), TaskState::Leased);
+    assert_eq!(job.tasks[0].attempt, 1);
+    assert_eq!(
+        farm.attempts(&task.task_id).await,
+        vec![(1, worker.clone(), "running".to_owned())]
+    );
+    // ...as a real lease, which the reaper ends again when the beats stop.
+    farm.wait_for_job(&job_id, "lease reaped again", |j| {
+        j.tasks[0].state() == TaskState::Ready
+    })
+    .await;
+    farm.restart().await;
+
+    farm.finish(&worker, &task).await;
+    let job = farm.job(&job_id).await;
+    assert_eq!(state(&job), JobState::Succeeded);
+    assert_eq!(
+        job.output_keys,
+        vec![format!("{}out.png", task.output_prefix)]
+    );
+    assert_eq!(
+        farm.attempts(&task.task_id).await,
+        vec![(1, worker.clone(), "succeeded".to_owned())],
+        "the expired attempt is the one that succeeded"
+    );
+    // Nothing is left to lease: the work was not handed out again.
+    assert!(farm.lease(&worker, 0).await.is_none());
+}
+
+/// A late completion is refused once the task failed for good.
+#[tokio::test]
+async fn late_completion_does_not_revive_a_failed_task() {
+    let farm = TestFarm::start_with(|c| {
+        c.lease_timeout = Duration::from_millis(200);
+        c.max_attempts = 1;
+    })
+    .await;
+    let job_id = farm.submit(farm.valid_spec().await).await;
+    let worker = farm.register("late").await;
+    let task = farm.lease(&worker, 1000).await.expect("task");
+    farm.wait_for_job(&job_id, "failed", |j| state(j) == JobState::Failed)
+        .await;
+    let key = farm.put_output(&task, "out.png", b"too late").await;
+    assert_status(
+        farm.complete(&worker, &task, vec![key]).await,
+        Code::FailedPrecondition,
+        "the task failed",
+    );
+    assert_eq!(state(&farm.job(&job_id).await), JobState::Failed);
+}
+
 #[tokio::test]
 async fn expired_leases_use_up_attempts_and_fail_the_job() {
     let farm = TestFarm::start_with(|c| {
