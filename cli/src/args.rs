@@ -119,6 +119,8 @@ pub enum TokenRole {
     Client,
     Worker,
     Admin,
+    /// Reads the coordinator's HTTP /metrics and nothing else (for Prometheus or an autoscaler).
+    Metrics,
 }
 
 /// Where the farm is and who we are to it.
@@ -163,6 +165,15 @@ pub struct CoordinatorArgs {
     /// Address of the embedded S3 server (workers must reach it).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub s3_listen: String,
+    /// Address to serve HTTP on: /healthz, /readyz and /metrics (HTTPS with --tls-cert); `off`
+    /// for none.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "STYLEFARM_HTTP_LISTEN",
+        default_value = "127.0.0.1:7080"
+    )]
+    pub http_listen: String,
     /// PEM certificate (chain) to serve gRPC over TLS; needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -27,6 +27,28 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// (status, body) of `GET url` with `token` as bearer, trusting `ca_pem`
+/// (a file) for https.
+fn http_get(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> (u16, String) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = ca_pem {
+        let pem = std::fs::read(ca).unwrap();
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    let client = client.build().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("HTTP answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    })
+}
+
 #[test]
 fn tokens_made_with_the_cli_keep_each_role_to_its_calls() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,6 +154,25 @@ fn tokens_made_with_the_cli_keep_each_role_to_its_calls() {
     assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
     let list = ok(&stylefarm(&["token", "list", "--coordinator", &url]));
     assert!(list.contains("revoked"), "{list}");
+
+    // /metrics takes a metrics token (what Prometheus is given), not a
+    // worker's; the metrics token opens nothing else.
+    let metrics_url = format!("http://{}/metrics", coord.http);
+    let prometheus = create("metrics", "prometheus");
+    let (status, body) = http_get(&metrics_url, Some(&prometheus), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("stylefarm_queue_depth 0"), "{body}");
+    let succeeded = body
+        .lines()
+        .find_map(|l| l.strip_prefix("stylefarm_tasks{state=\"succeeded\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(succeeded.is_some_and(|n| n >= 1), "{body}");
+    let (status, body) = http_get(&metrics_url, Some(&node), None);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http_get(&metrics_url, None, None);
+    assert_eq!(status, 401, "{body}");
+    let out = stylefarm_as(Some(&prometheus), &["jobs", "--coordinator", &url]);
+    assert!(!out.status.success(), "a metrics token listed jobs");
 }
 
 #[test]
@@ -139,7 +180,14 @@ fn the_coordinator_makes_its_admin_token_at_first_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("farm");
     let coord = std::process::Command::new(BIN)
-        .args(["coordinator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+        ])
+        .arg("--data-dir")
         .arg(&data)
         .env_remove("STYLEFARM_ADMIN_TOKEN")
         .stdin(std::process::Stdio::null())
@@ -209,6 +257,9 @@ fn tls_with_a_certificate_made_for_the_test() {
     );
     let https = coord.url.replace("http://", "https://");
     let plain = coord.url.clone();
+    // The HTTP endpoints are HTTPS with the same certificate.
+    let health = format!("https://{}/healthz", coord.http);
+    assert_eq!(http_get(&health, None, Some(&ca_pem)), (200, "ok\n".into()));
     let mut procs = Procs(vec![coord.child]);
 
     // With the CA: a worker and a client over TLS render a job.

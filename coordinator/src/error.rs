@@ -138,6 +138,9 @@ pub enum CoordinatorError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The HTTP server (health, metrics) could not use its listener.
+    #[error("HTTP server: {0}")]
+    Http(#[source] std::io::Error),
     /// The TLS certificate or key cannot be used.
     #[error("TLS: {0}; --tls-cert and --tls-key need a PEM certificate and its private key")]
     Tls(String),

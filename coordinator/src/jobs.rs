@@ -249,11 +249,12 @@ impl Coordinator {
             now,
         )
         .await?;
-        let _writer = tx.commit().await?;
+        drop(tx.commit().await?);
         for task_id in &cancelled {
             self.events().clear_progress(task_id);
         }
         info!(tasks = cancelled.len(), "job cancelled");
+        self.observe_job_end(job_id, JobState::Cancelled).await;
         self.events().publish(|| JobEvent {
             job_id: job_id.to_owned(),
             state: JobState::Cancelled,

@@ -55,6 +55,8 @@ pub(crate) struct LeaseMemory {
 struct Reaped {
     count: usize,
     events: Vec<JobEvent>,
+    /// Jobs that failed because a task ran out of attempts.
+    failed_jobs: Vec<String>,
     /// The new expiry floor, if the pass looked.
     floor: Option<i64>,
 }
@@ -288,6 +290,11 @@ impl Coordinator {
         for event in reaped.events {
             self.events().publish(|| event);
         }
+        for job_id in reaped.failed_jobs {
+            // Read once the writer, which the caller still holds, is free.
+            let this = self.clone();
+            tokio::spawn(async move { this.observe_job_end(&job_id, JobState::Failed).await });
+        }
         if reaped.count > 0 {
             self.events().work_available();
         }
@@ -323,10 +330,13 @@ impl Coordinator {
         }
         let expired = tasks::expired(tx.conn(), now, REAP_BATCH).await?;
         let mut events = Vec::new();
+        let mut failed_jobs = Vec::new();
         for task in &expired {
-            if let Some(event) = self.reap_one(tx, task, now).await? {
-                events.push(event);
+            let (failed, event) = self.reap_one(tx, task, now).await?;
+            if failed {
+                failed_jobs.push(task.job_id.clone());
             }
+            events.extend(event);
         }
         // A full batch may have left more expired leases: look again next time.
         let floor = if expired.len() == REAP_BATCH as usize {
@@ -337,16 +347,19 @@ impl Coordinator {
         Ok(Reaped {
             count: expired.len(),
             events,
+            failed_jobs,
             floor: Some(floor),
         })
     }
 
+    /// Ends one expired lease; returns whether the task (and its job)
+    /// failed, and the event for watchers.
     async fn reap_one(
         &self,
         tx: &mut WriteTx<'_>,
         task: &TaskRow,
         now: i64,
-    ) -> Result<Option<JobEvent>> {
+    ) -> Result<(bool, Option<JobEvent>)> {
         let worker_id = task.worker_id.clone().unwrap_or_default();
         let fence = Fence {
             task_id: &task.task_id,
@@ -364,6 +377,7 @@ impl Coordinator {
         )
         .await?;
         workers::add_failure(tx.conn(), &worker_id, &task.job_id).await?;
+        self.metrics().lease_expired();
         let (state, message) = if failures >= i64::from(self.config().max_attempts) {
             let message = format!(
                 "worker {worker_id} stopped heartbeating; gave up after {failures} attempts"
@@ -385,16 +399,18 @@ impl Coordinator {
             info!(job = %task.job_id, task = %task.task_id, worker = %worker_id, failures,
                 "lease expired; task requeued");
             tasks::requeue(tx.conn(), &fence, failures, now, &message).await?;
+            self.metrics().task_retried();
             (TaskState::Ready, message)
         };
         self.events().clear_progress(&task.task_id);
+        let failed = state == TaskState::Failed;
         if !self.events().watched() {
-            return Ok(None);
+            return Ok((failed, None));
         }
-        Ok(Some(
-            self.task_event(tx, &task.job_id, &task.task_id, state, message)
-                .await?,
-        ))
+        let event = self
+            .task_event(tx, &task.job_id, &task.task_id, state, message)
+            .await?;
+        Ok((failed, Some(event)))
     }
 
     /// An event about a task now in `state`, with its job's current counters.

@@ -30,15 +30,19 @@
 //! - `db`: SQLite pool, migrations (`migrations/`), the single writer
 //! - `repo`: every SQL statement, per table family
 //! - `service`: the thin gRPC layer and the `CoordinatorError` → `Status` map
+//! - `http`: [`HttpServer`]: /healthz, /readyz and /metrics over HTTP(S)
+//! - `metrics`: the Prometheus metrics /metrics serves
 
 mod config;
 mod db;
 mod domain;
 mod error;
 mod events;
+mod http;
 mod inputs;
 mod jobs;
 mod lease;
+mod metrics;
 mod planner;
 mod presign;
 mod repo;
@@ -50,6 +54,7 @@ mod workers;
 
 pub use config::{CoordinatorConfig, ServerTls};
 pub use error::CoordinatorError;
+pub use http::HttpServer;
 pub use server::Coordinator;
 pub use tokens::{Role, new_token};
 

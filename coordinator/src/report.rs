@@ -138,7 +138,7 @@ impl Coordinator {
             ))
         })?;
         let job_done = counts.state == JobState::Succeeded.as_str();
-        let (newly_ready, event, _writer) = if commit_now {
+        let (newly_ready, event, writer) = if commit_now {
             (Vec::new(), None, tx.ended())
         } else {
             let newly_ready = if done.has_dependents {
@@ -176,6 +176,15 @@ impl Coordinator {
         }
         if !newly_ready.is_empty() {
             self.events().work_available();
+        }
+        // Metrics read the job once the writer is free (an in-memory
+        // database reads through the writer).
+        drop(writer);
+        self.metrics()
+            .task_succeeded(&done.kind, done.started_ms, now);
+        if job_done {
+            self.observe_job_end(&done.job_id, JobState::Succeeded)
+                .await;
         }
         Ok(())
     }
@@ -290,12 +299,17 @@ impl Coordinator {
         } else {
             None
         };
-        let _writer = tx.commit().await?;
+        drop(tx.commit().await?);
         for id in cancelled.iter().chain([&at.task_id]) {
             self.events().clear_progress(id);
         }
         if let Some(event) = event {
             self.events().publish(|| event);
+        }
+        if gave_up {
+            self.observe_job_end(&task.job_id, JobState::Failed).await;
+        } else {
+            self.metrics().task_retried();
         }
         // A retry becomes leasable after its backoff; waiting leases compute
         // their wake-up from it once woken.

@@ -18,6 +18,7 @@ use crate::db::Db;
 use crate::error::{CoordinatorError, Result};
 use crate::events::Events;
 use crate::lease::LeaseMemory;
+use crate::metrics::Metrics;
 use crate::service::{AdminService, FarmService, WorkService};
 use crate::tokens::{RateLimiter, rate_limiter, token_hash};
 
@@ -38,6 +39,7 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) events: Events,
     pub(crate) lease: LeaseMemory,
+    pub(crate) metrics: Metrics,
     /// SHA-256 of the configuration's admin token.
     pub(crate) admin_token_hash: Option<String>,
     /// Calls per second per token name; `None`: no limit.
@@ -62,6 +64,7 @@ impl Coordinator {
                 store,
                 events: Events::new(),
                 lease: LeaseMemory::default(),
+                metrics: Metrics::new(),
             }),
         })
     }

@@ -30,6 +30,9 @@ pub enum Role {
     Worker,
     /// Everything, every job, and token management.
     Admin,
+    /// Read the HTTP `/metrics` endpoint, nothing else: what a Prometheus
+    /// server or an autoscaler is given.
+    Metrics,
 }
 
 impl Role {
@@ -39,6 +42,7 @@ impl Role {
             Role::Client => "client",
             Role::Worker => "worker",
             Role::Admin => "admin",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -48,6 +52,7 @@ impl Role {
             Role::Client => "a client",
             Role::Worker => "a worker",
             Role::Admin => "an admin",
+            Role::Metrics => "a metrics",
         }
     }
 
@@ -56,6 +61,7 @@ impl Role {
             "client" => Ok(Role::Client),
             "worker" => Ok(Role::Worker),
             "admin" => Ok(Role::Admin),
+            "metrics" => Ok(Role::Metrics),
             other => Err(CoordinatorError::Corrupt(format!("token role {other:?}"))),
         }
     }

@@ -89,7 +89,26 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
         })?;
     // Tests and scripts read this line to learn the port when listening on :0.
     println!("coordinator listening on {}", listener.local_addr()?);
+    let http = match args.http_listen.as_str() {
+        "off" => None,
+        addr => {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} for HTTP (/healthz, /readyz, /metrics): \
+                     choose another --http-listen address, or `--http-listen off`"
+                )
+            })?;
+            let http = coordinator.serve_http(listener).await?;
+            // The second line, after the gRPC one.
+            println!("coordinator HTTP on {}", http.local_addr());
+            Some(http)
+        }
+    };
+    // /readyz answers 503 while gRPC drains, until both stop.
     coordinator.serve(listener, shutdown_signal()).await?;
+    if let Some(http) = http {
+        http.shutdown().await;
+    }
     if let Some(s3) = embedded {
         s3.shutdown().await;
     }

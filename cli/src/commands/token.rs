@@ -22,6 +22,7 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> anyhow::Result<(
                 TokenRole::Client => pb::Role::Client,
                 TokenRole::Worker => pb::Role::Worker,
                 TokenRole::Admin => pb::Role::Admin,
+                TokenRole::Metrics => pb::Role::Metrics,
             };
             let expires = expires.map_or(0, |d| Duration::from(d).as_secs().max(1));
             let created = farm
@@ -77,6 +78,7 @@ fn role_name(role: pb::Role) -> &'static str {
         pb::Role::Client => "client",
         pb::Role::Worker => "worker",
         pb::Role::Admin => "admin",
+        pb::Role::Metrics => "metrics",
         pb::Role::Unspecified => "?",
     }
 }

@@ -59,6 +59,8 @@ pub fn ok(out: &Output) -> String {
 pub struct Coordinator {
     pub child: Child,
     pub url: String,
+    /// Address of its HTTP endpoints (/healthz, /readyz, /metrics).
+    pub http: String,
 }
 
 /// Starts a coordinator over `data_dir` and waits for its "listening" line.
@@ -78,6 +80,7 @@ pub fn coordinator_with(
         .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--s3-listen", &format!("127.0.0.1:{s3_port}")])
         .args(["--lease-timeout", &lease_timeout.to_string()])
+        .args(["--http-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
@@ -87,17 +90,21 @@ pub fn coordinator_with(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn coordinator");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("coordinator listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line}"));
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read_after = |prefix: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, got: {line}"))
+            .to_owned()
+    };
+    let addr = read_after("coordinator listening on ");
+    let http = read_after("coordinator HTTP on ");
     Coordinator {
         child,
         url: format!("http://{addr}"),
+        http,
     }
 }
 

@@ -318,7 +318,7 @@ macro_rules! holds_or_resumes {
 
 macro_rules! resumed_failures {
     () => {
-        "failures = CASE WHEN state = 'ready' THEN MAX(failures - 1, 0) ELSE failures END"
+        "failures = CASE WHEN state = 'ready' AND failures > 0 THEN failures - 1 ELSE failures END"
     };
 }
 
@@ -356,6 +356,8 @@ pub(crate) struct Succeeded {
     pub(crate) job_id: String,
     pub(crate) kind: String,
     pub(crate) has_dependents: bool,
+    /// When the succeeding attempt was leased (unix ms).
+    pub(crate) started_ms: i64,
 }
 
 macro_rules! succeed {
@@ -366,7 +368,9 @@ macro_rules! succeed {
             " WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND ",
             holds_or_resumes!(),
             " RETURNING job_id, kind, \
-           EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents"
+           EXISTS (SELECT 1 FROM task_dependencies d WHERE d.depends_on = tasks.task_id) AS has_dependents, \
+           (SELECT a.started_ms FROM attempts a \
+             WHERE a.task_id = tasks.task_id AND a.attempt = tasks.attempt) AS started_ms"
         )
     };
 }

@@ -24,9 +24,10 @@ fn role_in(role: i32) -> Result<Role, CoordinatorError> {
         Ok(pb::Role::Client) => Ok(Role::Client),
         Ok(pb::Role::Worker) => Ok(Role::Worker),
         Ok(pb::Role::Admin) => Ok(Role::Admin),
+        Ok(pb::Role::Metrics) => Ok(Role::Metrics),
         _ => Err(CoordinatorError::InvalidArgument {
             field: "role",
-            problem: "missing or unknown; use client, worker or admin".into(),
+            problem: "missing or unknown; use client, worker, admin or metrics".into(),
         }),
     }
 }
@@ -36,6 +37,7 @@ fn role_out(role: Role) -> pb::Role {
         Role::Client => pb::Role::Client,
         Role::Worker => pb::Role::Worker,
         Role::Admin => pb::Role::Admin,
+        Role::Metrics => pb::Role::Metrics,
     }
 }
 

@@ -77,7 +77,12 @@ impl From<CoordinatorError> for Status {
                 error!(error = %message, "storage failed");
                 Status::unavailable(message)
             }
-            E::Database(_) | E::Migrate(_) | E::Transport(_) | E::Tls(_) | E::Corrupt(_) => {
+            E::Database(_)
+            | E::Migrate(_)
+            | E::Transport(_)
+            | E::Http(_)
+            | E::Tls(_)
+            | E::Corrupt(_) => {
                 error!(error = %message, "internal error");
                 Status::internal(message)
             }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError};
+use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, HttpServer};
 use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb::{
     self, admin_client::AdminClient, farm_client::FarmClient, work_client::WorkClient,
@@ -31,7 +31,11 @@ pub struct TestFarm {
     pub store: Store,
     pub config: CoordinatorConfig,
     pub addr: SocketAddr,
+    /// Where the coordinator serves /healthz, /readyz and /metrics. It
+    /// outlives [`TestFarm::stop`], so a test can ask a stopped coordinator.
+    pub http: SocketAddr,
     server: Option<Server>,
+    http_server: HttpServer,
     // Dropped last: the S3 server and the files.
     _s3: EmbeddedS3,
     _dir: TempDir,
@@ -60,7 +64,7 @@ impl TestFarm {
         config.admin_token = Some(ADMIN.into());
         tweak(&mut config);
         let store = Store::connect(storage).await.expect("store connects");
-        let (server, addr) = spawn(config.clone()).await;
+        let (server, addr, http_server) = spawn(config.clone()).await;
         let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
         TestFarm {
             farm,
@@ -69,7 +73,9 @@ impl TestFarm {
             store,
             config,
             addr,
+            http: http_server.local_addr(),
             server: Some(server),
+            http_server,
             _s3: s3,
             _dir: dir,
         }
@@ -79,10 +85,14 @@ impl TestFarm {
     /// database and storage (on a new port), reconnecting the clients.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (server, addr) = spawn(self.config.clone()).await;
+        let (server, addr, http_server) = spawn(self.config.clone()).await;
         let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
         self.server = Some(server);
         self.addr = addr;
+        self.http = http_server.local_addr();
+        std::mem::replace(&mut self.http_server, http_server)
+            .shutdown()
+            .await;
         self.farm = farm;
         self.work = work;
         self.admin = admin;
@@ -350,8 +360,13 @@ impl Drop for TestFarm {
     }
 }
 
-async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr) {
+async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr, HttpServer) {
     let coordinator = Coordinator::open(config).await.expect("coordinator opens");
+    let http_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind HTTP");
+    let http = coordinator
+        .serve_http(http_listener)
+        .await
+        .expect("HTTP serves");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -360,7 +375,7 @@ async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr) {
     let task = tokio::spawn(coordinator.serve(listener, async move {
         let _ = stopped.await;
     }));
-    (Server { stop, task }, addr)
+    (Server { stop, task }, addr, http)
 }
 
 /// Clients of the coordinator at `addr` whose calls carry `token`.

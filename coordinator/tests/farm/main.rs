@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod failures;
+mod http;
 mod inputs;
 mod jobs;
 mod limits;
