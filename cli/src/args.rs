@@ -80,6 +80,101 @@ pub enum Command {
     /// Manage the farm's bearer tokens (admin token needed).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Submit a job template on a cron schedule (art series); see docs/schedules.md.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+/// `stylefarm schedule …`.
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCommand {
+    /// Create a schedule: the job file's job is submitted at every fire time.
+    Add {
+        /// Its name: letters, digits or -_.@ (its jobs are named NAME-DATE-TIME unless the job
+        /// file names them; `{date}`, `{time}`, `{schedule}` in a job file's name are filled in).
+        name: String,
+        /// Cron pattern: minute hour day-of-month month day-of-week, e.g. "0 6 * * 1-5" (06:00 on
+        /// weekdays); 6 fields put seconds first. At most one fire a minute.
+        #[arg(long)]
+        cron: String,
+        /// IANA time zone the pattern is read in, e.g. Europe/Berlin [default: UTC].
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// The job template, a TOML job file (docs/jobs.md); its pictures are uploaded now.
+        /// `seed = "fire-time"` in its [render] table seeds each run with its fire time.
+        #[arg(long, value_name = "FILE")]
+        job: PathBuf,
+        /// What a fire does while the previous job still runs.
+        #[arg(long, value_enum, default_value = "skip")]
+        overlap: OverlapPolicy,
+        /// Fires missed while the coordinator was down run when it comes back if at most this old
+        /// (e.g. 6h); older ones are recorded as missed. At least a minute.
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        catch_up: humantime::Duration,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// List schedules with their next fire times (in each schedule's time zone).
+    List {
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Show a schedule and its latest fires.
+    Show {
+        name: String,
+        /// How many of the latest fires.
+        #[arg(long, default_value_t = 20)]
+        fires: u32,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Stop firing until resumed (fire times meanwhile are not run).
+    Pause {
+        name: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Fire again from the next fire time.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Submit the schedule's job now; prints the job id.
+    RunNow {
+        name: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Submit the jobs of the past fire times from FROM to TO: RFC 3339 times
+    /// (2026-11-01T06:00:00+01:00) or dates (2026-11-01: FROM from its start, TO to its end, UTC).
+    /// Fire times handled before are left alone.
+    Backfill {
+        name: String,
+        from: String,
+        to: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Delete a schedule (its jobs and outputs stay).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+}
+
+/// `--overlap`: what a fire does while the schedule's previous job runs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OverlapPolicy {
+    /// Skip this fire.
+    Skip,
+    /// Run it once the previous job ends (one waits at most; later ones are skipped).
+    BufferOne,
+    /// Run it alongside.
+    Allow,
+    /// Cancel the previous job and run this one.
+    CancelPrevious,
 }
 
 /// `stylefarm token …`.
@@ -419,7 +514,17 @@ impl Command {
             | Command::Cancel { farm, .. }
             | Command::Token(TokenCommand::Create { farm, .. })
             | Command::Token(TokenCommand::List { farm })
-            | Command::Token(TokenCommand::Revoke { farm, .. }) => coordinator(farm),
+            | Command::Token(TokenCommand::Revoke { farm, .. })
+            | Command::Schedule(
+                ScheduleCommand::Add { farm, .. }
+                | ScheduleCommand::List { farm }
+                | ScheduleCommand::Show { farm, .. }
+                | ScheduleCommand::Pause { farm, .. }
+                | ScheduleCommand::Resume { farm, .. }
+                | ScheduleCommand::RunNow { farm, .. }
+                | ScheduleCommand::Backfill { farm, .. }
+                | ScheduleCommand::Delete { farm, .. },
+            ) => coordinator(farm),
             Command::Score(a) => Layer {
                 model: a.model.clone(),
                 device: a.device.clone(),

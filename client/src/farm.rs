@@ -6,6 +6,7 @@ use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb;
 use stylefarm_proto::pb::admin_client::AdminClient;
 use stylefarm_proto::pb::farm_client::FarmClient;
+use stylefarm_proto::pb::schedules_client::SchedulesClient;
 use tokio_stream::StreamExt;
 use tonic::service::interceptor::InterceptedService;
 
@@ -21,6 +22,7 @@ const CHUNK: usize = 1 << 20;
 pub struct Farm {
     client: FarmClient<AuthChannel>,
     admin: AdminClient<AuthChannel>,
+    pub(crate) schedules: SchedulesClient<AuthChannel>,
     url: String,
 }
 
@@ -45,7 +47,8 @@ impl Farm {
         let channel = InterceptedService::new(channel, bearer);
         Ok(Farm {
             client: FarmClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
-            admin: AdminClient::new(channel),
+            admin: AdminClient::new(channel.clone()),
+            schedules: SchedulesClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES),
             url: url.clone(),
         })
     }

@@ -19,6 +19,7 @@ mod embedded;
 mod error;
 mod farm;
 mod masks;
+mod schedules;
 mod submit;
 
 pub use deliver::{

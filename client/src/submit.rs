@@ -146,6 +146,14 @@ impl Farm {
     /// refused before anything is sent; `max_input_pixels` as the workers
     /// check it), uploads each file once, and submits. Returns the job id.
     pub async fn submit(&mut self, job: &LocalJob, max_input_pixels: u64) -> Result<String> {
+        let spec = self.prepare(job, max_input_pixels).await?;
+        self.submit_spec(spec).await
+    }
+
+    /// What [`Farm::submit`] does short of submitting: checks, uploads, and
+    /// returns the wire spec naming the uploaded inputs (a schedule's
+    /// template is made this way).
+    pub async fn prepare(&mut self, job: &LocalJob, max_input_pixels: u64) -> Result<pb::JobSpec> {
         job.check()?;
         let mask_size = job.check_masks(max_input_pixels)?;
         let mut files: Vec<&Path> = job.content.iter().map(PathBuf::as_path).collect();
@@ -194,6 +202,6 @@ impl Farm {
         }
         .spec_with(|p| keys[p].clone(), content_size, mask_size);
         spec.validate()?;
-        self.submit_spec(pb::JobSpec::from(&spec)).await
+        Ok(pb::JobSpec::from(&spec))
     }
 }

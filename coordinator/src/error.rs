@@ -33,6 +33,20 @@ pub enum CoordinatorError {
         /// The unknown id.
         job_id: String,
     },
+    /// No schedule has this name (among the caller's).
+    #[error(
+        "no schedule {name} among the schedules this token may see; `stylefarm schedule list` shows them"
+    )]
+    ScheduleNotFound {
+        /// The unknown name.
+        name: String,
+    },
+    /// A schedule of this name exists already.
+    #[error("a schedule named {name} exists already; choose another name or delete it first")]
+    ScheduleExists {
+        /// The name taken.
+        name: String,
+    },
     /// No task has this id.
     #[error("no task {task_id}")]
     TaskNotFound {

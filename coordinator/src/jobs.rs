@@ -23,8 +23,21 @@ impl Coordinator {
     /// Checks that the job's inputs exist, splits it into tiles when it is
     /// too big for every worker, plans it and stores it; returns the new job
     /// id. `spec` has been checked (`JobSpec::validate`) at the service edge.
-    #[instrument(skip_all, fields(job, owner = %owner.name))]
-    pub(crate) async fn submit_job(&self, mut spec: JobSpec, owner: &Caller) -> Result<String> {
+    pub(crate) async fn submit_job(&self, spec: JobSpec, owner: &Caller) -> Result<String> {
+        self.submit_job_as(spec, owner, Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// [`Coordinator::submit_job`] under a given job id (a schedule's fire
+    /// derives it from the fire, so that it is stored at most once: a second
+    /// submission fails with the database's unique violation).
+    #[instrument(skip_all, fields(job = %job_id, owner = %owner.name))]
+    pub(crate) async fn submit_job_as(
+        &self,
+        mut spec: JobSpec,
+        owner: &Caller,
+        job_id: String,
+    ) -> Result<String> {
         // A doodle is planned (scales, cached targets, tiles) as the texture
         // it renders as: its size follows from the doodle's.
         spec.size_doodle();
@@ -58,7 +71,6 @@ impl Coordinator {
                 cached.insert(key);
             }
         }
-        let job_id = Uuid::new_v4().to_string();
         let mut plan = planner::plan(&spec, &job_id, &cached);
         let limit = self.config().max_tasks_per_job;
         if plan.tasks.len() > limit {

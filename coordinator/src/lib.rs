@@ -24,6 +24,7 @@
 //! - `presign`: presigned URLs for the objects of a leased task
 //! - `inputs`: uploads (content-addressed inputs) and downloads
 //! - `workers`: registration and the fleet listing
+//! - `schedules`: cron schedules of a job template, the loop that fires them
 //! - `tokens`: bearer tokens, roles, who may call what
 //! - `events`: job events, work notifications, in-memory progress
 //! - `domain`: job and task states, and the views handed to the gRPC layer
@@ -47,6 +48,7 @@ mod planner;
 mod presign;
 mod repo;
 mod report;
+mod schedules;
 mod server;
 mod service;
 mod tokens;

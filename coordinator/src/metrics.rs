@@ -48,6 +48,7 @@ pub(crate) struct Metrics {
     job_duration: Histograms,
     lease_expirations: Counter,
     retries: Counter,
+    schedule_fires: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -113,7 +114,15 @@ impl Metrics {
             "Task attempts that failed or expired and were queued again",
             retries.clone(),
         );
+        let schedule_fires = Family::<Labels, Counter>::default();
+        registry.register(
+            "schedule_fires",
+            "Schedule fire times reached, by outcome: fired (a job submitted), skipped or buffered \
+             (overlap), missed (found later than the catch-up window)",
+            schedule_fires.clone(),
+        );
         Metrics {
+            schedule_fires,
             registry,
             tasks,
             queue_depth,
@@ -131,6 +140,18 @@ impl Metrics {
 
     pub(crate) fn task_retried(&self) {
         self.retries.inc();
+    }
+
+    /// A schedule's fire time was reached and ended as `outcome`.
+    pub(crate) fn schedule_fired(&self, outcome: &str) {
+        let outcome = if outcome == "pending" {
+            "fired"
+        } else {
+            outcome
+        };
+        self.schedule_fires
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// A task attempt of `kind` that started at `started_ms` succeeded at `now_ms`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use stylefarm_proto::pb::admin_server::AdminServer;
 use stylefarm_proto::pb::farm_server::FarmServer;
+use stylefarm_proto::pb::schedules_server::SchedulesServer;
 use stylefarm_proto::pb::work_server::WorkServer;
 use stylefarm_storage::Store;
 use tokio::net::TcpListener;
@@ -19,7 +20,7 @@ use crate::error::{CoordinatorError, Result};
 use crate::events::Events;
 use crate::lease::LeaseMemory;
 use crate::metrics::Metrics;
-use crate::service::{AdminService, FarmService, WorkService};
+use crate::service::{AdminService, FarmService, SchedulesService, WorkService};
 use crate::tokens::{RateLimiter, rate_limiter, token_hash};
 
 /// Largest gRPC message accepted: upload chunks are the big ones, and clients
@@ -81,6 +82,7 @@ impl Coordinator {
             info!(%addr, "coordinator serving");
         }
         let reaper = tokio::spawn(self.clone().reap_forever());
+        let scheduler = tokio::spawn(self.clone().schedule_forever());
         let this = self.clone();
         let signal = async move {
             shutdown.await;
@@ -94,6 +96,7 @@ impl Coordinator {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let admin = AdminServer::new(AdminService::new(self.clone()));
+        let schedules = SchedulesServer::new(SchedulesService::new(self.clone()));
         let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
         if let Some(tls) = &self.config().tls {
             let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
@@ -105,9 +108,11 @@ impl Coordinator {
             .add_service(farm)
             .add_service(work)
             .add_service(admin)
+            .add_service(schedules)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
             .await;
         reaper.abort();
+        scheduler.abort();
         served?;
         Ok(())
     }

@@ -134,7 +134,7 @@ pub(crate) fn token_hash(token: &str) -> String {
 
 /// Names are shown in listings, logs and job owners: letters, digits and
 /// `-_.@`, at most 64 bytes.
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
         && name

@@ -4,6 +4,7 @@
 mod farm;
 mod model;
 mod render;
+mod schedule;
 mod score;
 mod serve;
 mod token;
@@ -34,5 +35,6 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Workers { .. } => runtime()?.block_on(farm::workers(settings)),
         Command::Cancel { job, .. } => runtime()?.block_on(farm::cancel(job, settings)),
         Command::Token(command) => runtime()?.block_on(token::run(command, settings)),
+        Command::Schedule(command) => runtime()?.block_on(schedule::run(command, settings)),
     }
 }

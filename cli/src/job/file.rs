@@ -48,8 +48,14 @@ impl JobFile {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read job file {}", path.display()))?;
-        let mut file: JobFile = toml::from_str(&text)
-            .with_context(|| format!("invalid job file {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` as the job file at `path` (whose folder relative paths
+    /// are relative to).
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<JobFile> {
+        let mut file: JobFile =
+            toml::from_str(text).with_context(|| format!("invalid job file {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new(""));
         let rel = |p: &Path| {
             if p.is_absolute() {

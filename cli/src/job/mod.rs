@@ -6,7 +6,7 @@
 //! transfer and doodles); `shape` (each kind's shape in flag terms); `fuzz`
 //! (job files fuzzed, tests only).
 
-mod file;
+pub(crate) mod file;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod inputs;
@@ -38,6 +38,16 @@ pub fn resolve(
     config: &RenderLayer,
 ) -> anyhow::Result<Resolved> {
     let file = file::JobFile::read(flags.job.as_deref())?;
+    resolve_file(file, flags, render_flags, config)
+}
+
+/// [`resolve`] with the job file already read (`flags.job` is not read again).
+pub fn resolve_file(
+    file: file::JobFile,
+    flags: &JobFlags,
+    render_flags: &RenderLayer,
+    config: &RenderLayer,
+) -> anyhow::Result<Resolved> {
     let (kind_arg, content_arg) = inputs::positionals(&flags.inputs)?;
     let kind = kind_arg.or(file.kind).unwrap_or(JobKind::Single);
     let mut content = content_arg.or(file.content.clone());

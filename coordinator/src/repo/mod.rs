@@ -9,6 +9,7 @@
 //! subqueries), so that the planned PostgreSQL backend can share it.
 
 pub(crate) mod jobs;
+pub(crate) mod schedules;
 pub(crate) mod stats;
 pub(crate) mod tasks;
 pub(crate) mod tokens;

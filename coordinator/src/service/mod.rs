@@ -5,10 +5,12 @@
 mod admin;
 mod convert;
 mod farm;
+mod schedules;
 mod work;
 
 pub(crate) use admin::AdminService;
 pub(crate) use farm::FarmService;
+pub(crate) use schedules::SchedulesService;
 pub(crate) use work::WorkService;
 
 use stylefarm_storage::StorageError;
@@ -59,6 +61,7 @@ impl From<CoordinatorError> for Status {
             | E::OutputMissing { .. }
             | E::TooFewOutputs { .. } => Status::invalid_argument(message),
             E::JobNotFound { .. }
+            | E::ScheduleNotFound { .. }
             | E::TaskNotFound { .. }
             | E::UnknownWorker { .. }
             | E::ObjectNotFound { .. } => Status::not_found(message),
@@ -68,6 +71,7 @@ impl From<CoordinatorError> for Status {
             E::UploadTooLarge { .. } | E::LimitExceeded { .. } => {
                 Status::resource_exhausted(message)
             }
+            E::ScheduleExists { .. } => Status::already_exists(message),
             E::Unauthenticated { .. } => Status::unauthenticated(message),
             E::PermissionDenied { .. } => Status::permission_denied(message),
             E::Storage(StorageError::BadKey { .. } | StorageError::BadExtension { .. }) => {

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, HttpServer};
 use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb::{
-    self, admin_client::AdminClient, farm_client::FarmClient, work_client::WorkClient,
+    self, admin_client::AdminClient, farm_client::FarmClient, schedules_client::SchedulesClient,
+    work_client::WorkClient,
 };
 use stylefarm_storage::{EmbeddedS3, Store};
 use tempfile::TempDir;
@@ -28,6 +29,10 @@ pub struct TestFarm {
     pub farm: FarmClient<AuthChannel>,
     pub work: WorkClient<AuthChannel>,
     pub admin: AdminClient<AuthChannel>,
+    pub schedules: SchedulesClient<AuthChannel>,
+    /// The running coordinator itself, for what has no RPC (the schedule
+    /// loop's step with a test's clock).
+    pub coordinator: Coordinator,
     pub store: Store,
     pub config: CoordinatorConfig,
     pub addr: SocketAddr,
@@ -64,12 +69,14 @@ impl TestFarm {
         config.admin_token = Some(ADMIN.into());
         tweak(&mut config);
         let store = Store::connect(storage).await.expect("store connects");
-        let (server, addr, http_server) = spawn(config.clone()).await;
+        let (server, addr, http_server, coordinator) = spawn(config.clone()).await;
         let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
         TestFarm {
             farm,
             work,
             admin,
+            schedules: schedules_client(addr, ADMIN).await,
+            coordinator,
             store,
             config,
             addr,
@@ -85,8 +92,10 @@ impl TestFarm {
     /// database and storage (on a new port), reconnecting the clients.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (server, addr, http_server) = spawn(self.config.clone()).await;
+        let (server, addr, http_server, coordinator) = spawn(self.config.clone()).await;
         let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
+        self.schedules = schedules_client(addr, ADMIN).await;
+        self.coordinator = coordinator;
         self.server = Some(server);
         self.addr = addr;
         self.http = http_server.local_addr();
@@ -106,6 +115,21 @@ impl TestFarm {
                 .expect("coordinator stops in time");
             served.expect("serve task joins").expect("serve returns Ok");
         }
+    }
+
+    /// A new token of `role` named `name`, made with the admin token.
+    pub async fn token(&self, name: &str, role: pb::Role) -> String {
+        self.admin
+            .clone()
+            .create_token(pb::CreateTokenRequest {
+                name: name.into(),
+                role: role.into(),
+                expires_in_seconds: 0,
+            })
+            .await
+            .expect("token created")
+            .into_inner()
+            .token
     }
 
     /// The attempts logged for a task, read straight from the database file:
@@ -360,7 +384,7 @@ impl Drop for TestFarm {
     }
 }
 
-async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr, HttpServer) {
+async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr, HttpServer, Coordinator) {
     let coordinator = Coordinator::open(config).await.expect("coordinator opens");
     let http_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind HTTP");
     let http = coordinator
@@ -372,10 +396,16 @@ async fn spawn(config: CoordinatorConfig) -> (Server, SocketAddr, HttpServer) {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
+    let handle = coordinator.clone();
     let task = tokio::spawn(coordinator.serve(listener, async move {
         let _ = stopped.await;
     }));
-    (Server { stop, task }, addr, http)
+    (Server { stop, task }, addr, http, handle)
+}
+
+/// A `Schedules` client of the coordinator at `addr` whose calls carry `token`.
+pub async fn schedules_client(addr: SocketAddr, token: &str) -> SchedulesClient<AuthChannel> {
+    SchedulesClient::new(channel(addr, Some(token)).await)
 }
 
 /// Clients of the coordinator at `addr` whose calls carry `token`.
@@ -387,6 +417,16 @@ pub async fn clients(
     WorkClient<AuthChannel>,
     AdminClient<AuthChannel>,
 ) {
+    let channel = channel(addr, token).await;
+    (
+        FarmClient::new(channel.clone()),
+        WorkClient::new(channel.clone()),
+        AdminClient::new(channel),
+    )
+}
+
+/// A channel to the coordinator at `addr` whose calls carry `token`.
+async fn channel(addr: SocketAddr, token: Option<&str>) -> AuthChannel {
     let to = Connection::new(format!("http://{addr}"), token.map(Into::into));
     let channel = to
         .endpoint()
@@ -394,13 +434,7 @@ pub async fn clients(
         .connect()
         .await
         .expect("connect");
-    let channel =
-        tonic::service::interceptor::InterceptedService::new(channel, to.bearer().expect("token"));
-    (
-        FarmClient::new(channel.clone()),
-        WorkClient::new(channel.clone()),
-        AdminClient::new(channel),
-    )
+    tonic::service::interceptor::InterceptedService::new(channel, to.bearer().expect("token"))
 }
 
 /// A valid single job for the given inputs.

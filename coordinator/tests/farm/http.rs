@@ -9,7 +9,7 @@ use crate::common::{ADMIN, TestFarm, state, within};
 
 /// (status, content type, body) of `GET http://addr/path`, with `token` as
 /// the bearer token if given.
-async fn get(
+pub async fn get(
     farm: &TestFarm,
     path: &str,
     token: Option<&str>,
@@ -35,23 +35,8 @@ async fn get(
     (status, content_type, body, challenge)
 }
 
-/// A new token of `role` made through the Admin service.
-async fn token(farm: &TestFarm, name: &str, role: pb::Role) -> String {
-    farm.admin
-        .clone()
-        .create_token(pb::CreateTokenRequest {
-            name: name.into(),
-            role: role.into(),
-            expires_in_seconds: 0,
-        })
-        .await
-        .expect("token created")
-        .into_inner()
-        .token
-}
-
 /// The value of the sample `series` (name and labels exactly as printed).
-fn sample(metrics: &str, series: &str) -> f64 {
+pub fn sample(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -94,12 +79,12 @@ async fn metrics_need_a_metrics_or_admin_token() {
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("not known"), "{body}");
 
-    let client = token(&farm, "alice", pb::Role::Client).await;
+    let client = farm.token("alice", pb::Role::Client).await;
     let (status, _, body, _) = get(&farm, "/metrics", Some(&client)).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("a metrics or admin token"), "{body}");
 
-    let metrics = token(&farm, "prometheus", pb::Role::Metrics).await;
+    let metrics = farm.token("prometheus", pb::Role::Metrics).await;
     let (status, content_type, body, _) = get(&farm, "/metrics", Some(&metrics)).await;
     assert_eq!(status, 200, "{body}");
     assert!(

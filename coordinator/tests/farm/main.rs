@@ -4,10 +4,12 @@
 mod common;
 
 mod auth;
+mod dashboard;
 mod failures;
 mod http;
 mod inputs;
 mod jobs;
 mod limits;
 mod presign;
+mod schedules;
 mod scheduling;

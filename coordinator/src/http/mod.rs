@@ -1,8 +1,8 @@
 //! The coordinator's HTTP side, beside gRPC on a listener of its own
 //! (`stylefarm coordinator --http-listen`): health endpoints for load
-//! balancers and Kubernetes probes, and Prometheus metrics. HTTPS with the
-//! coordinator's own certificate when it has one (axum over axum-server's
-//! rustls acceptor).
+//! balancers and Kubernetes probes, Prometheus metrics, and the web
+//! dashboard. HTTPS with the coordinator's own certificate when it has one
+//! (axum over axum-server's rustls acceptor).
 //!
 //! - `GET /healthz`: 200 `ok` while the process serves (liveness). No token:
 //!   it tells nothing but that the process answers.
@@ -12,6 +12,14 @@
 //! - `GET /metrics`: OpenMetrics text ([`crate::metrics`]); a bearer token of
 //!   role `metrics` or `admin`, as gRPC calls take theirs (401 without one,
 //!   403 with another role, 429 past the rate limit).
+//! - The dashboard (`/jobs`, `/jobs/{id}`, `/workers`, `/schedules`, with
+//!   `/login`): server-rendered pages ([`pages`]), live job pages over
+//!   server-sent events and the buttons ([`live`]), the same tokens and
+//!   roles as gRPC ([`session`]).
+
+mod live;
+mod pages;
+mod session;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,8 +27,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
@@ -92,6 +101,17 @@ impl Coordinator {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
+            .route("/", get(|| async { Redirect::to("/jobs") }))
+            .route("/login", get(session::login_page).post(session::login))
+            .route("/logout", post(session::logout))
+            .route("/jobs", get(pages::jobs))
+            .route("/jobs/{id}", get(pages::job))
+            .route("/jobs/{id}/events", get(live::events))
+            .route("/jobs/{id}/cancel", post(live::cancel))
+            .route("/objects/{*key}", get(live::object))
+            .route("/workers", get(pages::workers))
+            .route("/schedules", get(pages::schedules))
+            .route("/schedules/{name}/{action}", post(live::schedule_action))
             .with_state(self.clone());
         let handle = Handle::new();
         let service = app.into_make_service();
@@ -121,7 +141,7 @@ impl Coordinator {
         } else {
             "http"
         };
-        info!(%addr, scheme, "HTTP endpoints serving: /healthz /readyz /metrics");
+        info!(%addr, scheme, "HTTP serving: dashboard, /healthz, /readyz, /metrics");
         Ok(HttpServer {
             addr,
             handle,
