@@ -452,3 +452,88 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     v.extend(crc32(b"IDAT").to_be_bytes());
     v
 }
+
+/// A coordinator started before its S3 server (a compose file, a pod) says
+/// that it cannot reach storage, retries, and serves once the server is up.
+#[test]
+fn a_coordinator_started_before_its_storage_waits_for_it() {
+    use std::io::BufRead;
+    use stylefarm_storage::EmbeddedS3;
+    let dir = tempfile::tempdir().unwrap();
+    let s3_root = dir.path().join("s3");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The S3 server makes its credentials at its first start.
+    let keys = runtime.block_on(async {
+        let s3 = EmbeddedS3::start(&s3_root, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let keys = s3.storage_config("farm", "");
+        s3.shutdown().await;
+        keys
+    });
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+        ])
+        .args([
+            "--storage",
+            "s3://farm",
+            "--s3-endpoint",
+            &endpoint,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("farm"))
+        .env("AWS_ACCESS_KEY_ID", &keys.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret_key)
+        .env("STYLEFARM_ADMIN_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let waiting = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the coordinator ended"
+        );
+        if line.contains("retrying in") {
+            break line;
+        }
+    };
+    assert!(
+        waiting.contains(&endpoint) && waiting.contains("waits for storage"),
+        "{waiting}"
+    );
+    // Keep reading its log so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let s3 = runtime
+        .block_on(EmbeddedS3::start(
+            &s3_root,
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        ))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("coordinator listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_owned();
+    let _procs = Procs(vec![child]);
+    ok(&stylefarm(&[
+        "jobs",
+        "--coordinator",
+        &format!("http://{addr}"),
+    ]));
+    runtime.block_on(s3.shutdown());
+}

@@ -70,7 +70,11 @@ pub(crate) struct Committed<'a> {
 impl Db {
     /// Opens (creating if missing) the database at `url` and brings its
     /// schema up to date.
+    ///
+    /// Errors: a URL of another database (`postgres://…`) is refused as such
+    /// rather than read as the name of a SQLite file.
     pub(crate) async fn open(url: &str) -> Result<Db> {
+        check_url(url)?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -224,4 +228,48 @@ pub(crate) fn now_ms() -> i64 {
 /// A duration in milliseconds, as the database adds it to timestamps.
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Only SQLite is built: another scheme is a mistake to name, not a file.
+fn check_url(url: &str) -> Result<()> {
+    match url.split_once(':') {
+        Some((scheme, _)) if scheme != "sqlite" && url.contains("://") => {
+            Err(crate::error::CoordinatorError::InvalidArgument {
+                field: "db",
+                problem: format!(
+                    "{scheme}:// databases are not supported by this coordinator, which stores its state in SQLite \
+                     (sqlite://PATH, the default under --data-dir); PostgreSQL is planned (docs/deploy.md)"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::check_url;
+
+    #[test]
+    fn other_databases_are_named_not_read_as_file_names() {
+        for url in [
+            "postgres://farm@db/farm",
+            "postgresql://db/farm",
+            "mysql://db/farm",
+        ] {
+            let e = check_url(url).unwrap_err().to_string();
+            assert!(
+                e.starts_with("db: ") && e.contains("not supported") && e.contains("sqlite://PATH"),
+                "{e}"
+            );
+        }
+        for url in [
+            "sqlite://farm.db",
+            "sqlite::memory:",
+            "sqlite:farm.db",
+            "farm.db",
+        ] {
+            check_url(url).unwrap();
+        }
+    }
 }

@@ -58,6 +58,8 @@ pub use config::{CoordinatorConfig, ServerTls};
 pub use error::CoordinatorError;
 pub use http::HttpServer;
 pub use server::Coordinator;
+/// The database's error type, inside [`CoordinatorError::Database`].
+pub use sqlx::Error as DatabaseError;
 pub use tokens::{Role, new_token};
 
 pub(crate) use error::Result;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stylefarm_client::{BUCKET, default_db_url};
-use stylefarm_coordinator::{Coordinator, CoordinatorConfig, ServerTls};
-use stylefarm_storage::{EmbeddedS3, StorageConfig};
+use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, ServerTls};
+use stylefarm_storage::{EmbeddedS3, StorageConfig, StorageError};
 use stylefarm_worker::WorkerConfig;
 
 use crate::args::{CoordinatorArgs, WorkerArgs};
@@ -78,7 +78,9 @@ pub async fn coordinator(args: CoordinatorArgs, settings: &Settings) -> anyhow::
         None => admin_token_file(data_dir)?,
     });
     cfg.tls = tls;
-    let coordinator = Coordinator::open(cfg).await?;
+    let Some(coordinator) = open_with_retries(cfg).await? else {
+        return Ok(());
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| {
@@ -133,6 +135,49 @@ pub async fn worker(args: WorkerArgs, settings: &Settings) -> anyhow::Result<()>
     eprintln!("worker {} serving {}", cfg.name, cfg.coordinator.url);
     stylefarm_worker::run(cfg, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Longest wait between two tries to reach the database or storage.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Opens the coordinator's state, retrying with backoff (1 s doubling to
+/// 30 s) while its storage or database cannot be reached, and saying which
+/// each time: a coordinator started before its S3 server or database (a
+/// compose file, a pod) waits for it. Other errors (a bad setting) end at
+/// once. `None` if told to stop while waiting.
+async fn open_with_retries(cfg: CoordinatorConfig) -> anyhow::Result<Option<Coordinator>> {
+    let mut backoff = Duration::from_secs(1);
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let e = match Coordinator::open(cfg.clone()).await {
+            Ok(coordinator) => return Ok(Some(coordinator)),
+            Err(e) => e,
+        };
+        let what = match &e {
+            CoordinatorError::Storage(StorageError::Unreachable { .. }) => "storage",
+            CoordinatorError::Database(sqlx_error) if is_unreachable(sqlx_error) => "the database",
+            _ => return Err(e.into()),
+        };
+        eprintln!(
+            "{e}; the coordinator waits for {what}, retrying in {} s",
+            backoff.as_secs()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = &mut stop => return Ok(None),
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// A database error that waiting may cure (I/O, no connection in time).
+fn is_unreachable(e: &stylefarm_coordinator::DatabaseError) -> bool {
+    matches!(
+        e,
+        stylefarm_coordinator::DatabaseError::Io(_)
+            | stylefarm_coordinator::DatabaseError::PoolTimedOut
+    )
 }
 
 /// The admin token in `DATA_DIR/admin.token`, created (readable by this
