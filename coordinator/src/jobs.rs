@@ -261,12 +261,11 @@ impl Coordinator {
             now,
         )
         .await?;
-        drop(tx.commit().await?);
+        let writer = tx.commit().await?;
         for task_id in &cancelled {
             self.events().clear_progress(task_id);
         }
         info!(tasks = cancelled.len(), "job cancelled");
-        self.observe_job_end(job_id, JobState::Cancelled).await;
         self.events().publish(|| JobEvent {
             job_id: job_id.to_owned(),
             state: JobState::Cancelled,
@@ -275,6 +274,10 @@ impl Coordinator {
             task: None,
             message: "job cancelled".into(),
         });
+        // Held while publishing (watchers see commit order); free before
+        // the metrics read the job.
+        drop(writer);
+        self.observe_job_end(job_id, JobState::Cancelled).await;
         Ok(JobState::Cancelled)
     }
 

@@ -299,13 +299,16 @@ impl Coordinator {
         } else {
             None
         };
-        drop(tx.commit().await?);
+        let writer = tx.commit().await?;
         for id in cancelled.iter().chain([&at.task_id]) {
             self.events().clear_progress(id);
         }
         if let Some(event) = event {
             self.events().publish(|| event);
         }
+        // Held while publishing (watchers see commit order); free before
+        // the metrics read the job.
+        drop(writer);
         if gave_up {
             self.observe_job_end(&task.job_id, JobState::Failed).await;
         } else {
