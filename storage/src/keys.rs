@@ -31,8 +31,9 @@ const INPUT_EXTENSIONS: &[(&str, &str)] = &[
 
 /// Checks that `key` is safe to use as an object key.
 ///
-/// Allowed: `[A-Za-z0-9._/-]`, 1..=512 bytes, no leading `/`, no `..`, no `//`, no empty or `.`
-/// segment (so no trailing `/` either).
+/// Allowed: `[A-Za-z0-9._/@-]`, 1..=512 bytes, no leading `/`, no `..`, no `//`, no empty or `.`
+/// segment (so no trailing `/` either). `@` because token and schedule names may hold it
+/// (`files/alice@studio/`, `series/<name>/`); it is a plain character in S3 keys and file names.
 pub fn check_key(key: &str) -> Result<(), StorageError> {
     let bad = |reason: &str| {
         Err(StorageError::BadKey {
@@ -51,7 +52,7 @@ pub fn check_key(key: &str) -> Result<(), StorageError> {
     }
     if let Some(c) = key
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-' | '@')))
     {
         return bad(&format!("character {c:?} is not allowed"));
     }

@@ -34,4 +34,4 @@ pub use embedded::EmbeddedS3;
 pub use error::StorageError;
 pub use keys::{MAX_KEY_LEN, check_key, input_extension};
 pub use presigned::{Access, MAX_PRESIGNED_LIFETIME, PresignedClient};
-pub use store::Store;
+pub use store::{Store, StoredObject};

@@ -20,6 +20,31 @@ use crate::sdk_error::{classify, status};
 /// How long to wait for a TCP connection before calling the endpoint unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One object of a listing ([`Store::list_objects`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// The key, relative to the store prefix.
+    pub key: String,
+    /// Bytes.
+    pub size: u64,
+    /// When it was last written, unix milliseconds (0 if the server did not say).
+    pub modified_ms: i64,
+}
+
+/// `key` as CopyObject's `x-amz-copy-source` wants it: URL-encoded, `/` kept. Keys pass
+/// [`check_key`]; bytes outside `A-Za-z0-9-._~/` (`@`) are escaped.
+fn encode_copy_source(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A connected bucket (and key prefix). Cheap to clone: clones share one HTTP connection pool.
 #[derive(Clone)]
 pub struct Store {
@@ -180,6 +205,16 @@ impl Store {
     ///
     /// `prefix` is `""` for everything, or a key optionally ending in `/` (`"inputs/"`).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+
+    /// [`Store::list`] with each object's size and last-modified time, sorted by key.
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<StoredObject>, StorageError> {
         check_prefix(prefix)?;
         // The store prefix always ends the listing prefix with '/', so "farm1" never matches
         // keys of a neighbouring "farm10".
@@ -190,7 +225,7 @@ impl Store {
         };
         let full_prefix = format!("{strip}{prefix}");
         debug!(prefix = %full_prefix, "storage list");
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -202,13 +237,42 @@ impl Store {
             let page = page.map_err(|e| classify(&self.cfg, "list", &full_prefix, e))?;
             for obj in page.contents() {
                 if let Some(rel) = obj.key().and_then(|k| k.strip_prefix(strip.as_str())) {
-                    keys.push(rel.to_owned());
+                    objects.push(StoredObject {
+                        key: rel.to_owned(),
+                        size: obj.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        modified_ms: obj.last_modified().map_or(0, |t| {
+                            t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000)
+                        }),
+                    });
                 }
             }
         }
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        objects.dedup_by(|a, b| a.key == b.key);
+        Ok(objects)
+    }
+
+    /// Copies the object at `from` to `to` on the server (S3 CopyObject: the bytes never pass
+    /// through this process), replacing any object at `to`.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        check_key(from)?;
+        check_key(to)?;
+        let source = full_key(&self.prefix, from);
+        let full = full_key(&self.prefix, to);
+        debug!(from = %source, to = %full, "storage copy");
+        self.client
+            .copy_object()
+            .bucket(&self.cfg.bucket)
+            .copy_source(format!(
+                "{}/{}",
+                self.cfg.bucket,
+                encode_copy_source(&source)
+            ))
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| classify(&self.cfg, "copy", &full, e))?;
+        Ok(())
     }
 
     /// Removes the object; removing a missing key is not an error (S3 semantics).
