@@ -77,6 +77,19 @@ pub enum Command {
         #[command(flatten)]
         farm: FarmArgs,
     },
+    /// Run a failed or cancelled job again: its failed and cancelled tasks are queued again,
+    /// its finished tasks keep their outputs.
+    Retry {
+        job: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// Your files on the farm (files/<token name>/…), which schedules choose series inputs from.
+    #[command(subcommand)]
+    Files(FilesCommand),
+    /// The runs of an art series (a schedule's finished jobs); see docs/schedules.md.
+    #[command(subcommand)]
+    Series(SeriesCommand),
     /// Manage the farm's bearer tokens (admin token needed).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -159,6 +172,48 @@ pub enum ScheduleCommand {
     /// Delete a schedule (its jobs and outputs stay).
     Delete {
         name: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+}
+
+/// `stylefarm files …`.
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Upload pictures to a folder of your files, e.g. `files put photos/2026-12-01/ *.jpg`
+    /// (a path ending in `/` is a folder; one file may also be given a full path).
+    Put {
+        /// Where: a folder ending in `/`, or with one file its path.
+        dest: String,
+        /// The pictures to upload.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+    /// List your files under a prefix, newest first.
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        farm: FarmArgs,
+    },
+}
+
+/// `stylefarm series …`.
+#[derive(Subcommand, Debug)]
+pub enum SeriesCommand {
+    /// Download a series' runs and its index page into a folder: OUT/index.html and
+    /// OUT/<fire time>/… (files already there with the same size are skipped).
+    Get {
+        /// The schedule's name.
+        name: String,
+        /// Only runs fired at or after this: a date (2026-12-01, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// The folder (default: ./NAME).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         farm: FarmArgs,
     },
@@ -512,6 +567,9 @@ impl Command {
             | Command::Jobs { farm }
             | Command::Workers { farm }
             | Command::Cancel { farm, .. }
+            | Command::Retry { farm, .. }
+            | Command::Files(FilesCommand::Put { farm, .. } | FilesCommand::List { farm, .. })
+            | Command::Series(SeriesCommand::Get { farm, .. })
             | Command::Token(TokenCommand::Create { farm, .. })
             | Command::Token(TokenCommand::List { farm })
             | Command::Token(TokenCommand::Revoke { farm, .. })

@@ -146,3 +146,113 @@ fn a_series_is_added_listed_run_now_and_refused_when_wrong() {
     ok(&schedule(&["delete", "mornings"]));
     assert!(!ok(&schedule(&["list"])).contains("mornings"));
 }
+
+/// A gallery series over the newest of the client's uploaded photos: the
+/// photos go up with `files put`, the schedule chooses them at its fire,
+/// a worker renders, and `series get` downloads the published run and the
+/// series' index page.
+#[test]
+fn a_series_renders_uploaded_photos_and_is_downloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = coordinator(&dir.path().join("farm"), 0, 0, 10.0);
+    let url = coord.url.clone();
+    let mut procs = Procs(vec![coord.child]);
+    let images = small_images(dir.path());
+    let job = dir.path().join("weekly.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "kind = \"gallery\"\nstyles = [{:?}]\n\n[render]\nsize = 32\niterations = 2\n\n[series]\ninputs = \"photos/{{schedule}}/\"\nnewest = 2\n",
+            images[1]
+        ),
+    )
+    .unwrap();
+    let job = job.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--coordinator", &url]);
+        stylefarm(&all)
+    };
+
+    let put = ok(&cli(&[
+        "files",
+        "put",
+        "photos/weekly/",
+        images[0].to_str().unwrap(),
+        images[2].to_str().unwrap(),
+    ]));
+    assert!(
+        put.contains("files/admin/photos/weekly/tubingen.png"),
+        "{put}"
+    );
+    let listed = ok(&cli(&["files", "list", "photos/"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+
+    let refused = cli(&["submit", "--job", job]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("[series] in a job file is for schedules"),
+        "{}",
+        stderr(&refused)
+    );
+
+    ok(&cli(&[
+        "schedule",
+        "add",
+        "weekly",
+        "--cron",
+        "0 6 * * 1",
+        "--job",
+        job,
+    ]));
+    let shown = ok(&cli(&["schedule", "show", "weekly"]));
+    assert!(
+        shown.contains("inputs     files/admin/photos/{schedule}/ (the newest 2)"),
+        "{shown}"
+    );
+    let job_id = ok(&cli(&["schedule", "run-now", "weekly"]))
+        .trim()
+        .to_owned();
+    procs.0.push(worker(&url, "w"));
+    ok(&stylefarm(&["watch", &job_id, "--coordinator", &url]));
+    let spec = get_job(&url, &job_id).spec.unwrap();
+    let names: Vec<&str> = spec.contents.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["the_scream", "tubingen"],
+        "both photos, in path order"
+    );
+
+    // The coordinator's loop publishes the finished run within a tick or two.
+    let out = dir.path().join("weekly-runs");
+    let got = wait_for(
+        std::time::Duration::from_secs(30),
+        "the run published",
+        || {
+            let got = cli(&["series", "get", "weekly", "-o", out.to_str().unwrap()]);
+            let text = String::from_utf8_lossy(&got.stdout).into_owned();
+            text.contains("1 run(s)").then_some(text)
+        },
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).expect(&got);
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a run folder");
+    let folder_name = folder.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        index.contains(&format!("{folder_name}/gallery/index.html")),
+        "{index}"
+    );
+    assert!(folder.join("sheet.png").is_file(), "{got}");
+    assert!(folder.join("gallery/index.html").is_file(), "{got}");
+    let again = ok(&cli(&[
+        "series",
+        "get",
+        "weekly",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(again.contains("0 file(s) downloaded"), "{again}");
+}

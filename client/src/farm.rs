@@ -15,12 +15,12 @@ use crate::error::{ClientError, Result};
 /// Largest message the client accepts (a job with thousands of tasks).
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// Upload chunk size, bytes.
-const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// A connection to a farm's coordinator. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Farm {
-    client: FarmClient<AuthChannel>,
+    pub(crate) client: FarmClient<AuthChannel>,
     admin: AdminClient<AuthChannel>,
     pub(crate) schedules: SchedulesClient<AuthChannel>,
     url: String,
@@ -71,6 +71,7 @@ impl Farm {
             .map(|(i, c)| pb::UploadChunk {
                 file_name: if i == 0 { name.clone() } else { String::new() },
                 data: c.to_vec(),
+                file_path: String::new(),
             })
             .collect();
         let resp = self

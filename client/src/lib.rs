@@ -18,6 +18,7 @@ mod deliver;
 mod embedded;
 mod error;
 mod farm;
+mod files;
 mod masks;
 mod schedules;
 mod submit;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use stylefarm_engine::Image;
 use stylefarm_proto::pb;
-use stylefarm_spec::{JobSpec, Picture};
+use stylefarm_spec::{JobSpec, Picture, SeriesInputs};
 
 use crate::error::{ClientError, Result};
 use crate::farm::Farm;
@@ -35,6 +35,10 @@ pub struct LocalJob {
     pub style_masks: Vec<PathBuf>,
     /// The source of a video job.
     pub video: Option<PathBuf>,
+    /// A schedule's template whose content photos the farm chooses at each
+    /// fire: `content` and `contents` are empty, and the checks put a
+    /// stand-in photo in their place.
+    pub series: Option<SeriesInputs>,
 }
 
 /// A picture's label: its file name without the extension, printable, at
@@ -107,6 +111,10 @@ impl LocalJob {
             known.or(square),
             mask.or(square),
         );
+        if let Some(series) = &self.series {
+            series.check(&spec)?;
+            spec = SeriesInputs::stand_in(&spec);
+        }
         if let Some(v) = spec.video.as_mut().filter(|v| v.frames == 0) {
             // Stand-ins until the video is probed: one square frame.
             v.frames = 1;
@@ -201,7 +209,10 @@ impl Farm {
             ..job.clone()
         }
         .spec_with(|p| keys[p].clone(), content_size, mask_size);
-        spec.validate()?;
+        match &job.series {
+            Some(_) => SeriesInputs::stand_in(&spec).validate()?,
+            None => spec.validate()?,
+        }
         Ok(pb::JobSpec::from(&spec))
     }
 }

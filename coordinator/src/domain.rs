@@ -220,6 +220,8 @@ pub(crate) struct WorkerView {
     pub(crate) spec: WorkerSpec,
     pub(crate) last_seen_ms: i64,
     pub(crate) task_ids: Vec<String>,
+    /// Unfinished jobs it failed `worker_job_failure_limit` times.
+    pub(crate) blocked_job_ids: Vec<String>,
     pub(crate) alive: bool,
 }
 

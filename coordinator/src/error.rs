@@ -47,6 +47,14 @@ pub enum CoordinatorError {
         /// The name taken.
         name: String,
     },
+    /// Only a failed or cancelled job can be retried.
+    #[error("job {job_id} is {state}; only a failed or cancelled job can be retried")]
+    NotRetryable {
+        /// The job.
+        job_id: String,
+        /// Its state now.
+        state: String,
+    },
     /// No task has this id.
     #[error("no task {task_id}")]
     TaskNotFound {

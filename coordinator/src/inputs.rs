@@ -10,7 +10,7 @@ use crate::server::Coordinator;
 use crate::tokens::{Caller, Role};
 
 /// Key prefixes clients may download from.
-const DOWNLOADABLE: &[&str] = &["jobs/", "inputs/"];
+const DOWNLOADABLE: &[&str] = &["jobs/", "inputs/", "files/", "series/"];
 
 /// A stored input.
 #[derive(Debug, Clone)]
@@ -57,15 +57,16 @@ impl Coordinator {
         Ok(StoredInput { key, size, existed })
     }
 
-    /// The object at `key`, which must be an input or an output of a job
-    /// `caller` may see. (Inputs are content-addressed: their key is the
+    /// The object at `key`, which must be an input, an output of a job
+    /// `caller` may see, one of `caller`'s files or a run of one of
+    /// `caller`'s series. (Inputs are content-addressed: their key is the
     /// SHA-256 of their bytes, which only a holder of the bytes knows.)
     pub(crate) async fn download(&self, key: &str, caller: &Caller) -> Result<Bytes> {
         if !DOWNLOADABLE.iter().any(|p| key.starts_with(p)) {
             return Err(CoordinatorError::InvalidArgument {
                 field: "key",
                 problem: format!(
-                    "{key:?} is neither a job output (jobs/…) nor an input (inputs/…)"
+                    "{key:?} is no job output (jobs/…), input (inputs/…), file (files/…) or series run (series/…)"
                 ),
             });
         }
@@ -73,11 +74,20 @@ impl Coordinator {
             field: "key",
             problem: e.to_string(),
         })?;
-        if let Some(rest) = key.strip_prefix("jobs/")
-            && caller.role != Role::Admin
-        {
-            let job_id = rest.split('/').next().unwrap_or_default();
-            self.check_owner(job_id, caller).await?;
+        let first = |rest: &str| rest.split('/').next().unwrap_or_default().to_owned();
+        if caller.role != Role::Admin {
+            if let Some(rest) = key.strip_prefix("jobs/") {
+                self.check_owner(&first(rest), caller).await?;
+            } else if let Some(rest) = key.strip_prefix("files/")
+                && first(rest) != caller.name
+            {
+                return Err(CoordinatorError::InvalidArgument {
+                    field: "key",
+                    problem: format!("{key:?} is not among your files (files/{}/…)", caller.name),
+                });
+            } else if let Some(rest) = key.strip_prefix("series/") {
+                self.check_series_owner(&first(rest), caller).await?;
+            }
         }
         self.store().get(key).await.map_err(CoordinatorError::from)
     }

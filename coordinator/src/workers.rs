@@ -73,8 +73,9 @@ impl Coordinator {
             .unwrap_or(0))
     }
 
-    /// Every worker ever registered, with the tasks it holds; alive = seen
-    /// within three heartbeat intervals.
+    /// Every worker ever registered, with the tasks it holds and the
+    /// unfinished jobs it is kept away from; alive = seen within three
+    /// heartbeat intervals.
     pub(crate) async fn list_workers(&self) -> Result<Vec<WorkerView>> {
         let mut conn = self.db().read().await?;
         let rows = workers::list(&mut *conn).await?;
@@ -82,11 +83,19 @@ impl Coordinator {
         for (worker_id, task_id) in tasks::leased(&mut *conn).await? {
             held.entry(worker_id).or_default().push(task_id);
         }
+        let mut blocked: HashMap<String, Vec<String>> = HashMap::new();
+        if self.config().worker_job_failure_limit > 0 {
+            let limit = i64::from(self.config().worker_job_failure_limit);
+            for (worker_id, job_id) in workers::blocked(&mut *conn, limit).await? {
+                blocked.entry(worker_id).or_default().push(job_id);
+            }
+        }
         let alive_since = now_ms().saturating_sub(3 * millis(self.config().heartbeat_interval));
         Ok(rows
             .into_iter()
             .map(|row| WorkerView {
                 task_ids: held.remove(&row.worker_id).unwrap_or_default(),
+                blocked_job_ids: blocked.remove(&row.worker_id).unwrap_or_default(),
                 alive: row.last_seen_ms >= alive_since,
                 last_seen_ms: row.last_seen_ms,
                 spec: WorkerSpec {

@@ -14,6 +14,8 @@
 //! - `masks`: region maps in a job (semantic style transfer, doodles).
 //! - [`geometry`]: fitted sizes, tiles and grid cells.
 //! - [`cache`]: where shared style targets live in object storage.
+//! - [`series`]: [`SeriesInputs`], a scheduled job's photos chosen at each
+//!   fire from its owner's files.
 //! - [`task`]: [`TaskPlan`], what one task of a job does.
 //! - [`video`]: [`VideoJob`], a video job's source and controls, its
 //!   keyframes and the names of its files in storage.
@@ -28,6 +30,7 @@ pub mod limits;
 mod masks;
 pub mod names;
 pub mod render;
+pub mod series;
 pub mod task;
 pub mod video;
 
@@ -38,5 +41,6 @@ pub use names::{
     VideoFormat,
 };
 pub use render::{LayerWeight, RenderSettings, Scales};
+pub use series::SeriesInputs;
 pub use task::TaskPlan;
 pub use video::VideoJob;

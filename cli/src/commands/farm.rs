@@ -94,12 +94,12 @@ pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
     let mut farm = Farm::connect(&settings.connection()?).await?;
     let workers = farm.list_workers().await?;
     println!(
-        "{:<36}  {:<16}  {:<8}  {:>5}  {:>8}  {:>9}  {:<5}  tasks",
+        "{:<36}  {:<16}  {:<8}  {:>5}  {:>8}  {:>9}  {:<5}  tasks (blocked from jobs)",
         "worker", "name", "device", "slots", "memory", "untiled", "alive"
     );
     for w in workers {
         println!(
-            "{:<36}  {:<16}  {:<8}  {:>5}  {:>5.1}GiB  {:>6.2}Mpx  {:<5}  {}",
+            "{:<36}  {:<16}  {:<8}  {:>5}  {:>5.1}GiB  {:>6.2}Mpx  {:<5}  {}{}",
             w.worker_id,
             w.name,
             w.device,
@@ -107,7 +107,12 @@ pub async fn workers(settings: &Settings) -> anyhow::Result<()> {
             w.memory_bytes as f64 / f64::from(1u32 << 30),
             w.max_untiled_pixels as f64 / 1e6,
             if w.alive { "yes" } else { "no" },
-            w.task_ids.join(",")
+            w.task_ids.join(","),
+            if w.blocked_job_ids.is_empty() {
+                String::new()
+            } else {
+                format!(" (blocked from {})", w.blocked_job_ids.join(","))
+            }
         );
     }
     Ok(())
@@ -118,6 +123,16 @@ pub async fn cancel(job_id: String, settings: &Settings) -> anyhow::Result<()> {
     let job_id = farm.resolve_job_id(&job_id).await?;
     let state = farm.cancel(&job_id).await?;
     println!("job {job_id} {}", state_name(state));
+    Ok(())
+}
+
+pub async fn retry(job_id: String, settings: &Settings) -> anyhow::Result<()> {
+    let mut farm = Farm::connect(&settings.connection()?).await?;
+    let job_id = farm.resolve_job_id(&job_id).await?;
+    let tasks = farm.retry(&job_id).await?;
+    println!(
+        "job {job_id} queued again ({tasks} task(s) to run); follow it with `stylefarm watch {job_id}`"
+    );
     Ok(())
 }
 

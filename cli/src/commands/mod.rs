@@ -2,6 +2,7 @@
 //! farm commands.
 
 mod farm;
+mod files;
 mod model;
 mod render;
 mod schedule;
@@ -34,6 +35,9 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Jobs { .. } => runtime()?.block_on(farm::jobs(settings)),
         Command::Workers { .. } => runtime()?.block_on(farm::workers(settings)),
         Command::Cancel { job, .. } => runtime()?.block_on(farm::cancel(job, settings)),
+        Command::Retry { job, .. } => runtime()?.block_on(farm::retry(job, settings)),
+        Command::Files(command) => runtime()?.block_on(files::run(command, settings)),
+        Command::Series(command) => runtime()?.block_on(files::series(command, settings)),
         Command::Token(command) => runtime()?.block_on(token::run(command, settings)),
         Command::Schedule(command) => runtime()?.block_on(schedule::run(command, settings)),
     }

@@ -26,7 +26,8 @@ pub async fn run(command: ScheduleCommand, settings: &Settings) -> anyhow::Resul
             catch_up,
             ..
         } => {
-            let (template, seed_from_fire_time) = template(&mut farm, &job, settings).await?;
+            let (template, seed_from_fire_time, inputs) =
+                template(&mut farm, &job, settings).await?;
             let created = farm
                 .create_schedule(pb::Schedule {
                     name,
@@ -36,6 +37,7 @@ pub async fn run(command: ScheduleCommand, settings: &Settings) -> anyhow::Resul
                     overlap: overlap_wire(overlap).into(),
                     catch_up_seconds: Duration::from(catch_up).as_secs(),
                     seed_from_fire_time,
+                    inputs,
                     ..Default::default()
                 })
                 .await?;
@@ -92,6 +94,17 @@ pub async fn run(command: ScheduleCommand, settings: &Settings) -> anyhow::Resul
                 "  state      {}",
                 if s.paused { "paused" } else { "active" }
             );
+            if let Some(inputs) = &s.inputs {
+                println!(
+                    "  inputs     files/{}/{} ({})",
+                    s.owner,
+                    inputs.prefix,
+                    match inputs.newest {
+                        0 => "all pictures".to_owned(),
+                        n => format!("the newest {n}"),
+                    }
+                );
+            }
             for ms in &s.next_fire_unix_ms {
                 println!("  next       {}", local(*ms, &s.time_zone));
             }
@@ -162,14 +175,14 @@ pub async fn run(command: ScheduleCommand, settings: &Settings) -> anyhow::Resul
     Ok(())
 }
 
-/// The job file's job as a wire template, its pictures uploaded, and
-/// whether its seed is the fire time (`seed = "fire-time"` in `[render]`,
-/// which a job file for `submit` cannot say).
+/// The job file's job as a wire template, its pictures uploaded, whether
+/// its seed is the fire time (`seed = "fire-time"` in `[render]`) and its
+/// series inputs (`[series]`): what a job file for `submit` cannot say.
 async fn template(
     farm: &mut Farm,
     path: &Path,
     settings: &Settings,
-) -> anyhow::Result<(pb::JobSpec, bool)> {
+) -> anyhow::Result<(pb::JobSpec, bool, Option<pb::SeriesInputs>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read job file {}", path.display()))?;
     let mut doc: toml::Table =
@@ -196,7 +209,11 @@ async fn template(
     let spec = farm
         .prepare(&resolved.job, settings.max_input_pixels)
         .await?;
-    Ok((spec, fire_time_seed))
+    let inputs = resolved.job.series.map(|s| pb::SeriesInputs {
+        prefix: s.prefix,
+        newest: s.newest,
+    });
+    Ok((spec, fire_time_seed, inputs))
 }
 
 fn overlap_wire(o: OverlapPolicy) -> pb::Overlap {
@@ -228,7 +245,7 @@ fn local(ms: i64, zone: &str) -> String {
 
 /// An RFC 3339 time, or a date (UTC): its first millisecond, or with
 /// `end_of_day` its last.
-fn instant(text: &str, end_of_day: bool) -> anyhow::Result<i64> {
+pub(super) fn instant(text: &str, end_of_day: bool) -> anyhow::Result<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }

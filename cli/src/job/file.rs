@@ -38,6 +38,20 @@ pub struct JobFile {
     pub frame_iterations: Option<u32>,
     pub video_formats: Vec<VideoFormat>,
     pub render: RenderLayer,
+    /// A schedule's series inputs (`stylefarm schedule add` only).
+    pub series: Option<SeriesTable>,
+}
+
+/// `[series]`: a scheduled job's content photos, chosen at each fire from
+/// the owner's files (docs/schedules.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesTable {
+    /// A path under the owner's files, e.g. `photos/{date}/`.
+    pub inputs: String,
+    /// Only the newest N files; 0 = all (gallery), the newest (single).
+    #[serde(default)]
+    pub newest: u32,
 }
 
 impl JobFile {

@@ -16,7 +16,7 @@ mod shape;
 use std::path::PathBuf;
 
 use stylefarm_client::{LocalJob, label};
-use stylefarm_spec::{Grid, JobKind, JobSpec, Picture, StyleInput, VideoJob};
+use stylefarm_spec::{Grid, JobKind, JobSpec, Picture, SeriesInputs, StyleInput, VideoJob};
 
 use crate::args::{JobFlags, VideoFlags};
 use crate::settings::RenderLayer;
@@ -38,6 +38,12 @@ pub fn resolve(
     config: &RenderLayer,
 ) -> anyhow::Result<Resolved> {
     let file = file::JobFile::read(flags.job.as_deref())?;
+    if file.series.is_some() {
+        anyhow::bail!(
+            "[series] in a job file is for schedules, whose fires choose the photos: \
+             stylefarm schedule add NAME --cron \"…\" --job FILE (docs/schedules.md)"
+        );
+    }
     resolve_file(file, flags, render_flags, config)
 }
 
@@ -78,7 +84,15 @@ pub fn resolve_file(
     };
     let contents = inputs::expand_folders(listed)?;
     let (content_mask, style_masks) = masks::resolve(flags, &file, kind, styles.len())?;
-    shape::check(kind, content.is_some(), !contents.is_empty(), &settings)?;
+    let series = file.series.as_ref().map(|s| SeriesInputs {
+        prefix: s.inputs.clone(),
+        newest: s.newest,
+    });
+    // A series template's photos come at each fire (checked by
+    // `SeriesInputs::check` instead).
+    if series.is_none() {
+        shape::check(kind, content.is_some(), !contents.is_empty(), &settings)?;
+    }
     shape::check_video(kind, video.as_deref(), content_mask.is_some())?;
     let tiles = shape::farm_tiles(kind, &mut settings, flags.overlap.or(file.overlap));
 
@@ -127,6 +141,7 @@ pub fn resolve_file(
         content_mask,
         style_masks,
         video,
+        series,
     };
     job.spec.name = file.name.unwrap_or_else(|| default_name(&job));
     Ok(Resolved {

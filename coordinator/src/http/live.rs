@@ -1,6 +1,7 @@
 //! The dashboard's moving parts: a job's events as server-sent events, the
 //! pictures it shows (outputs and previews, read through the caller's
-//! rights), and the buttons (cancel a job; pause, resume or run a schedule).
+//! rights, and the pages stored with them: a gallery's, a series' index),
+//! and the buttons (cancel or retry a job; pause, resume or run a schedule).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -90,7 +91,19 @@ pub(crate) async fn object(
         Err(Refused::Forbidden(e)) => return error_page(&e),
     };
     match coordinator.download(&key, &who).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, content_type(&key))], bytes).into_response(),
+        // Stored pages (galleries, series indexes) are shown, never run:
+        // no script of theirs runs on the dashboard's origin.
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type(&key)),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "script-src 'none'; object-src 'none'",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(e) => error_page(&e),
     }
 }
@@ -104,6 +117,7 @@ fn content_type(key: &str) -> &'static str {
         "webp" => "image/webp",
         "mp4" => "video/mp4",
         "json" => "application/json",
+        "html" => "text/html; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
@@ -125,6 +139,42 @@ pub(crate) async fn cancel(
         Ok(_) => Redirect::to(&format!("/jobs/{job_id}")).into_response(),
         Err(e) => error_page(&e),
     }
+}
+
+/// `POST /jobs/{id}/retry`, then back to the job's page.
+pub(crate) async fn retry(
+    State(coordinator): State<Coordinator>,
+    headers: HeaderMap,
+    Path(job_id): Path<String>,
+) -> Response {
+    if let Some(refused) = cross_site(&headers) {
+        return refused;
+    }
+    let who = match caller(&coordinator, &headers, Role::Client, "RetryJob").await {
+        Ok(who) => who,
+        Err(refused) => return refused.page(),
+    };
+    match coordinator.retry_job(&job_id, &who).await {
+        Ok(_) => Redirect::to(&format!("/jobs/{job_id}")).into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// `GET /series/{name}`: the series' index page, as stored (its links are
+/// relative to `/objects/series/{name}/`).
+pub(crate) async fn series(
+    State(coordinator): State<Coordinator>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let who = match caller(&coordinator, &headers, Role::Client, "a series page").await {
+        Ok(who) => who,
+        Err(refused) => return refused.page(),
+    };
+    if let Err(e) = coordinator.check_series_owner(&name, &who).await {
+        return error_page(&e);
+    }
+    Redirect::to(&format!("/objects/series/{name}/index.html")).into_response()
 }
 
 /// `POST /schedules/{name}/{pause|resume|run-now}`, then back to the

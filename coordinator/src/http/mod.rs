@@ -12,11 +12,12 @@
 //! - `GET /metrics`: OpenMetrics text ([`crate::metrics`]); a bearer token of
 //!   role `metrics` or `admin`, as gRPC calls take theirs (401 without one,
 //!   403 with another role, 429 past the rate limit).
-//! - The dashboard (`/jobs`, `/jobs/{id}`, `/workers`, `/schedules`, with
-//!   `/login`): server-rendered pages ([`pages`]), live job pages over
-//!   server-sent events and the buttons ([`live`]), the same tokens and
-//!   roles as gRPC ([`session`]).
+//! - The dashboard (`/jobs`, `/jobs/{id}`, `/jobs/{id}/grid`, `/workers`,
+//!   `/schedules`, `/series/{name}`, with `/login`): server-rendered pages
+//!   ([`pages`], [`grid`]), live job pages over server-sent events and the
+//!   buttons ([`live`]), the same tokens and roles as gRPC ([`session`]).
 
+mod grid;
 mod live;
 mod pages;
 mod session;
@@ -108,6 +109,9 @@ impl Coordinator {
             .route("/jobs/{id}", get(pages::job))
             .route("/jobs/{id}/events", get(live::events))
             .route("/jobs/{id}/cancel", post(live::cancel))
+            .route("/jobs/{id}/retry", post(live::retry))
+            .route("/jobs/{id}/grid", get(grid::grid))
+            .route("/series/{name}", get(live::series))
             .route("/objects/{*key}", get(live::object))
             .route("/workers", get(pages::workers))
             .route("/schedules", get(pages::schedules))

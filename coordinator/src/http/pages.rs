@@ -180,6 +180,11 @@ pub(crate) async fn job(
         })
         .collect();
     let unfinished = matches!(job.state, JobState::Queued | JobState::Running);
+    let retryable = matches!(job.state, JobState::Failed | JobState::Cancelled);
+    let gallery_page = job
+        .output_keys
+        .iter()
+        .find(|k| k.ends_with("/gallery/index.html"));
     layout(
         &format!("job {}", job.job_id),
         html! {
@@ -197,6 +202,12 @@ pub(crate) async fn job(
                         button #cancel type="submit" { "Cancel" }
                     }
                 }
+                @if retryable {
+                    " "
+                    form method="post" action=(format!("/jobs/{}/retry", job.job_id)) style="display: inline" {
+                        button #retry type="submit" { "Retry" }
+                    }
+                }
             }
             @if !job.error.is_empty() { p.error { (job.error) } }
             p #last-event {}
@@ -208,6 +219,12 @@ pub(crate) async fn job(
             @if !previews.is_empty() {
                 h2 { "Previews" }
                 div.thumbs #previews { @for key in previews { img src=(format!("/objects/{key}")) alt="preview"; } }
+            }
+            @if let Some(page) = gallery_page {
+                p { a #gallery-page href=(format!("/objects/{page}")) { "Gallery page" } }
+            }
+            @if kind == "grid" && job.state == JobState::Succeeded {
+                p { a #grid-page href=(format!("/jobs/{}/grid", job.job_id)) { "Grid page" } }
             }
             @if !pictures.is_empty() {
                 h2 { "Outputs" }
@@ -272,7 +289,7 @@ pub(crate) async fn workers(
         html! {
             h1 { "Workers" }
             table #workers {
-                tr { th { "name" } th { "device" } th { "memory" } th { "slots" } th { "tasks" } th { "last heartbeat" } th { "state" } }
+                tr { th { "name" } th { "device" } th { "memory" } th { "slots" } th { "tasks" } th { "last heartbeat" } th { "state" } th { "blocked from" } }
                 @for w in &workers {
                     tr {
                         td { (w.spec.name) } td { (w.spec.device) }
@@ -281,6 +298,11 @@ pub(crate) async fn workers(
                         td { @for t in &w.task_ids { code { (t) } " " } }
                         td { (age(w.last_seen_ms)) " ago" }
                         td { @if w.alive { "alive" } @else { "gone" } }
+                        td.blocked {
+                            @for j in &w.blocked_job_ids {
+                                a href=(format!("/jobs/{j}")) title="it failed this job too often; it takes its tasks only when no other live worker can" { (j.get(..8).unwrap_or(j)) } " "
+                            }
+                        }
                     }
                 }
             }
@@ -306,11 +328,13 @@ pub(crate) async fn schedules(
         html! {
             h1 { "Schedules" }
             table #schedules {
-                tr { th { "name" } th { "cron" } th { "zone" } th { "overlap" } th { "next fire" } th { "" } }
+                tr { th { "name" } th { "cron" } th { "zone" } th { "overlap" } th { "inputs" } th { "next fire" } th { "" } }
                 @for s in &schedules {
                     @let timing = crate::schedules::Timing::parse(&s.row.cron, &s.row.time_zone).ok();
                     tr id=(format!("schedule-{}", s.row.name)) {
-                        td { (s.row.name) } td { code { (s.row.cron) } } td { (s.time_zone) } td { (s.row.overlap) }
+                        td { a href=(format!("/series/{}", s.row.name)) title="the series' runs" { (s.row.name) } }
+                        td { code { (s.row.cron) } } td { (s.time_zone) } td { (s.row.overlap) }
+                        td { @if !s.row.inputs_prefix.is_empty() { code { "files/" (s.row.owner) "/" (s.row.inputs_prefix) } } }
                         td.next {
                             @if s.row.paused { "paused" }
                             @else if let (Some(t), Some(next)) = (&timing, s.next_fires_ms.first()) { (t.display(*next)) }

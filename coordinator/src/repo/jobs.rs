@@ -167,3 +167,39 @@ pub(crate) async fn finish(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+const RETRY_TASKS: &str = "UPDATE tasks SET \
+       state = CASE WHEN deps_pending = 0 THEN 'ready' ELSE 'blocked' END, \
+       failures = 0, error = '', ready_at_ms = $2, lease_expires_ms = 0 \
+     WHERE job_id = $1 AND state IN ('failed', 'cancelled') RETURNING task_id";
+
+const REOPEN: &str = "UPDATE jobs SET state = 'queued', error = '', finished_ms = 0 \
+     WHERE job_id = $1 AND state IN ('failed', 'cancelled')";
+
+const FORGIVE_WORKERS: &str = "DELETE FROM worker_job_failures WHERE job_id = $1";
+
+/// A failed or cancelled job back to queued: its failed and cancelled
+/// tasks ready (or blocked behind their unfinished dependencies) with no
+/// failures counted, and no worker kept away from it any more. Tasks keep
+/// their attempt numbers, which fence leases and only grow. Returns the
+/// retried tasks' ids; `None` if the job was not failed or cancelled.
+pub(crate) async fn retry(
+    conn: &mut sqlx::SqliteConnection,
+    job_id: &str,
+    now_ms: i64,
+) -> Result<Option<Vec<String>>> {
+    let reopened = sqlx::query(REOPEN).bind(job_id).execute(&mut *conn).await?;
+    if reopened.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let tasks = sqlx::query_scalar(RETRY_TASKS)
+        .bind(job_id)
+        .bind(now_ms)
+        .fetch_all(&mut *conn)
+        .await?;
+    sqlx::query(FORGIVE_WORKERS)
+        .bind(job_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(tasks))
+}

@@ -1,4 +1,4 @@
-//! Schedules and their fires (migration 0006).
+//! Schedules and their fires (migrations 0006 and 0007).
 
 use sqlx::{FromRow, SqliteExecutor};
 
@@ -19,12 +19,15 @@ pub(crate) struct ScheduleRow {
     pub(crate) created_ms: i64,
     pub(crate) next_fire_ms: i64,
     pub(crate) buffered_fire_ms: i64,
+    /// Series inputs (`files/<owner>/<prefix>`); '' = the template's photos.
+    pub(crate) inputs_prefix: String,
+    pub(crate) inputs_newest: i64,
 }
 
 macro_rules! schedule_columns {
     () => {
         "name, owner, cron, time_zone, template, overlap, catch_up_ms, seed_from_fire_time, \
-         paused, created_ms, next_fire_ms, buffered_fire_ms"
+         paused, created_ms, next_fire_ms, buffered_fire_ms, inputs_prefix, inputs_newest"
     };
 }
 
@@ -42,7 +45,7 @@ pub(crate) struct FireRow {
 const INSERT: &str = concat!(
     "INSERT INTO schedules (",
     schedule_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING"
 );
 
 /// Stores a new schedule; false if the name is taken.
@@ -60,6 +63,8 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, s: &ScheduleRow) -> Resu
         .bind(s.created_ms)
         .bind(s.next_fire_ms)
         .bind(s.buffered_fire_ms)
+        .bind(&s.inputs_prefix)
+        .bind(s.inputs_newest)
         .execute(ex)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -259,6 +264,67 @@ pub(crate) async fn unfinished_jobs(
 ) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(UNFINISHED_JOBS)
         .bind(name)
+        .fetch_all(ex)
+        .await?)
+}
+
+/// A fire published as a run of its series.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct RunRow {
+    pub(crate) fire_ms: i64,
+    pub(crate) job_id: String,
+    pub(crate) folder: String,
+    /// JSON list of `[key relative to the folder, bytes]`.
+    pub(crate) published_keys: String,
+}
+
+const UNPUBLISHED: &str = "SELECT f.name, f.fire_ms, f.outcome, f.job_id, f.error, f.manual \
+     FROM schedule_fires f JOIN jobs j ON j.job_id = f.job_id \
+     WHERE f.outcome = 'submitted' AND f.published_ms = 0 AND j.state = 'succeeded' \
+     ORDER BY f.recorded_ms LIMIT $1";
+
+/// Fires whose job succeeded but is not yet published as a run.
+pub(crate) async fn unpublished(ex: impl SqliteExecutor<'_>, limit: i64) -> Result<Vec<FireRow>> {
+    Ok(sqlx::query_as(UNPUBLISHED)
+        .bind(limit)
+        .fetch_all(ex)
+        .await?)
+}
+
+const SET_PUBLISHED: &str = "UPDATE schedule_fires SET published_ms = $3, folder = $4, published_keys = $5 \
+     WHERE name = $1 AND fire_ms = $2";
+
+/// Marks a fire published, with its run's folder and keys.
+pub(crate) async fn set_published(
+    ex: impl SqliteExecutor<'_>,
+    fire: &FireRow,
+    now_ms: i64,
+    folder: &str,
+    keys_json: &str,
+) -> Result<()> {
+    sqlx::query(SET_PUBLISHED)
+        .bind(&fire.name)
+        .bind(fire.fire_ms)
+        .bind(now_ms)
+        .bind(folder)
+        .bind(keys_json)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+const RUNS: &str = "SELECT fire_ms, job_id, folder, published_keys FROM schedule_fires \
+     WHERE name = $1 AND published_ms <> 0 AND fire_ms >= $2 ORDER BY fire_ms";
+
+/// The schedule's published runs fired at or after `since_ms`, oldest first.
+pub(crate) async fn runs(
+    ex: impl SqliteExecutor<'_>,
+    name: &str,
+    since_ms: i64,
+) -> Result<Vec<RunRow>> {
+    Ok(sqlx::query_as(RUNS)
+        .bind(name)
+        .bind(since_ms)
         .fetch_all(ex)
         .await?)
 }

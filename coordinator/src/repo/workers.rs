@@ -98,3 +98,16 @@ pub(crate) async fn add_failure(
         .await?;
     Ok(())
 }
+
+const BLOCKED: &str = "SELECT f.worker_id, f.job_id FROM worker_job_failures f \
+     JOIN jobs j ON j.job_id = f.job_id \
+     WHERE f.failures >= $1 AND j.state IN ('queued', 'running') ORDER BY f.job_id";
+
+/// `(worker, job)` pairs where the worker failed the unfinished job at
+/// least `limit` times, so the claim keeps it away from that job.
+pub(crate) async fn blocked(
+    ex: impl SqliteExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(BLOCKED).bind(limit).fetch_all(ex).await?)
+}

@@ -49,9 +49,9 @@ impl Coordinator {
     }
 
     /// One pass of the schedule loop as if the time were `now_ms`: stores
-    /// the jobs of fires recorded earlier but not stored, then handles every
-    /// fire time up to `now_ms` of every unpaused schedule. Returns how many
-    /// jobs it stored. The loop calls it with the real clock; tests call it
+    /// the jobs of fires recorded earlier but not stored, handles every
+    /// fire time up to `now_ms` of every unpaused schedule, then publishes
+    /// the series runs whose jobs succeeded. Returns how many jobs it stored. The loop calls it with the real clock; tests call it
     /// with their own.
     #[doc(hidden)]
     pub async fn fire_schedules_at(&self, now_ms: i64) -> Result<usize> {
@@ -94,6 +94,7 @@ impl Coordinator {
                 stored += usize::from(fire.outcome == "submitted");
             }
         }
+        self.publish_series().await?;
         Ok(stored)
     }
 

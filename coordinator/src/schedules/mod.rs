@@ -18,6 +18,8 @@
 //! otherwise.
 
 mod fire;
+mod inputs;
+mod series;
 mod timing;
 
 use std::time::Duration;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use stylefarm_proto::pb;
-use stylefarm_spec::JobSpec;
+use stylefarm_spec::{JobSpec, SeriesInputs};
 use tracing::{info, instrument};
 
 use crate::db::{millis, now_ms};
@@ -92,6 +94,8 @@ pub(crate) struct NewSchedule {
     pub(crate) overlap: Overlap,
     pub(crate) catch_up: Duration,
     pub(crate) seed_from_fire_time: bool,
+    /// Content photos chosen at each fire from the owner's files.
+    pub(crate) inputs: Option<SeriesInputs>,
 }
 
 /// A schedule as the API shows it.
@@ -102,6 +106,48 @@ pub(crate) struct ScheduleView {
     pub(crate) time_zone: String,
     /// The next few fire times (unix ms); none while paused.
     pub(crate) next_fires_ms: Vec<i64>,
+}
+
+/// A wire template as a job: checked as it is, or, with series inputs,
+/// checked for them and then as if a stand-in photo filled its content
+/// (which the returned spec holds, for a fire to replace).
+///
+/// Errors: the template is no valid job, or cannot take series inputs.
+pub(crate) fn template_spec(
+    template: &pb::JobSpec,
+    inputs: Option<&SeriesInputs>,
+) -> Result<JobSpec> {
+    let Some(inputs) = inputs else {
+        return Ok(JobSpec::try_from(template)?);
+    };
+    let kind = template
+        .kind
+        .parse()
+        .map_err(|e| CoordinatorError::InvalidArgument {
+            field: "template.kind",
+            problem: format!("{e}"),
+        })?;
+    let mut bare = JobSpec::new(kind);
+    bare.content = (!template.content_key.is_empty()).then(Default::default);
+    bare.contents = template
+        .contents
+        .iter()
+        .map(|_| Default::default())
+        .collect();
+    bare.content_mask = (!template.content_mask_key.is_empty()).then(Default::default);
+    inputs.check(&bare)?;
+    let mut filled = template.clone();
+    let stand_in = SeriesInputs::stand_in(&bare);
+    filled.content_key = stand_in.content.map(|c| c.key).unwrap_or_default();
+    filled.contents = stand_in
+        .contents
+        .into_iter()
+        .map(|c| pb::ContentInput {
+            input_key: c.key,
+            name: c.name,
+        })
+        .collect();
+    Ok(JobSpec::try_from(&filled)?)
 }
 
 /// The id of the job of `schedule`'s fire at `fire_ms`: a UUID-shaped
@@ -140,6 +186,13 @@ impl Coordinator {
                 ),
             });
         }
+        match &new.inputs {
+            Some(inputs) => {
+                inputs.check(&new.template)?;
+                SeriesInputs::stand_in(&new.template).validate()?;
+            }
+            None => new.template.validate()?,
+        }
         for key in new.template.input_keys() {
             if self.store().head(key).await?.is_none() {
                 return Err(CoordinatorError::MissingInput { key: key.into() });
@@ -166,6 +219,12 @@ impl Coordinator {
             created_ms: now,
             next_fire_ms,
             buffered_fire_ms: 0,
+            inputs_prefix: new
+                .inputs
+                .as_ref()
+                .map(|i| i.prefix.clone())
+                .unwrap_or_default(),
+            inputs_newest: new.inputs.as_ref().map_or(0, |i| i64::from(i.newest)),
         };
         let mut tx = self.db().write().await?;
         if !schedules::insert(tx.conn(), &row).await? {
@@ -284,6 +343,11 @@ impl Coordinator {
         Ok(fires)
     }
 
+    /// Refuses a series that is not `caller`'s (or does not exist), alike.
+    pub(crate) async fn check_series_owner(&self, name: &str, caller: &Caller) -> Result<()> {
+        self.schedule_row(name, caller).await.map(|_| ())
+    }
+
     /// The schedule row, if `caller` may see it.
     async fn schedule_row(&self, name: &str, caller: &Caller) -> Result<ScheduleRow> {
         let row = schedules::get(&mut *self.db().read().await?, name).await?;
@@ -311,7 +375,7 @@ impl Coordinator {
     /// fire's) and records the outcome: submitted, or failed with why.
     async fn submit_fire(&self, row: &ScheduleRow, fire_ms: i64) -> Result<FireRow> {
         let job_id = fire_job_id(&row.name, fire_ms);
-        let submitted = match self.fire_spec(row, fire_ms) {
+        let submitted = match self.fire_spec(row, fire_ms).await {
             Ok(spec) => {
                 let owner = Caller {
                     name: row.owner.clone(),
@@ -350,13 +414,17 @@ impl Coordinator {
     }
 
     /// The template with the fire filled in: `{date}`, `{time}` and
-    /// `{schedule}` in its name (on the schedule's wall clock), and the seed
-    /// when it follows the fire time.
-    fn fire_spec(&self, row: &ScheduleRow, fire_ms: i64) -> Result<JobSpec> {
+    /// `{schedule}` in its name (on the schedule's wall clock), the seed
+    /// when it follows the fire time, and the photos series inputs chose.
+    async fn fire_spec(&self, row: &ScheduleRow, fire_ms: i64) -> Result<JobSpec> {
         let template = pb::JobSpec::decode(row.template.as_slice()).map_err(|e| {
             CoordinatorError::Corrupt(format!("template of schedule {}: {e}", row.name))
         })?;
-        let mut spec = JobSpec::try_from(&template)?;
+        let inputs = (!row.inputs_prefix.is_empty()).then(|| SeriesInputs {
+            prefix: row.inputs_prefix.clone(),
+            newest: u32::try_from(row.inputs_newest).unwrap_or(0),
+        });
+        let mut spec = template_spec(&template, inputs.as_ref())?;
         let timing = Timing::parse(&row.cron, &row.time_zone)?;
         let (date, time) = timing.wall_clock(fire_ms);
         let name = if spec.name.is_empty() {
@@ -370,6 +438,12 @@ impl Coordinator {
             .replace("{schedule}", &row.name);
         if row.seed_from_fire_time {
             spec.settings.seed = u64::try_from(fire_ms.div_euclid(1000)).unwrap_or(0);
+        }
+        if let Some(inputs) = &inputs {
+            let photos = self
+                .series_photos(row, inputs, spec.kind, &date, &time)
+                .await?;
+            spec = SeriesInputs::fill(&spec, photos);
         }
         spec.validate()?;
         Ok(spec)

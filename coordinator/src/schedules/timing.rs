@@ -136,6 +136,26 @@ impl Timing {
         (t.format("%Y-%m-%d").to_string(), time)
     }
 
+    /// The folder of a series run fired at `ms`: its wall-clock time,
+    /// `2026-12-01T06-00-00`, sorting by wall-clock time; the second of two
+    /// fires at one repeated wall-clock time (a fall-back night) gets `-2`.
+    pub(crate) fn folder(&self, ms: i64) -> String {
+        let Some(t) = self.local(ms) else {
+            return ms.to_string();
+        };
+        let name = t.format("%Y-%m-%dT%H-%M-%S").to_string();
+        let earlier = self
+            .tz
+            .from_local_datetime(&t.naive_local())
+            .earliest()
+            .map(|e| e.timestamp_millis());
+        if earlier.is_some_and(|e| e < ms) {
+            format!("{name}-2")
+        } else {
+            name
+        }
+    }
+
     /// `ms` as a time in the schedule's zone, as `schedule list` prints it.
     pub(crate) fn display(&self, ms: i64) -> String {
         self.local(ms)
@@ -151,6 +171,20 @@ impl Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_folders_differ_on_a_repeated_hour() {
+        let berlin = Timing::parse("*/30 * * * *", "Europe/Berlin").unwrap();
+        // 2027-10-31: 03:00 CEST falls back to 02:00 CET; 02:30 happens twice.
+        let first = berlin.folder(utc("2027-10-31T00:30:00Z"));
+        let second = berlin.folder(utc("2027-10-31T01:30:00Z"));
+        assert_eq!(first, "2027-10-31T02-30-00");
+        assert_eq!(second, "2027-10-31T02-30-00-2");
+        assert_eq!(
+            berlin.folder(utc("2027-12-01T05:00:00Z")),
+            "2027-12-01T06-00-00"
+        );
+    }
 
     fn utc(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()

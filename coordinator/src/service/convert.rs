@@ -105,6 +105,7 @@ pub(crate) fn worker_info(w: WorkerView) -> pb::WorkerInfo {
         task_ids: w.task_ids,
         alive: w.alive,
         max_untiled_pixels: w.spec.max_untiled_pixels,
+        blocked_job_ids: w.blocked_job_ids,
     }
 }
 

@@ -113,6 +113,44 @@ impl Farm for FarmService {
         }))
     }
 
+    async fn retry_job(
+        &self,
+        request: Request<pb::RetryJobRequest>,
+    ) -> Result<Response<pb::RetryJobResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "RetryJob").await?;
+        let request = request.into_inner();
+        let retried = self
+            .coordinator
+            .retry_job(required("job_id", &request.job_id)?, &caller)
+            .await?;
+        Ok(Response::new(pb::RetryJobResponse {
+            state: pb::JobState::Queued.into(),
+            tasks_retried: u32::try_from(retried).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn list_files(
+        &self,
+        request: Request<pb::ListFilesRequest>,
+    ) -> Result<Response<pb::ListFilesResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "ListFiles").await?;
+        let request = request.into_inner();
+        let files = self
+            .coordinator
+            .owner_files(&caller.name, &request.prefix)
+            .await?;
+        Ok(Response::new(pb::ListFilesResponse {
+            files: files
+                .into_iter()
+                .map(|f| pb::StoredFile {
+                    path: f.key,
+                    size: f.size,
+                    modified_unix_ms: f.modified_ms,
+                })
+                .collect(),
+        }))
+    }
+
     async fn list_workers(
         &self,
         request: Request<pb::ListWorkersRequest>,
@@ -129,7 +167,7 @@ impl Farm for FarmService {
         &self,
         request: Request<Streaming<pb::UploadChunk>>,
     ) -> Result<Response<pb::UploadInputResponse>, Status> {
-        authorize(&self.coordinator, &request, Role::Client, "UploadInput").await?;
+        let caller = authorize(&self.coordinator, &request, Role::Client, "UploadInput").await?;
         let mut chunks = request.into_inner();
         let first = chunks
             .message()
@@ -138,7 +176,12 @@ impl Farm for FarmService {
                 field: "data",
                 problem: "the upload is empty; send the file's bytes".into(),
             })?;
-        let ext = self.coordinator.upload_extension(&first.file_name)?;
+        // A file by path is checked, extension included, when stored.
+        let ext = if first.file_path.is_empty() {
+            self.coordinator.upload_extension(&first.file_name)?
+        } else {
+            String::new()
+        };
         let limit = self.coordinator.upload_limit();
         let mut data = BytesMut::from(&first.data[..]);
         // Counted as chunks arrive: a too-large upload is refused before it
@@ -152,6 +195,18 @@ impl Farm for FarmService {
                 return Err(CoordinatorError::UploadTooLarge { limit }.into());
             }
             data.extend_from_slice(&chunk.data);
+        }
+        if !first.file_path.is_empty() {
+            let size = data.len() as u64;
+            let key = self
+                .coordinator
+                .store_file(&first.file_path, &caller, data.freeze())
+                .await?;
+            return Ok(Response::new(pb::UploadInputResponse {
+                input_key: key,
+                size,
+                existed: false,
+            }));
         }
         let stored = self.coordinator.store_input(&ext, data.freeze()).await?;
         Ok(Response::new(pb::UploadInputResponse {

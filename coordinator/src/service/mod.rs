@@ -65,7 +65,7 @@ impl From<CoordinatorError> for Status {
             | E::TaskNotFound { .. }
             | E::UnknownWorker { .. }
             | E::ObjectNotFound { .. } => Status::not_found(message),
-            E::StaleAttempt { .. } | E::TaskCancelled { .. } => {
+            E::StaleAttempt { .. } | E::TaskCancelled { .. } | E::NotRetryable { .. } => {
                 Status::failed_precondition(message)
             }
             E::UploadTooLarge { .. } | E::LimitExceeded { .. } => {

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use prost::Message;
 use stylefarm_proto::pb::{self, schedules_server::Schedules};
-use stylefarm_spec::JobSpec;
+use stylefarm_spec::SeriesInputs;
 use tonic::{Request, Response, Status};
 
 use super::{authorize, required};
 use crate::error::CoordinatorError;
 use crate::repo::schedules::FireRow;
-use crate::schedules::{NewSchedule, Overlap, ScheduleView};
+use crate::schedules::{NewSchedule, Overlap, ScheduleView, template_spec};
 use crate::server::Coordinator;
 use crate::tokens::Role;
 
@@ -42,7 +42,16 @@ impl Schedules for SchedulesService {
                 "send the JobSpec to submit at each fire",
             )
         })?;
-        let template = JobSpec::try_from(template).map_err(CoordinatorError::from)?;
+        let inputs = s.inputs.clone().map(|i| SeriesInputs {
+            prefix: i.prefix,
+            newest: i.newest,
+        });
+        let mut template = template_spec(template, inputs.as_ref())?;
+        if inputs.is_some() {
+            // The stand-in photo only served the checks.
+            template.content = None;
+            template.contents.clear();
+        }
         let overlap = match s.overlap() {
             pb::Overlap::Unspecified | pb::Overlap::Skip => Overlap::Skip,
             pb::Overlap::BufferOne => Overlap::BufferOne,
@@ -57,6 +66,7 @@ impl Schedules for SchedulesService {
             overlap,
             catch_up: Duration::from_secs(s.catch_up_seconds),
             seed_from_fire_time: s.seed_from_fire_time,
+            inputs,
         };
         let view = self.coordinator.create_schedule(new, &caller).await?;
         Ok(Response::new(schedule(view)?))
@@ -162,6 +172,35 @@ impl Schedules for SchedulesService {
             .await?;
         Ok(Response::new(pb::DeleteScheduleResponse {}))
     }
+
+    async fn list_series(
+        &self,
+        request: Request<pb::ListSeriesRequest>,
+    ) -> Result<Response<pb::ListSeriesResponse>, Status> {
+        let caller = authorize(&self.coordinator, &request, Role::Client, "ListSeries").await?;
+        let request = request.into_inner();
+        let (runs, index_key) = self
+            .coordinator
+            .series_runs(
+                required("name", &request.name)?,
+                request.since_unix_ms,
+                &caller,
+            )
+            .await?;
+        Ok(Response::new(pb::ListSeriesResponse {
+            runs: runs
+                .into_iter()
+                .map(|r| pb::SeriesRun {
+                    fire_unix_ms: r.fire_ms,
+                    folder: r.folder,
+                    job_id: r.job_id,
+                    sizes: r.files.iter().map(|(_, size)| *size).collect(),
+                    keys: r.files.into_iter().map(|(key, _)| key).collect(),
+                })
+                .collect(),
+            index_key,
+        }))
+    }
 }
 
 fn missing(field: &'static str, what: &str) -> CoordinatorError {
@@ -193,6 +232,10 @@ fn schedule(view: ScheduleView) -> Result<pb::Schedule, CoordinatorError> {
         seed_from_fire_time: row.seed_from_fire_time,
         created_unix_ms: row.created_ms,
         next_fire_unix_ms: view.next_fires_ms,
+        inputs: (!row.inputs_prefix.is_empty()).then(|| pb::SeriesInputs {
+            prefix: row.inputs_prefix.clone(),
+            newest: u32::try_from(row.inputs_newest).unwrap_or(0),
+        }),
         owner: row.owner,
     })
 }

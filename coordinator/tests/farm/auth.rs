@@ -53,14 +53,27 @@ async fn farm_calls(c: &Clients) -> Vec<(&'static str, Result<(), Status>)> {
                 .map(drop),
         ),
         (
+            "RetryJob",
+            f.retry_job(pb::RetryJobRequest { job_id: id() })
+                .await
+                .map(drop),
+        ),
+        (
             "ListWorkers",
             f.list_workers(pb::ListWorkersRequest {}).await.map(drop),
+        ),
+        (
+            "ListFiles",
+            f.list_files(pb::ListFilesRequest::default())
+                .await
+                .map(drop),
         ),
         (
             "UploadInput",
             f.upload_input(tokio_stream::iter(vec![pb::UploadChunk {
                 file_name: "a.png".into(),
                 data: b"png".to_vec(),
+                ..Default::default()
             }]))
             .await
             .map(drop),

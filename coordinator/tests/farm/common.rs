@@ -163,8 +163,8 @@ impl TestFarm {
         let mut chunks: Vec<pb::UploadChunk> = data
             .chunks(chunk.max(1))
             .map(|c| pb::UploadChunk {
-                file_name: String::new(),
                 data: c.to_vec(),
+                ..Default::default()
             })
             .collect();
         if chunks.is_empty() {

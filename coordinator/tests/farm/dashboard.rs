@@ -207,6 +207,20 @@ async fn a_running_job_updates_live_and_cancels_from_its_page() {
     )
     .unwrap();
 
+    // Retry: the reloaded page of the cancelled job offers it; the job is
+    // queued again and its task leased anew.
+    c.wait()
+        .for_element(Locator::Css("#retry"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#job-state", "queued").await;
+    assert_eq!(state(&farm.job(&job_id).await), JobState::Queued);
+    let again = farm.lease(&worker, 1000).await.expect("the retried task");
+    assert_eq!(again.task_id, task.task_id);
+
     // The workers page lists the worker.
     c.goto(&format!("{base}/workers")).await.unwrap();
     let workers = text(c, "#workers").await;

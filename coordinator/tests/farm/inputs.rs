@@ -88,7 +88,7 @@ async fn download_refusals() {
     assert_status(
         farm.download("secrets/key").await,
         Code::InvalidArgument,
-        "neither",
+        "is no job output (jobs/…), input (inputs/…), file",
     );
     assert_status(
         farm.download("jobs/../inputs/x").await,

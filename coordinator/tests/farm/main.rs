@@ -11,5 +11,7 @@ mod inputs;
 mod jobs;
 mod limits;
 mod presign;
+mod retry;
 mod schedules;
 mod scheduling;
+mod series;
