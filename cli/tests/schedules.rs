@@ -216,6 +216,11 @@ fn a_series_renders_uploaded_photos_and_is_downloaded() {
     procs.0.push(worker(&url, "w"));
     ok(&stylefarm(&["watch", &job_id, "--coordinator", &url]));
     let spec = get_job(&url, &job_id).spec.unwrap();
+    assert!(
+        spec.name.starts_with("weekly-20"),
+        "a job file without a name gives {{schedule}}-{{date}}-{{time}}: {}",
+        spec.name
+    );
     let names: Vec<&str> = spec.contents.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,

@@ -206,9 +206,13 @@ async fn template(
     };
     let resolved = job::resolve_file(file, &flags, &RenderLayer::default(), &settings.render)?;
     resolved.job.check()?;
-    let spec = farm
+    let mut spec = farm
         .prepare(&resolved.job, settings.max_input_pixels)
         .await?;
+    if !doc.contains_key("name") {
+        // The farm names each fire's job `{schedule}-{date}-{time}`.
+        spec.name.clear();
+    }
     let inputs = resolved.job.series.map(|s| pb::SeriesInputs {
         prefix: s.prefix,
         newest: s.newest,

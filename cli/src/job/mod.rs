@@ -236,6 +236,34 @@ mod tests {
     }
 
     #[test]
+    fn the_example_series_job_file_is_a_template_and_not_a_job() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/jobs/series.toml");
+        let flags = JobFlags {
+            job: Some(path.clone()),
+            ..Default::default()
+        };
+        let none = RenderLayer::default();
+        let file = file::JobFile::read(Some(&path)).unwrap();
+        let r = resolve_file(file, &flags, &none, &none).unwrap().job;
+        assert_eq!(
+            r.series,
+            Some(SeriesInputs {
+                prefix: "photos/{date}/".into(),
+                newest: 4
+            })
+        );
+        assert!(r.contents.is_empty() && r.content.is_none());
+        r.check().expect("valid with a stand-in photo");
+        let e = resolve(&flags, &none, &none).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("[series] in a job file is for schedules"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_example_video_job_file_resolves_with_flags_over_it() {
         let file =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/jobs/video.toml");

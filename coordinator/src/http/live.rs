@@ -122,40 +122,31 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-/// `POST /jobs/{id}/cancel`, then back to the job's page.
-pub(crate) async fn cancel(
+/// `POST /jobs/{id}/{cancel|retry}`, then back to the job's page.
+pub(crate) async fn job_action(
     State(coordinator): State<Coordinator>,
     headers: HeaderMap,
-    Path(job_id): Path<String>,
+    Path((job_id, action)): Path<(String, String)>,
 ) -> Response {
     if let Some(refused) = cross_site(&headers) {
         return refused;
     }
-    let who = match caller(&coordinator, &headers, Role::Client, "CancelJob").await {
+    let call = match action.as_str() {
+        "cancel" => "CancelJob",
+        "retry" => "RetryJob",
+        _ => return (StatusCode::NOT_FOUND, "no such action\n").into_response(),
+    };
+    let who = match caller(&coordinator, &headers, Role::Client, call).await {
         Ok(who) => who,
         Err(refused) => return refused.page(),
     };
-    match coordinator.cancel_job(&job_id, &who).await {
-        Ok(_) => Redirect::to(&format!("/jobs/{job_id}")).into_response(),
-        Err(e) => error_page(&e),
-    }
-}
-
-/// `POST /jobs/{id}/retry`, then back to the job's page.
-pub(crate) async fn retry(
-    State(coordinator): State<Coordinator>,
-    headers: HeaderMap,
-    Path(job_id): Path<String>,
-) -> Response {
-    if let Some(refused) = cross_site(&headers) {
-        return refused;
-    }
-    let who = match caller(&coordinator, &headers, Role::Client, "RetryJob").await {
-        Ok(who) => who,
-        Err(refused) => return refused.page(),
+    let done = if action == "cancel" {
+        coordinator.cancel_job(&job_id, &who).await.map(drop)
+    } else {
+        coordinator.retry_job(&job_id, &who).await.map(drop)
     };
-    match coordinator.retry_job(&job_id, &who).await {
-        Ok(_) => Redirect::to(&format!("/jobs/{job_id}")).into_response(),
+    match done {
+        Ok(()) => Redirect::to(&format!("/jobs/{job_id}")).into_response(),
         Err(e) => error_page(&e),
     }
 }

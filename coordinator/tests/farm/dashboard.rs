@@ -228,6 +228,27 @@ async fn a_running_job_updates_live_and_cancels_from_its_page() {
         workers.contains("gpu-7") && workers.contains("alive"),
         "{workers}"
     );
+
+    // A grid job's page: its cells with their blends (none rendered yet).
+    let mut grid = farm.valid_spec().await;
+    let second = farm.upload("b.jpg", b"other style").await.input_key;
+    grid.kind = "grid".into();
+    grid.steps = 3;
+    grid.styles.push(pb::StyleInput {
+        input_key: second,
+        weight: 1.0,
+        name: "waves".into(),
+        ..Default::default()
+    });
+    let grid_id = farm.submit(grid).await;
+    c.goto(&format!("{base}/jobs/{grid_id}/grid"))
+        .await
+        .unwrap();
+    let cells = text(c, "#grid").await;
+    assert!(
+        cells.contains("waves 0.50") && cells.matches("(not rendered)").count() == 3,
+        "{cells}"
+    );
     c.clone().close().await.unwrap();
 }
 

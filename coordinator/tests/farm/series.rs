@@ -38,6 +38,30 @@ async fn put_file(
         .input_key)
 }
 
+type Schedules = pb::schedules_client::SchedulesClient<stylefarm_proto::connect::AuthChannel>;
+
+/// The schedule's newest fires, newest first.
+async fn fires_of(schedules: &Schedules, name: &str) -> Vec<pb::ScheduleFire> {
+    schedules
+        .clone()
+        .get_schedule(pb::GetScheduleRequest {
+            name: name.into(),
+            fires: 10,
+        })
+        .await
+        .expect("schedule")
+        .into_inner()
+        .fires
+}
+
+/// `ms` as a UTC date, `2026-12-01`.
+fn utc_date(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_series_takes_the_newest_photos_of_its_day_and_publishes_each_run() {
     let farm = TestFarm::start().await;
@@ -71,12 +95,7 @@ async fn a_series_takes_the_newest_photos_of_its_day_and_publishes_each_run() {
         .into_inner();
     assert_eq!(created.inputs.as_ref().unwrap().prefix, "photos/{date}/");
     let first = created.next_fire_unix_ms[0];
-    let date = |ms: i64| {
-        DateTime::<Utc>::from_timestamp_millis(ms)
-            .unwrap()
-            .format("%Y-%m-%d")
-            .to_string()
-    };
+    let date = utc_date;
 
     // Three photos of the first fire's day, one of another day.
     let day = date(first);
@@ -126,15 +145,7 @@ async fn a_series_takes_the_newest_photos_of_its_day_and_publishes_each_run() {
         .fire_schedules_at(first + 500)
         .await
         .expect("tick");
-    let fires = studio_schedules
-        .get_schedule(pb::GetScheduleRequest {
-            name: "dailies".into(),
-            fires: 10,
-        })
-        .await
-        .expect("schedule")
-        .into_inner()
-        .fires;
+    let fires = fires_of(&studio_schedules, "dailies").await;
     assert_eq!(fires[0].outcome, "submitted", "{fires:?}");
     let job_id = fires[0].job_id.clone();
     let job = farm.job(&job_id).await;
@@ -209,15 +220,7 @@ async fn a_series_takes_the_newest_photos_of_its_day_and_publishes_each_run() {
         .fire_schedules_at(first + DAY + 500)
         .await
         .expect("tick");
-    let fires = studio_schedules
-        .get_schedule(pb::GetScheduleRequest {
-            name: "dailies".into(),
-            fires: 10,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .fires;
+    let fires = fires_of(&studio_schedules, "dailies").await;
     assert_eq!(fires[0].outcome, "failed");
     assert!(
         fires[0].error.contains(&format!(
@@ -300,12 +303,7 @@ async fn series_inputs_and_files_refuse_what_cannot_work() {
         .expect("a single job over the newest photo")
         .into_inner()
         .next_fire_unix_ms[0];
-    let day = |ms: i64| {
-        DateTime::<Utc>::from_timestamp_millis(ms)
-            .unwrap()
-            .format("%Y-%m-%d")
-            .to_string()
-    };
+    let day = utc_date;
     put_file(
         &mut admin_farm,
         &format!("p/{}/x.png", day(first)),
@@ -328,15 +326,7 @@ async fn series_inputs_and_files_refuse_what_cannot_work() {
         .fire_schedules_at(first + DAY + 500)
         .await
         .expect("tick");
-    let fires = s
-        .get_schedule(pb::GetScheduleRequest {
-            name: "s".into(),
-            fires: 10,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .fires;
+    let fires = fires_of(&s, "s").await;
     assert_eq!(fires[1].outcome, "submitted", "{fires:?}");
     let job = farm.job(&fires[1].job_id).await.spec.unwrap();
     assert_eq!(
