@@ -118,37 +118,6 @@ async fn each_fire_time_submits_one_job_named_after_it() {
 }
 
 #[tokio::test]
-async fn two_coordinators_over_one_database_fire_each_time_once() {
-    let farm = TestFarm::start().await;
-    let first = daily(&farm, "shared", pb::Overlap::Allow, 0).await;
-    let second = stylefarm_coordinator::Coordinator::open(farm.config.clone())
-        .await
-        .expect("a second coordinator on the same database and storage");
-    for at in [first + 400, first + DAY + 400] {
-        let (a, b) = tokio::join!(
-            farm.coordinator.fire_schedules_at(at),
-            second.fire_schedules_at(at)
-        );
-        // A coordinator that stores a job the other stored first counts it
-        // too (the job id is the fire's), so at least one says so.
-        let stored = a.expect("first coordinator's tick") + b.expect("second coordinator's tick");
-        assert!((1..=2).contains(&stored), "{stored}");
-    }
-    let fired = fires(&farm, "shared").await;
-    assert_eq!(fired.len(), 2, "one fire per fire time: {fired:?}");
-    assert!(fired.iter().all(|(_, outcome, _)| outcome == "submitted"));
-    let jobs = farm
-        .farm
-        .clone()
-        .list_jobs(pb::ListJobsRequest::default())
-        .await
-        .expect("jobs")
-        .into_inner()
-        .jobs;
-    assert_eq!(jobs.len(), 2, "one job per fire time between them");
-}
-
-#[tokio::test]
 async fn overlap_skip_and_buffer_one_wait_for_the_previous_job() {
     let farm = TestFarm::start().await;
     let first = daily(&farm, "skips", pb::Overlap::Skip, 0).await;
