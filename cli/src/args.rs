@@ -299,8 +299,9 @@ pub struct CoordinatorArgs {
     /// Address to serve gRPC on.
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub listen: String,
-    /// Database URL [default: sqlite://DATA_DIR/stylefarm.db].
-    #[arg(long)]
+    /// Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DB for a database several
+    /// coordinators share (docs/deploy.md) [default: sqlite://DATA_DIR/stylefarm.db].
+    #[arg(long, env = "STYLEFARM_DB", hide_env_values = true)]
     pub db: Option<String>,
     /// Object storage: s3://BUCKET[/PREFIX] on --s3-endpoint (credentials from AWS_ACCESS_KEY_ID /
     /// AWS_SECRET_ACCESS_KEY). Without it, an embedded S3 server serves DATA_DIR/objects.

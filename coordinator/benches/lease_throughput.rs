@@ -9,7 +9,12 @@
 //!   output prefix and completes with it, so Complete also HEADs it in the
 //!   embedded S3 server — closer to a real farm, but measures S3 as well.
 //!
-//! `cargo bench -p stylefarm-coordinator --bench lease_throughput [-- --tasks N --workers N --only-no-outputs]`
+//! With `--postgres postgres://USER@HOST:PORT` each round gets a new
+//! database on that server instead of a SQLite file, and `--coordinators 2`
+//! serves it from two coordinators, the workers split between them
+//! (`scripts/with-postgres` provides a server: see docs/deploy.md).
+//!
+//! `cargo bench -p stylefarm-coordinator --bench lease_throughput [-- --tasks N --workers N --only-no-outputs --postgres URL --coordinators N]`
 
 use std::time::{Duration, Instant};
 
@@ -44,28 +49,75 @@ async fn main() -> Result<(), Error> {
             None => Ok(default),
         }
     };
-    let tasks = number("--tasks", DEFAULT_TASKS)?;
-    let workers = number("--workers", DEFAULT_WORKERS)?;
-    println!("lease_throughput: {tasks} tasks, {workers} concurrent workers, Lease → Complete");
+    let setup = Setup {
+        tasks: number("--tasks", DEFAULT_TASKS)?,
+        workers: number("--workers", DEFAULT_WORKERS)?,
+        coordinators: number("--coordinators", 1)?.max(1),
+        postgres: args
+            .iter()
+            .position(|a| a == "--postgres")
+            .map(|i| {
+                args.get(i + 1)
+                    .cloned()
+                    .ok_or("--postgres needs a server URL")
+            })
+            .transpose()?,
+    };
+    if setup.coordinators > 1 && setup.postgres.is_none() {
+        return Err("several coordinators need --postgres (SQLite has one coordinator)".into());
+    }
+    println!(
+        "lease_throughput: {} tasks, {} concurrent workers, Lease → Complete, {} coordinator(s) on {}",
+        setup.tasks,
+        setup.workers,
+        setup.coordinators,
+        if setup.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     println!("target: ≥ {TARGET_TASKS_PER_S} tasks/s, Lease p99 < {TARGET_P99_MS} ms\n");
-    round(tasks, workers, false).await?;
+    round(&setup, false).await?;
     if !args.iter().any(|a| a == "--only-no-outputs") {
-        round(tasks, workers, true).await?;
+        round(&setup, true).await?;
     }
     Ok(())
+}
+
+struct Setup {
+    tasks: usize,
+    workers: usize,
+    coordinators: usize,
+    /// A PostgreSQL server to make each round's database on.
+    postgres: Option<String>,
+}
+
+/// A fresh database for one round.
+async fn database(setup: &Setup, dir: &std::path::Path) -> Result<String, Error> {
+    let Some(server) = &setup.postgres else {
+        return Ok(format!("sqlite://{}", dir.join("farm.db").display()));
+    };
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(server).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    Ok(format!("{}/{name}", server.trim_end_matches('/')))
 }
 
 /// One farm, filled with `tasks` tasks, drained by the workers.
 // Long on purpose: one measured round (farm, tasks, workers, drain, timings)
 // in the order its numbers are printed.
-async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), Error> {
+async fn round(setup: &Setup, with_outputs: bool) -> Result<(), Error> {
+    let (tasks, workers) = (setup.tasks, setup.workers);
     let dir = tempfile::tempdir()?;
     let s3 = EmbeddedS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse()?).await?;
     let storage = s3.storage_config("bench", "");
-    let db = format!("sqlite://{}", dir.path().join("farm.db").display());
+    let db = database(setup, dir.path()).await?;
     let mut config = CoordinatorConfig::new(db, storage.clone());
     config.admin_token = Some(TOKEN.into());
-    let coordinator = Coordinator::open(config).await?;
+    let coordinator = Coordinator::open(config.clone()).await?;
     let mut jobs = Vec::new();
     let mut left = tasks;
     while left > 0 {
@@ -73,19 +125,31 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
         jobs.push(coordinator.bench_submit(n, 0).await?);
         left -= n;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(coordinator.serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..setup.coordinators {
+        let coordinator = if i == 0 {
+            coordinator.clone()
+        } else {
+            Coordinator::open(config.clone()).await?
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        addrs.push(listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(coordinator.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        servers.push((stop, server));
+    }
+    let addr = addrs[0];
     let store = Store::connect(storage).await?;
 
     let started = Instant::now();
     let mut handles = Vec::new();
     for i in 0..workers {
         // Each worker has its own connection, as separate machines would.
-        let channel = Connection::new(format!("http://{addr}"), Some(TOKEN.into())).lazy()?;
+        let to = addrs[i % addrs.len()];
+        let channel = Connection::new(format!("http://{to}"), Some(TOKEN.into())).lazy()?;
         let store = with_outputs.then(|| store.clone());
         handles.push(tokio::spawn(worker(i, WorkClient::new(channel), store)));
     }
@@ -160,8 +224,10 @@ async fn round(tasks: usize, workers: usize, with_outputs: bool) -> Result<(), E
     if done != tasks {
         return Err(format!("only {done} of {tasks} tasks completed").into());
     }
-    let _ = stop.send(());
-    server.await??;
+    for (stop, server) in servers {
+        let _ = stop.send(());
+        server.await??;
+    }
     s3.shutdown().await;
     Ok(())
 }

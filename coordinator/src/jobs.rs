@@ -44,7 +44,7 @@ impl Coordinator {
         if owner.role != Role::Admin {
             let limit = self.config().max_queued_jobs_per_client;
             let unfinished =
-                jobs::unfinished_of(&mut *self.db().read().await?, &owner.name).await?;
+                jobs::unfinished_of(self.db().read().await?.conn(), &owner.name).await?;
             if unfinished >= i64::from(limit) {
                 return Err(CoordinatorError::LimitExceeded {
                     problem: format!(
@@ -178,7 +178,7 @@ impl Coordinator {
     /// Refuses a job that does not exist or is not `caller`'s, alike (a
     /// client learns nothing of other clients' jobs).
     pub(crate) async fn check_owner(&self, job_id: &str, caller: &Caller) -> Result<()> {
-        let owner = jobs::owner(&mut *self.db().read().await?, job_id).await?;
+        let owner = jobs::owner(self.db().read().await?.conn(), job_id).await?;
         match owner {
             Some(owner) if caller.owns(&owner) => Ok(()),
             _ => Err(CoordinatorError::JobNotFound {
@@ -191,13 +191,13 @@ impl Coordinator {
     /// may see it.
     pub(crate) async fn get_job(&self, job_id: &str, caller: &Caller) -> Result<JobView> {
         let mut conn = self.db().read().await?;
-        let row = jobs::get(&mut *conn, job_id)
+        let row = jobs::get(conn.conn(), job_id)
             .await?
             .filter(|row| caller.owns(&row.owner))
             .ok_or_else(|| CoordinatorError::JobNotFound {
                 job_id: job_id.to_owned(),
             })?;
-        let rows = tasks::of_job(&mut *conn, job_id).await?;
+        let rows = tasks::of_job(conn.conn(), job_id).await?;
         drop(conn);
         let mut view = self.job_view(row)?;
         let mut outputs = Vec::new();
@@ -222,11 +222,11 @@ impl Coordinator {
         };
         let mut conn = self.db().read().await?;
         let owner = (caller.role != Role::Admin).then_some(caller.name.as_str());
-        let rows = jobs::list(&mut *conn, limit, owner).await?;
+        let rows = jobs::list(conn.conn(), limit, owner).await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
             let mut view = self.job_view(row)?;
-            for keys in tasks::final_outputs(&mut *conn, &view.job_id).await? {
+            for keys in tasks::final_outputs(conn.conn(), &view.job_id).await? {
                 view.output_keys.extend(repo::decode_keys(&keys)?);
             }
             views.push(view);
@@ -332,8 +332,8 @@ impl Coordinator {
         Ok(rx)
     }
 
-    async fn snapshot_event(&self, job_id: &str) -> Result<JobEvent> {
-        let counts = jobs::counts(&mut *self.db().read().await?, job_id)
+    pub(crate) async fn snapshot_event(&self, job_id: &str) -> Result<JobEvent> {
+        let counts = jobs::counts(self.db().read().await?.conn(), job_id)
             .await?
             .ok_or_else(|| CoordinatorError::JobNotFound {
                 job_id: job_id.to_owned(),

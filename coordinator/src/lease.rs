@@ -136,7 +136,10 @@ impl Coordinator {
         };
         let upkeep = self.touch_due(worker_id, now)
             || now >= self.inner.lease.expiry_floor.load(Ordering::Relaxed);
-        let claimed = if upkeep || self.events().watched() {
+        // Claims on PostgreSQL stay on the fast path unless someone watches
+        // here: a watcher on another coordinator misses "task leased" but
+        // gets the job's other events.
+        let claimed = if upkeep || self.events().watched_here() {
             self.claim_with_upkeep(&claimer, now).await?
         } else {
             let mut tx = self.db().write_manual().await?;
@@ -145,7 +148,7 @@ impl Coordinator {
             task.map(|task| (task, None))
         };
         let Some((task, event)) = claimed else {
-            let next_due_ms = tasks::next_due(&mut *self.db().read().await?, now).await?;
+            let next_due_ms = tasks::next_due(self.db().read().await?.conn(), now).await?;
             return Ok(Claim::Nothing { next_due_ms });
         };
         // Safe outside the writer: a reaper's floor is computed under it, so

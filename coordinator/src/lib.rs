@@ -47,6 +47,7 @@ mod lease;
 mod metrics;
 mod planner;
 mod presign;
+mod relay;
 mod repo;
 mod report;
 mod retry;

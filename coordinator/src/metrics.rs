@@ -180,9 +180,9 @@ impl Coordinator {
         let alive_since_ms =
             now.saturating_sub(3 * crate::db::millis(self.config().heartbeat_interval));
         let mut conn = self.db().read().await?;
-        let by_state = stats::tasks_by_state(&mut *conn).await?;
-        let ready_now = stats::queue_depth(&mut *conn, now).await?;
-        let by_device = stats::live_workers_by_device(&mut *conn, alive_since_ms).await?;
+        let by_state = stats::tasks_by_state(conn.conn()).await?;
+        let ready_now = stats::queue_depth(conn.conn(), now).await?;
+        let by_device = stats::live_workers_by_device(conn.conn(), alive_since_ms).await?;
         drop(conn);
         let metrics = self.metrics();
         for state in TASK_STATES {
@@ -216,7 +216,7 @@ impl Coordinator {
     pub(crate) async fn observe_job_end(&self, job_id: &str, state: JobState) {
         let timing = async {
             let mut conn = self.db().read().await?;
-            stats::job_timing(&mut *conn, job_id).await
+            stats::job_timing(conn.conn(), job_id).await
         };
         match timing.await {
             Ok(Some((kind, created_ms, finished_ms))) => {

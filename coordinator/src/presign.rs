@@ -53,13 +53,13 @@ impl Coordinator {
             });
         }
         let mut conn = self.db().read().await?;
-        let task = tasks::get(&mut *conn, &at.task_id).await?.ok_or_else(|| {
+        let task = tasks::get(conn.conn(), &at.task_id).await?.ok_or_else(|| {
             CoordinatorError::TaskNotFound {
                 task_id: at.task_id.clone(),
             }
         })?;
         check_fence(&task, at)?;
-        let expires_ms = tasks::lease_expires(&mut *conn, &at.task_id).await?;
+        let expires_ms = tasks::lease_expires(conn.conn(), &at.task_id).await?;
         drop(conn);
         let left = u64::try_from(expires_ms.saturating_sub(now_ms())).unwrap_or(0);
         // At least a second: S3's smallest lifetime. The lease may end

@@ -81,6 +81,7 @@ impl Coordinator {
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, "coordinator serving");
         }
+        self.start_relay().await?;
         let reaper = tokio::spawn(self.clone().reap_forever());
         let scheduler = tokio::spawn(self.clone().schedule_forever());
         let this = self.clone();

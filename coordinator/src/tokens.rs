@@ -188,7 +188,7 @@ impl Coordinator {
                 role: Role::Admin,
             }
         } else {
-            let row = tokens::by_hash(&mut *self.db().read().await?, &hash).await?;
+            let row = tokens::by_hash(self.db().read().await?.conn(), &hash).await?;
             let unknown = || CoordinatorError::Unauthenticated {
                 problem: format!(
                     "{call}: the token is not known to this farm; check --token / STYLEFARM_TOKEN"
@@ -285,7 +285,7 @@ impl Coordinator {
 
     /// Every token, oldest first.
     pub(crate) async fn list_tokens(&self) -> Result<Vec<TokenView>> {
-        let rows = tokens::list(&mut *self.db().read().await?).await?;
+        let rows = tokens::list(self.db().read().await?.conn()).await?;
         rows.into_iter().map(TokenView::from_row).collect()
     }
 

@@ -45,7 +45,7 @@ impl Coordinator {
             return Ok(());
         }
         let mut conn = self.db().read().await?;
-        match workers::owner(&mut *conn, worker_id).await? {
+        match workers::owner(conn.conn(), worker_id).await? {
             Some(owner) if !owner.is_empty() && owner != caller.name => {
                 Err(CoordinatorError::PermissionDenied {
                     problem: format!(
@@ -78,15 +78,15 @@ impl Coordinator {
     /// heartbeat intervals.
     pub(crate) async fn list_workers(&self) -> Result<Vec<WorkerView>> {
         let mut conn = self.db().read().await?;
-        let rows = workers::list(&mut *conn).await?;
+        let rows = workers::list(conn.conn()).await?;
         let mut held: HashMap<String, Vec<String>> = HashMap::new();
-        for (worker_id, task_id) in tasks::leased(&mut *conn).await? {
+        for (worker_id, task_id) in tasks::leased(conn.conn()).await? {
             held.entry(worker_id).or_default().push(task_id);
         }
         let mut blocked: HashMap<String, Vec<String>> = HashMap::new();
         if self.config().worker_job_failure_limit > 0 {
             let limit = i64::from(self.config().worker_job_failure_limit);
-            for (worker_id, job_id) in workers::blocked(&mut *conn, limit).await? {
+            for (worker_id, job_id) in workers::blocked(conn.conn(), limit).await? {
                 blocked.entry(worker_id).or_default().push(job_id);
             }
         }

@@ -177,7 +177,7 @@ impl Coordinator {
         }
         let database = async {
             let mut conn = self.db().read().await?;
-            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            crate::db::query("SELECT 1").execute(conn.conn()).await?;
             Ok::<_, CoordinatorError>(())
         };
         match tokio::time::timeout(READY_TIMEOUT, database).await {

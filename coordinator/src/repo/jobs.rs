@@ -1,7 +1,9 @@
 //! The `jobs` table.
 
 use prost::Message;
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
+
+use crate::db::{Conn, query};
 use stylefarm_proto::pb;
 use stylefarm_spec::JobSpec;
 
@@ -71,8 +73,8 @@ const INSERT: &str = "INSERT INTO jobs \
      (job_id, name, kind, priority, spec, state, tasks_total, created_ms, owner) \
      VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)";
 
-pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, job: &NewJob<'_>) -> Result<()> {
-    sqlx::query(INSERT)
+pub(crate) async fn insert(ex: Conn<'_>, job: &NewJob<'_>) -> Result<()> {
+    query(INSERT)
         .bind(job.job_id)
         .bind(job.name)
         .bind(job.kind)
@@ -86,62 +88,47 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, job: &NewJob<'_>) -> Res
     Ok(())
 }
 
-pub(crate) async fn get(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<JobRow>> {
-    Ok(sqlx::query_as(GET).bind(job_id).fetch_optional(ex).await?)
+pub(crate) async fn get(ex: Conn<'_>, job_id: &str) -> Result<Option<JobRow>> {
+    query(GET).bind(job_id).fetch_optional(ex).await
 }
 
 /// Newest first; only `owner`'s when given.
-pub(crate) async fn list(
-    ex: impl SqliteExecutor<'_>,
-    limit: u32,
-    owner: Option<&str>,
-) -> Result<Vec<JobRow>> {
+pub(crate) async fn list(ex: Conn<'_>, limit: u32, owner: Option<&str>) -> Result<Vec<JobRow>> {
     let query = match owner {
-        Some(owner) => sqlx::query_as(LIST_OF_OWNER)
-            .bind(i64::from(limit))
-            .bind(owner),
-        None => sqlx::query_as(LIST).bind(i64::from(limit)),
+        Some(owner) => query(LIST_OF_OWNER).bind(i64::from(limit)).bind(owner),
+        None => query(LIST).bind(i64::from(limit)),
     };
-    Ok(query.fetch_all(ex).await?)
+    query.fetch_all(ex).await
 }
 
 const UNFINISHED_OF_OWNER: &str =
     "SELECT COUNT(*) FROM jobs WHERE owner = $1 AND state IN ('queued', 'running')";
 
 /// How many of `owner`'s jobs are queued or running.
-pub(crate) async fn unfinished_of(ex: impl SqliteExecutor<'_>, owner: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(UNFINISHED_OF_OWNER)
-        .bind(owner)
-        .fetch_one(ex)
-        .await?)
+pub(crate) async fn unfinished_of(ex: Conn<'_>, owner: &str) -> Result<i64> {
+    query(UNFINISHED_OF_OWNER).bind(owner).scalar(ex).await
 }
 
 const OWNER: &str = "SELECT owner FROM jobs WHERE job_id = $1";
 
 /// The name of the token that submitted the job; `None` if there is no
 /// such job.
-pub(crate) async fn owner(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(OWNER)
-        .bind(job_id)
-        .fetch_optional(ex)
-        .await?)
+pub(crate) async fn owner(ex: Conn<'_>, job_id: &str) -> Result<Option<String>> {
+    query(OWNER).bind(job_id).scalar_optional(ex).await
 }
 
 const COUNTS: &str = "SELECT state, tasks_done, tasks_total FROM jobs WHERE job_id = $1";
 
-pub(crate) async fn counts(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Option<JobCounts>> {
-    Ok(sqlx::query_as(COUNTS)
-        .bind(job_id)
-        .fetch_optional(ex)
-        .await?)
+pub(crate) async fn counts(ex: Conn<'_>, job_id: &str) -> Result<Option<JobCounts>> {
+    query(COUNTS).bind(job_id).fetch_optional(ex).await
 }
 
 const MARK_RUNNING: &str =
     "UPDATE jobs SET state = 'running' WHERE job_id = $1 AND state = 'queued'";
 
 /// Queued → running, when its first task is leased.
-pub(crate) async fn mark_running(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<()> {
-    sqlx::query(MARK_RUNNING).bind(job_id).execute(ex).await?;
+pub(crate) async fn mark_running(ex: Conn<'_>, job_id: &str) -> Result<()> {
+    query(MARK_RUNNING).bind(job_id).execute(ex).await?;
     Ok(())
 }
 
@@ -151,21 +138,21 @@ const FINISH: &str = "UPDATE jobs SET state = $2, error = $3, finished_ms = $4 \
 /// Moves an unfinished job to a terminal state; a finished job is left alone.
 /// Returns whether the job changed.
 pub(crate) async fn finish(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     job_id: &str,
     state: JobState,
     error: &str,
     now_ms: i64,
 ) -> Result<bool> {
     debug_assert!(state.is_terminal());
-    let done = sqlx::query(FINISH)
+    let done = query(FINISH)
         .bind(job_id)
         .bind(state.as_str())
         .bind(error)
         .bind(now_ms)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const RETRY_TASKS: &str = "UPDATE tasks SET \
@@ -184,22 +171,22 @@ const FORGIVE_WORKERS: &str = "DELETE FROM worker_job_failures WHERE job_id = $1
 /// their attempt numbers, which fence leases and only grow. Returns the
 /// retried tasks' ids; `None` if the job was not failed or cancelled.
 pub(crate) async fn retry(
-    conn: &mut sqlx::SqliteConnection,
+    mut conn: Conn<'_>,
     job_id: &str,
     now_ms: i64,
 ) -> Result<Option<Vec<String>>> {
-    let reopened = sqlx::query(REOPEN).bind(job_id).execute(&mut *conn).await?;
-    if reopened.rows_affected() != 1 {
+    let reopened = query(REOPEN).bind(job_id).execute(conn.re()).await?;
+    if reopened != 1 {
         return Ok(None);
     }
-    let tasks = sqlx::query_scalar(RETRY_TASKS)
+    let tasks = query(RETRY_TASKS)
         .bind(job_id)
         .bind(now_ms)
-        .fetch_all(&mut *conn)
+        .scalars(conn.re())
         .await?;
-    sqlx::query(FORGIVE_WORKERS)
+    query(FORGIVE_WORKERS)
         .bind(job_id)
-        .execute(&mut *conn)
+        .execute(conn.re())
         .await?;
     Ok(Some(tasks))
 }

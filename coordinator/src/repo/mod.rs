@@ -4,9 +4,10 @@
 //! writes) and return plain row structs; the domain modules turn rows into
 //! views and decide what the state changes mean.
 //!
-//! Only SQLite is built today. The SQL keeps to what PostgreSQL accepts too
-//! (`$n` binds, `RETURNING`, `ON CONFLICT … DO UPDATE`, `EXISTS`
-//! subqueries), so that the planned PostgreSQL backend can share it.
+//! The SQL is written once for SQLite and PostgreSQL (`$n` binds,
+//! `RETURNING`, `ON CONFLICT … DO UPDATE`, `EXISTS` subqueries) and run
+//! through `db::query`, which hides what differs; the claim alone has a
+//! PostgreSQL form of its own (`FOR UPDATE SKIP LOCKED`).
 
 pub(crate) mod jobs;
 pub(crate) mod schedules;

@@ -1,6 +1,8 @@
 //! Schedules and their fires (migrations 0006 and 0007).
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
+
+use crate::db::{Conn, query};
 
 use crate::error::Result;
 
@@ -49,8 +51,8 @@ const INSERT: &str = concat!(
 );
 
 /// Stores a new schedule; false if the name is taken.
-pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, s: &ScheduleRow) -> Result<bool> {
-    let done = sqlx::query(INSERT)
+pub(crate) async fn insert(ex: Conn<'_>, s: &ScheduleRow) -> Result<bool> {
+    let done = query(INSERT)
         .bind(&s.name)
         .bind(&s.owner)
         .bind(&s.cron)
@@ -67,7 +69,7 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, s: &ScheduleRow) -> Resu
         .bind(s.inputs_newest)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const GET: &str = concat!(
@@ -76,8 +78,8 @@ const GET: &str = concat!(
     " FROM schedules WHERE name = $1"
 );
 
-pub(crate) async fn get(ex: impl SqliteExecutor<'_>, name: &str) -> Result<Option<ScheduleRow>> {
-    Ok(sqlx::query_as(GET).bind(name).fetch_optional(ex).await?)
+pub(crate) async fn get(ex: Conn<'_>, name: &str) -> Result<Option<ScheduleRow>> {
+    query(GET).bind(name).fetch_optional(ex).await
 }
 
 const LIST: &str = concat!(
@@ -87,11 +89,8 @@ const LIST: &str = concat!(
 );
 
 /// Every schedule, or those of `owner`.
-pub(crate) async fn list(
-    ex: impl SqliteExecutor<'_>,
-    owner: Option<&str>,
-) -> Result<Vec<ScheduleRow>> {
-    Ok(sqlx::query_as(LIST).bind(owner).fetch_all(ex).await?)
+pub(crate) async fn list(ex: Conn<'_>, owner: Option<&str>) -> Result<Vec<ScheduleRow>> {
+    query(LIST).bind(owner).fetch_all(ex).await
 }
 
 const DUE: &str = concat!(
@@ -102,16 +101,8 @@ const DUE: &str = concat!(
 );
 
 /// Schedules with a fire time at or before `now_ms`, or a buffered fire.
-pub(crate) async fn due(
-    ex: impl SqliteExecutor<'_>,
-    now_ms: i64,
-    limit: i64,
-) -> Result<Vec<ScheduleRow>> {
-    Ok(sqlx::query_as(DUE)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn due(ex: Conn<'_>, now_ms: i64, limit: i64) -> Result<Vec<ScheduleRow>> {
+    query(DUE).bind(now_ms).bind(limit).fetch_all(ex).await
 }
 
 const ADVANCE: &str = "UPDATE schedules SET next_fire_ms = $2, buffered_fire_ms = $3 \
@@ -120,32 +111,32 @@ const ADVANCE: &str = "UPDATE schedules SET next_fire_ms = $2, buffered_fire_ms 
 /// Moves the schedule's next fire time and buffered fire, if nobody else
 /// moved it since it was read at `was_next_ms`; false otherwise.
 pub(crate) async fn advance(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     name: &str,
     next_fire_ms: i64,
     buffered_fire_ms: i64,
     was_next_ms: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(ADVANCE)
+    let done = query(ADVANCE)
         .bind(name)
         .bind(next_fire_ms)
         .bind(buffered_fire_ms)
         .bind(was_next_ms)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const SET_PAUSED: &str =
     "UPDATE schedules SET paused = $2, next_fire_ms = $3, buffered_fire_ms = 0 WHERE name = $1";
 
 pub(crate) async fn set_paused(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     name: &str,
     paused: bool,
     next_fire_ms: i64,
 ) -> Result<()> {
-    sqlx::query(SET_PAUSED)
+    query(SET_PAUSED)
         .bind(name)
         .bind(paused)
         .bind(next_fire_ms)
@@ -156,13 +147,8 @@ pub(crate) async fn set_paused(
 
 const DELETE: &str = "DELETE FROM schedules WHERE name = $1";
 
-pub(crate) async fn delete(ex: impl SqliteExecutor<'_>, name: &str) -> Result<bool> {
-    Ok(sqlx::query(DELETE)
-        .bind(name)
-        .execute(ex)
-        .await?
-        .rows_affected()
-        == 1)
+pub(crate) async fn delete(ex: Conn<'_>, name: &str) -> Result<bool> {
+    Ok(query(DELETE).bind(name).execute(ex).await? == 1)
 }
 
 const INSERT_FIRE: &str = "INSERT INTO schedule_fires \
@@ -170,12 +156,8 @@ const INSERT_FIRE: &str = "INSERT INTO schedule_fires \
      ON CONFLICT (name, fire_ms) DO NOTHING";
 
 /// Records a fire; false if this (schedule, fire time) was recorded before.
-pub(crate) async fn insert_fire(
-    ex: impl SqliteExecutor<'_>,
-    fire: &FireRow,
-    now_ms: i64,
-) -> Result<bool> {
-    let done = sqlx::query(INSERT_FIRE)
+pub(crate) async fn insert_fire(ex: Conn<'_>, fire: &FireRow, now_ms: i64) -> Result<bool> {
+    let done = query(INSERT_FIRE)
         .bind(&fire.name)
         .bind(fire.fire_ms)
         .bind(&fire.outcome)
@@ -185,20 +167,20 @@ pub(crate) async fn insert_fire(
         .bind(now_ms)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const SET_FIRE: &str = "UPDATE schedule_fires SET outcome = $3, job_id = $4, error = $5 WHERE name = $1 AND fire_ms = $2";
 
 pub(crate) async fn set_fire(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     name: &str,
     fire_ms: i64,
     outcome: &str,
     job_id: &str,
     error: &str,
 ) -> Result<()> {
-    sqlx::query(SET_FIRE)
+    query(SET_FIRE)
         .bind(name)
         .bind(fire_ms)
         .bind(outcome)
@@ -212,16 +194,12 @@ pub(crate) async fn set_fire(
 const FIRE: &str = "SELECT name, fire_ms, outcome, job_id, error, manual FROM schedule_fires \
      WHERE name = $1 AND fire_ms = $2";
 
-pub(crate) async fn fire(
-    ex: impl SqliteExecutor<'_>,
-    name: &str,
-    fire_ms: i64,
-) -> Result<Option<FireRow>> {
-    Ok(sqlx::query_as(FIRE)
+pub(crate) async fn fire(ex: Conn<'_>, name: &str, fire_ms: i64) -> Result<Option<FireRow>> {
+    query(FIRE)
         .bind(name)
         .bind(fire_ms)
         .fetch_optional(ex)
-        .await?)
+        .await
 }
 
 const FIRES: &str = "SELECT name, fire_ms, outcome, job_id, error, manual FROM schedule_fires \
@@ -229,17 +207,17 @@ const FIRES: &str = "SELECT name, fire_ms, outcome, job_id, error, manual FROM s
 
 /// The newest `limit` fires of a schedule at or after `since_ms`, newest first.
 pub(crate) async fn fires(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     name: &str,
     since_ms: i64,
     limit: i64,
 ) -> Result<Vec<FireRow>> {
-    Ok(sqlx::query_as(FIRES)
+    query(FIRES)
         .bind(name)
         .bind(since_ms)
         .bind(limit)
         .fetch_all(ex)
-        .await?)
+        .await
 }
 
 const PENDING: &str = "SELECT name, fire_ms, outcome, job_id, error, manual FROM schedule_fires \
@@ -247,8 +225,8 @@ const PENDING: &str = "SELECT name, fire_ms, outcome, job_id, error, manual FROM
 
 /// Fires recorded whose job is not stored yet (the coordinator stopped in
 /// between, or they are being submitted now).
-pub(crate) async fn pending(ex: impl SqliteExecutor<'_>, limit: i64) -> Result<Vec<FireRow>> {
-    Ok(sqlx::query_as(PENDING).bind(limit).fetch_all(ex).await?)
+pub(crate) async fn pending(ex: Conn<'_>, limit: i64) -> Result<Vec<FireRow>> {
+    query(PENDING).bind(limit).fetch_all(ex).await
 }
 
 const UNFINISHED_JOBS: &str = "SELECT f.job_id FROM schedule_fires f \
@@ -258,14 +236,8 @@ const UNFINISHED_JOBS: &str = "SELECT f.job_id FROM schedule_fires f \
      ORDER BY f.fire_ms";
 
 /// The schedule's jobs not finished yet (or not yet stored).
-pub(crate) async fn unfinished_jobs(
-    ex: impl SqliteExecutor<'_>,
-    name: &str,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(UNFINISHED_JOBS)
-        .bind(name)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn unfinished_jobs(ex: Conn<'_>, name: &str) -> Result<Vec<String>> {
+    query(UNFINISHED_JOBS).bind(name).scalars(ex).await
 }
 
 /// A fire published as a run of its series.
@@ -284,11 +256,8 @@ const UNPUBLISHED: &str = "SELECT f.name, f.fire_ms, f.outcome, f.job_id, f.erro
      ORDER BY f.recorded_ms LIMIT $1";
 
 /// Fires whose job succeeded but is not yet published as a run.
-pub(crate) async fn unpublished(ex: impl SqliteExecutor<'_>, limit: i64) -> Result<Vec<FireRow>> {
-    Ok(sqlx::query_as(UNPUBLISHED)
-        .bind(limit)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn unpublished(ex: Conn<'_>, limit: i64) -> Result<Vec<FireRow>> {
+    query(UNPUBLISHED).bind(limit).fetch_all(ex).await
 }
 
 const SET_PUBLISHED: &str = "UPDATE schedule_fires SET published_ms = $3, folder = $4, published_keys = $5 \
@@ -296,13 +265,13 @@ const SET_PUBLISHED: &str = "UPDATE schedule_fires SET published_ms = $3, folder
 
 /// Marks a fire published, with its run's folder and keys.
 pub(crate) async fn set_published(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     fire: &FireRow,
     now_ms: i64,
     folder: &str,
     keys_json: &str,
 ) -> Result<()> {
-    sqlx::query(SET_PUBLISHED)
+    query(SET_PUBLISHED)
         .bind(&fire.name)
         .bind(fire.fire_ms)
         .bind(now_ms)
@@ -317,14 +286,6 @@ const RUNS: &str = "SELECT fire_ms, job_id, folder, published_keys FROM schedule
      WHERE name = $1 AND published_ms <> 0 AND fire_ms >= $2 ORDER BY fire_ms";
 
 /// The schedule's published runs fired at or after `since_ms`, oldest first.
-pub(crate) async fn runs(
-    ex: impl SqliteExecutor<'_>,
-    name: &str,
-    since_ms: i64,
-) -> Result<Vec<RunRow>> {
-    Ok(sqlx::query_as(RUNS)
-        .bind(name)
-        .bind(since_ms)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn runs(ex: Conn<'_>, name: &str, since_ms: i64) -> Result<Vec<RunRow>> {
+    query(RUNS).bind(name).bind(since_ms).fetch_all(ex).await
 }

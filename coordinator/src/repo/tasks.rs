@@ -1,6 +1,9 @@
 //! The `tasks`, `task_dependencies` and `attempts` tables.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
+
+use crate::db::query::Query;
+use crate::db::{Conn, query};
 
 use crate::domain::TaskState;
 use crate::error::Result;
@@ -47,13 +50,13 @@ const INSERT: &str = "INSERT INTO tasks \
      (task_id, job_id, ordinal, kind, priority, is_final, state, deps_pending, ready_at_ms, params) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, t: &NewTask<'_>) -> Result<()> {
+pub(crate) async fn insert(ex: Conn<'_>, t: &NewTask<'_>) -> Result<()> {
     let state = if t.deps_pending == 0 {
         TaskState::Ready
     } else {
         TaskState::Blocked
     };
-    sqlx::query(INSERT)
+    query(INSERT)
         .bind(t.task_id)
         .bind(t.job_id)
         .bind(t.ordinal)
@@ -72,12 +75,8 @@ pub(crate) async fn insert(ex: impl SqliteExecutor<'_>, t: &NewTask<'_>) -> Resu
 const INSERT_DEPENDENCY: &str =
     "INSERT INTO task_dependencies (task_id, depends_on) VALUES ($1, $2)";
 
-pub(crate) async fn insert_dependency(
-    ex: impl SqliteExecutor<'_>,
-    task_id: &str,
-    depends_on: &str,
-) -> Result<()> {
-    sqlx::query(INSERT_DEPENDENCY)
+pub(crate) async fn insert_dependency(ex: Conn<'_>, task_id: &str, depends_on: &str) -> Result<()> {
+    query(INSERT_DEPENDENCY)
         .bind(task_id)
         .bind(depends_on)
         .execute(ex)
@@ -87,8 +86,8 @@ pub(crate) async fn insert_dependency(
 
 const GET: &str = concat!("SELECT ", task_columns!(), " FROM tasks WHERE task_id = $1");
 
-pub(crate) async fn get(ex: impl SqliteExecutor<'_>, task_id: &str) -> Result<Option<TaskRow>> {
-    Ok(sqlx::query_as(GET).bind(task_id).fetch_optional(ex).await?)
+pub(crate) async fn get(ex: Conn<'_>, task_id: &str) -> Result<Option<TaskRow>> {
+    query(GET).bind(task_id).fetch_optional(ex).await
 }
 
 const OF_JOB: &str = concat!(
@@ -98,30 +97,26 @@ const OF_JOB: &str = concat!(
 );
 
 /// A job's tasks in plan order.
-pub(crate) async fn of_job(ex: impl SqliteExecutor<'_>, job_id: &str) -> Result<Vec<TaskRow>> {
-    Ok(sqlx::query_as(OF_JOB).bind(job_id).fetch_all(ex).await?)
+pub(crate) async fn of_job(ex: Conn<'_>, job_id: &str) -> Result<Vec<TaskRow>> {
+    query(OF_JOB).bind(job_id).fetch_all(ex).await
 }
 
 const FINAL_OUTPUTS: &str =
     "SELECT output_keys FROM tasks WHERE job_id = $1 AND is_final = $2 ORDER BY ordinal";
 
 /// The output key lists (JSON) of a job's final tasks, in plan order.
-pub(crate) async fn final_outputs(
-    ex: impl SqliteExecutor<'_>,
-    job_id: &str,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(FINAL_OUTPUTS)
+pub(crate) async fn final_outputs(ex: Conn<'_>, job_id: &str) -> Result<Vec<String>> {
+    query(FINAL_OUTPUTS)
         .bind(job_id)
         .bind(true)
-        .fetch_all(ex)
-        .await?)
+        .scalars(ex)
+        .await
 }
 
 // The claim: the best ready task (highest priority, then submission and plan
 // order: `seq`) whose backoff is over, skipping jobs the worker failed `$4`
 // times, unless no other live worker ($5 = alive since) could take them, in
-// which case blocking would stall the job. (The planned PostgreSQL backend
-// adds `FOR UPDATE SKIP LOCKED` to the subquery.)
+// which case blocking would stall the job.
 macro_rules! pick {
     () => {
         "SELECT t.seq FROM tasks t \
@@ -161,6 +156,30 @@ const CLAIM: &str = claim!();
 /// The claim as a whole transaction, for `Db::write_manual`.
 const CLAIM_TX: &str = concat!("BEGIN IMMEDIATE; ", claim!(), "; COMMIT");
 
+// PostgreSQL: one statement (it cannot prepare a list), the pick locking its
+// row so that another coordinator's claim skips it instead of waiting, and
+// no write lock: two coordinators claim side by side.
+macro_rules! claim_postgres {
+    () => {
+        concat!(
+            "WITH picked AS (",
+            pick!(),
+            " FOR UPDATE OF t SKIP LOCKED), \
+             leased AS (UPDATE tasks SET state = 'leased', attempt = attempt + 1, worker_id = $1, \
+               lease_expires_ms = $2 WHERE seq = (SELECT seq FROM picked) RETURNING ",
+            task_columns!(),
+            "), logged AS (INSERT INTO attempts (task_id, attempt, worker_id, started_ms) \
+               SELECT task_id, attempt, $1, $3 FROM leased) \
+             SELECT ",
+            task_columns!(),
+            " FROM leased"
+        )
+    };
+}
+
+const CLAIM_POSTGRES: &str = claim_postgres!();
+const CLAIM_TX_POSTGRES: &str = concat!("BEGIN; ", claim_postgres!(), "; COMMIT");
+
 /// What a claim needs to know besides the time.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Claimer<'a> {
@@ -174,33 +193,39 @@ pub(crate) struct Claimer<'a> {
 
 /// Leases the best ready task to the claimer and logs the attempt, inside
 /// the caller's transaction; returns the task as leased.
-pub(crate) async fn claim(
-    ex: impl SqliteExecutor<'_>,
-    c: &Claimer<'_>,
-    now_ms: i64,
-) -> Result<Option<TaskRow>> {
-    claim_with(CLAIM, ex, c, now_ms).await
+pub(crate) async fn claim(ex: Conn<'_>, c: &Claimer<'_>, now_ms: i64) -> Result<Option<TaskRow>> {
+    let sql = if ex.is_postgres() {
+        CLAIM_POSTGRES
+    } else {
+        CLAIM
+    };
+    claim_with(sql, ex, c, now_ms).await
 }
 
 /// [`claim`] as a transaction of its own, begun and committed in the same
 /// round trip (`Db::write_manual`).
 pub(crate) async fn claim_tx(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     c: &Claimer<'_>,
     now_ms: i64,
 ) -> Result<Option<TaskRow>> {
-    claim_with(CLAIM_TX, ex, c, now_ms).await
+    let sql = if ex.is_postgres() {
+        CLAIM_TX_POSTGRES
+    } else {
+        CLAIM_TX
+    };
+    claim_with(sql, ex, c, now_ms).await
 }
 
 async fn claim_with(
     sql: &str,
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     c: &Claimer<'_>,
     now_ms: i64,
 ) -> Result<Option<TaskRow>> {
     // `fetch_all`: a statement list runs to its end only if all its rows are
     // asked for.
-    let rows = sqlx::query_as(sql)
+    let rows = query(sql)
         .bind(c.worker_id)
         .bind(c.deadline_ms)
         .bind(now_ms)
@@ -219,18 +244,15 @@ const NEXT_DUE: &str = "SELECT MIN(due) FROM ( \
 
 /// The next time something may become leasable: a retry's backoff ending or
 /// a lease expiring.
-pub(crate) async fn next_due(ex: impl SqliteExecutor<'_>, now_ms: i64) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(NEXT_DUE)
-        .bind(now_ms)
-        .fetch_one(ex)
-        .await?)
+pub(crate) async fn next_due(ex: Conn<'_>, now_ms: i64) -> Result<Option<i64>> {
+    query(NEXT_DUE).bind(now_ms).scalar(ex).await
 }
 
 const FIRST_EXPIRY: &str = "SELECT MIN(lease_expires_ms) FROM tasks WHERE state = 'leased'";
 
 /// The earliest lease deadline, if any task is leased.
-pub(crate) async fn first_expiry(ex: impl SqliteExecutor<'_>) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(FIRST_EXPIRY).fetch_one(ex).await?)
+pub(crate) async fn first_expiry(ex: Conn<'_>) -> Result<Option<i64>> {
+    query(FIRST_EXPIRY).scalar(ex).await
 }
 
 const EXTEND_LEASES: &str = "UPDATE tasks SET lease_expires_ms = $1 \
@@ -238,12 +260,8 @@ const EXTEND_LEASES: &str = "UPDATE tasks SET lease_expires_ms = $1 \
 
 /// Moves every lease deadline earlier than `until_ms` to it; returns how
 /// many leases moved.
-pub(crate) async fn extend_leases(ex: impl SqliteExecutor<'_>, until_ms: i64) -> Result<u64> {
-    Ok(sqlx::query(EXTEND_LEASES)
-        .bind(until_ms)
-        .execute(ex)
-        .await?
-        .rows_affected())
+pub(crate) async fn extend_leases(ex: Conn<'_>, until_ms: i64) -> Result<u64> {
+    query(EXTEND_LEASES).bind(until_ms).execute(ex).await
 }
 
 const EXPIRED: &str = concat!(
@@ -253,16 +271,8 @@ const EXPIRED: &str = concat!(
 );
 
 /// Leased tasks whose worker stopped heartbeating.
-pub(crate) async fn expired(
-    ex: impl SqliteExecutor<'_>,
-    now_ms: i64,
-    limit: i64,
-) -> Result<Vec<TaskRow>> {
-    Ok(sqlx::query_as(EXPIRED)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn expired(ex: Conn<'_>, now_ms: i64, limit: i64) -> Result<Vec<TaskRow>> {
+    query(EXPIRED).bind(now_ms).bind(limit).fetch_all(ex).await
 }
 
 // Every update of a leased task is fenced by (attempt, worker): a call from
@@ -277,26 +287,13 @@ pub(crate) struct Fence<'a> {
     pub(crate) worker_id: &'a str,
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-type QueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Sqlite, T, sqlx::sqlite::SqliteArguments<'q>>;
-
-impl<'a> Fence<'a> {
+impl Fence<'_> {
+    /// `sql` with the fence bound as `$1..$3`.
     fn query<'q>(&self, sql: &'q str) -> Query<'q>
     where
-        'a: 'q,
+        Self: 'q,
     {
-        sqlx::query(sql)
-            .bind(self.task_id)
-            .bind(self.attempt)
-            .bind(self.worker_id)
-    }
-
-    fn query_as<'q, T>(&self, sql: &'q str) -> QueryAs<'q, T>
-    where
-        'a: 'q,
-        T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow>,
-    {
-        sqlx::query_as(sql)
+        query(sql)
             .bind(self.task_id)
             .bind(self.attempt)
             .bind(self.worker_id)
@@ -341,12 +338,12 @@ const EXTEND: &str = concat!(
 /// Extends the lease (taking back an expired one that no newer attempt
 /// took); returns the task if the fence held.
 pub(crate) async fn extend(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     at: &Fence<'_>,
     expires_ms: i64,
 ) -> Result<Option<TaskRow>> {
     // `fetch_all`: the second statement runs only if the rows are read on.
-    let rows = at.query_as(EXTEND).bind(expires_ms).fetch_all(ex).await?;
+    let rows = at.query(EXTEND).bind(expires_ms).fetch_all(ex).await?;
     Ok(rows.into_iter().next())
 }
 
@@ -382,12 +379,12 @@ const BEGIN_SUCCEED: &str = concat!("BEGIN IMMEDIATE; ", succeed!());
 /// Begins the transaction (see [`BEGIN_SUCCEED`]) and marks the task
 /// succeeded if the fence holds. The transaction stays open either way.
 pub(crate) async fn begin_succeed(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     at: &Fence<'_>,
     output_keys: &str,
 ) -> Result<Option<Succeeded>> {
     let rows = at
-        .query_as(BEGIN_SUCCEED)
+        .query(BEGIN_SUCCEED)
         .bind(output_keys)
         .fetch_all(ex)
         .await?;
@@ -416,7 +413,7 @@ const RECORD_SUCCESS_COMMIT: &str = concat!(record_success!(), "; COMMIT");
 /// new counters and state (none if the job was not running). With `commit`,
 /// the same round trip commits the transaction.
 pub(crate) async fn record_success(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     task_id: &str,
     attempt: i64,
     job_id: &str,
@@ -428,7 +425,7 @@ pub(crate) async fn record_success(
     } else {
         RECORD_SUCCESS
     };
-    let rows = sqlx::query_as(sql)
+    let rows = query(sql)
         .bind(task_id)
         .bind(attempt)
         .bind(now_ms)
@@ -444,7 +441,7 @@ const REQUEUE: &str = "UPDATE tasks SET state = 'ready', failures = $4, ready_at
 
 /// Back to ready (a retry after `ready_at_ms`, or a release).
 pub(crate) async fn requeue(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     at: &Fence<'_>,
     failures: i64,
     ready_at_ms: i64,
@@ -457,39 +454,28 @@ pub(crate) async fn requeue(
         .bind(error)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const FAIL: &str = "UPDATE tasks SET state = 'failed', failures = $4, error = $5, lease_expires_ms = 0 \
      WHERE task_id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'leased'";
 
-pub(crate) async fn fail(
-    ex: impl SqliteExecutor<'_>,
-    at: &Fence<'_>,
-    failures: i64,
-    error: &str,
-) -> Result<bool> {
+pub(crate) async fn fail(ex: Conn<'_>, at: &Fence<'_>, failures: i64, error: &str) -> Result<bool> {
     let done = at
         .query(FAIL)
         .bind(failures)
         .bind(error)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const CANCEL_UNFINISHED: &str = "UPDATE tasks SET state = 'cancelled', lease_expires_ms = 0 \
      WHERE job_id = $1 AND state IN ('blocked', 'ready', 'leased') RETURNING task_id";
 
 /// Cancels every task of a job that has not finished; returns their ids.
-pub(crate) async fn cancel_unfinished(
-    ex: impl SqliteExecutor<'_>,
-    job_id: &str,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(CANCEL_UNFINISHED)
-        .bind(job_id)
-        .fetch_all(ex)
-        .await?)
+pub(crate) async fn cancel_unfinished(ex: Conn<'_>, job_id: &str) -> Result<Vec<String>> {
+    query(CANCEL_UNFINISHED).bind(job_id).scalars(ex).await
 }
 
 const DECREMENT_DEPENDENTS: &str = "UPDATE tasks SET deps_pending = deps_pending - 1 \
@@ -503,37 +489,37 @@ const UNBLOCK_DEPENDENTS: &str = "UPDATE tasks SET state = 'ready', ready_at_ms 
 /// `task_id` succeeded: its dependents have one dependency less, and those
 /// with none left become ready. Returns the newly ready task ids.
 pub(crate) async fn unblock_dependents(
-    conn: &mut SqliteConnection,
+    mut conn: Conn<'_>,
     task_id: &str,
     now_ms: i64,
 ) -> Result<Vec<String>> {
-    sqlx::query(DECREMENT_DEPENDENTS)
+    query(DECREMENT_DEPENDENTS)
         .bind(task_id)
-        .execute(&mut *conn)
+        .execute(conn.re())
         .await?;
-    Ok(sqlx::query_scalar(UNBLOCK_DEPENDENTS)
+    query(UNBLOCK_DEPENDENTS)
         .bind(task_id)
         .bind(now_ms)
-        .fetch_all(&mut *conn)
-        .await?)
+        .scalars(conn.re())
+        .await
 }
 
 /// The tasks each worker holds now, as (worker, task) pairs.
 const LEASE_EXPIRES: &str = "SELECT lease_expires_ms FROM tasks WHERE task_id = $1";
 
 /// When the task's lease runs out (unix ms; 0 when not leased).
-pub(crate) async fn lease_expires(ex: impl SqliteExecutor<'_>, task_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(LEASE_EXPIRES)
+pub(crate) async fn lease_expires(ex: Conn<'_>, task_id: &str) -> Result<i64> {
+    Ok(query(LEASE_EXPIRES)
         .bind(task_id)
-        .fetch_optional(ex)
+        .scalar_optional(ex)
         .await?
         .unwrap_or(0))
 }
 
 const LEASED: &str = "SELECT worker_id, task_id FROM tasks WHERE state = 'leased' ORDER BY seq";
 
-pub(crate) async fn leased(ex: impl SqliteExecutor<'_>) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(LEASED).fetch_all(ex).await?)
+pub(crate) async fn leased(ex: Conn<'_>) -> Result<Vec<(String, String)>> {
+    query(LEASED).fetch_all(ex).await
 }
 
 // ------------------------------------------------------------------ attempts
@@ -560,14 +546,14 @@ impl Outcome {
 }
 
 pub(crate) async fn end_attempt(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     task_id: &str,
     attempt: i64,
     outcome: Outcome,
     error: &str,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(END_ATTEMPT)
+    query(END_ATTEMPT)
         .bind(task_id)
         .bind(attempt)
         .bind(outcome.as_str())
@@ -582,12 +568,8 @@ const CANCEL_ATTEMPTS: &str = "UPDATE attempts SET outcome = 'cancelled', ended_
      WHERE outcome = 'running' AND task_id IN (SELECT task_id FROM tasks WHERE job_id = $1)";
 
 /// Marks the running attempts of a job's tasks as cancelled.
-pub(crate) async fn cancel_attempts(
-    ex: impl SqliteExecutor<'_>,
-    job_id: &str,
-    now_ms: i64,
-) -> Result<()> {
-    sqlx::query(CANCEL_ATTEMPTS)
+pub(crate) async fn cancel_attempts(ex: Conn<'_>, job_id: &str, now_ms: i64) -> Result<()> {
+    query(CANCEL_ATTEMPTS)
         .bind(job_id)
         .bind(now_ms)
         .execute(ex)

@@ -1,6 +1,8 @@
 //! The `tokens` table.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
+
+use crate::db::{Conn, query};
 
 use crate::error::Result;
 
@@ -25,12 +27,8 @@ const INSERT: &str = "INSERT INTO tokens (token_hash, token_id, name, role, crea
      VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Stores a new token by its hash.
-pub(crate) async fn insert(
-    ex: impl SqliteExecutor<'_>,
-    token_hash: &str,
-    row: &TokenRow,
-) -> Result<()> {
-    sqlx::query(INSERT)
+pub(crate) async fn insert(ex: Conn<'_>, token_hash: &str, row: &TokenRow) -> Result<()> {
+    query(INSERT)
         .bind(token_hash)
         .bind(&row.token_id)
         .bind(&row.name)
@@ -49,14 +47,8 @@ const BY_HASH: &str = concat!(
 );
 
 /// The token whose secret hashes to `token_hash`.
-pub(crate) async fn by_hash(
-    ex: impl SqliteExecutor<'_>,
-    token_hash: &str,
-) -> Result<Option<TokenRow>> {
-    Ok(sqlx::query_as(BY_HASH)
-        .bind(token_hash)
-        .fetch_optional(ex)
-        .await?)
+pub(crate) async fn by_hash(ex: Conn<'_>, token_hash: &str) -> Result<Option<TokenRow>> {
+    query(BY_HASH).bind(token_hash).fetch_optional(ex).await
 }
 
 const LIST: &str = concat!(
@@ -66,8 +58,8 @@ const LIST: &str = concat!(
 );
 
 /// Every token, oldest first, revoked ones included.
-pub(crate) async fn list(ex: impl SqliteExecutor<'_>) -> Result<Vec<TokenRow>> {
-    Ok(sqlx::query_as(LIST).fetch_all(ex).await?)
+pub(crate) async fn list(ex: Conn<'_>) -> Result<Vec<TokenRow>> {
+    query(LIST).fetch_all(ex).await
 }
 
 const REVOKE: &str = concat!(
@@ -78,14 +70,10 @@ const REVOKE: &str = concat!(
 
 /// Marks a token revoked (a second revoke keeps the first time); `None` if
 /// no token has this id.
-pub(crate) async fn revoke(
-    ex: impl SqliteExecutor<'_>,
-    token_id: &str,
-    now_ms: i64,
-) -> Result<Option<TokenRow>> {
-    Ok(sqlx::query_as(REVOKE)
+pub(crate) async fn revoke(ex: Conn<'_>, token_id: &str, now_ms: i64) -> Result<Option<TokenRow>> {
+    query(REVOKE)
         .bind(token_id)
         .bind(now_ms)
         .fetch_optional(ex)
-        .await?)
+        .await
 }

@@ -1,6 +1,8 @@
 //! The `workers` and `worker_job_failures` tables.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
+
+use crate::db::{Conn, query};
 
 use crate::domain::WorkerSpec;
 use crate::error::Result;
@@ -25,13 +27,13 @@ const INSERT: &str = "INSERT INTO workers \
 
 /// Records a worker registered by the token named `owner`.
 pub(crate) async fn insert(
-    ex: impl SqliteExecutor<'_>,
+    ex: Conn<'_>,
     worker_id: &str,
     w: &WorkerSpec,
     owner: &str,
     now_ms: i64,
 ) -> Result<()> {
-    sqlx::query(INSERT)
+    query(INSERT)
         .bind(worker_id)
         .bind(&w.name)
         .bind(&w.device)
@@ -51,47 +53,36 @@ const OWNER: &str = "SELECT owner FROM workers WHERE worker_id = $1";
 
 /// The name of the token that registered the worker (`""` for workers
 /// registered before owners were kept); `None` if it is unknown.
-pub(crate) async fn owner(ex: impl SqliteExecutor<'_>, worker_id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(OWNER)
-        .bind(worker_id)
-        .fetch_optional(ex)
-        .await?)
+pub(crate) async fn owner(ex: Conn<'_>, worker_id: &str) -> Result<Option<String>> {
+    query(OWNER).bind(worker_id).scalar_optional(ex).await
 }
 
 const TOUCH: &str = "UPDATE workers SET last_seen_ms = $1 WHERE worker_id = $2";
 
 /// Records that the worker called in; false if it is unknown.
-pub(crate) async fn touch(
-    ex: impl SqliteExecutor<'_>,
-    worker_id: &str,
-    now_ms: i64,
-) -> Result<bool> {
-    let done = sqlx::query(TOUCH)
+pub(crate) async fn touch(ex: Conn<'_>, worker_id: &str, now_ms: i64) -> Result<bool> {
+    let done = query(TOUCH)
         .bind(now_ms)
         .bind(worker_id)
         .execute(ex)
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 const LIST: &str = "SELECT worker_id, name, device, memory_bytes, slots, engine_version, last_seen_ms, \
      max_untiled_pixels \
      FROM workers ORDER BY registered_ms, worker_id";
 
-pub(crate) async fn list(ex: impl SqliteExecutor<'_>) -> Result<Vec<WorkerRow>> {
-    Ok(sqlx::query_as(LIST).fetch_all(ex).await?)
+pub(crate) async fn list(ex: Conn<'_>) -> Result<Vec<WorkerRow>> {
+    query(LIST).fetch_all(ex).await
 }
 
 const ADD_FAILURE: &str = "INSERT INTO worker_job_failures (worker_id, job_id, failures) VALUES ($1, $2, 1) \
      ON CONFLICT (worker_id, job_id) DO UPDATE SET failures = worker_job_failures.failures + 1";
 
 /// Counts one more failure of `worker_id` on `job_id`.
-pub(crate) async fn add_failure(
-    ex: impl SqliteExecutor<'_>,
-    worker_id: &str,
-    job_id: &str,
-) -> Result<()> {
-    sqlx::query(ADD_FAILURE)
+pub(crate) async fn add_failure(ex: Conn<'_>, worker_id: &str, job_id: &str) -> Result<()> {
+    query(ADD_FAILURE)
         .bind(worker_id)
         .bind(job_id)
         .execute(ex)
@@ -105,9 +96,6 @@ const BLOCKED: &str = "SELECT f.worker_id, f.job_id FROM worker_job_failures f \
 
 /// `(worker, job)` pairs where the worker failed the unfinished job at
 /// least `limit` times, so the claim keeps it away from that job.
-pub(crate) async fn blocked(
-    ex: impl SqliteExecutor<'_>,
-    limit: i64,
-) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(BLOCKED).bind(limit).fetch_all(ex).await?)
+pub(crate) async fn blocked(ex: Conn<'_>, limit: i64) -> Result<Vec<(String, String)>> {
+    query(BLOCKED).bind(limit).fetch_all(ex).await
 }

@@ -55,16 +55,16 @@ impl Coordinator {
     /// with their own.
     #[doc(hidden)]
     pub async fn fire_schedules_at(&self, now_ms: i64) -> Result<usize> {
-        let pending = schedules::pending(&mut *self.db().read().await?, PENDING_BATCH).await?;
+        let pending = schedules::pending(self.db().read().await?.conn(), PENDING_BATCH).await?;
         let mut stored = 0;
         for fire in pending {
-            let row = schedules::get(&mut *self.db().read().await?, &fire.name).await?;
+            let row = schedules::get(self.db().read().await?.conn(), &fire.name).await?;
             if let Some(row) = row {
                 stored +=
                     usize::from(self.submit_fire(&row, fire.fire_ms).await?.outcome == "submitted");
             }
         }
-        let due = schedules::due(&mut *self.db().read().await?, now_ms, DUE_BATCH).await?;
+        let due = schedules::due(self.db().read().await?.conn(), now_ms, DUE_BATCH).await?;
         for row in due {
             let decided = match self.decide(&row, now_ms).await {
                 Ok(Some(decided)) => decided,

@@ -238,7 +238,7 @@ impl Coordinator {
     /// The schedules `caller` may see (an admin sees all), by name.
     pub(crate) async fn schedules(&self, caller: &Caller) -> Result<Vec<ScheduleView>> {
         let owner = (caller.role != Role::Admin).then_some(caller.name.as_str());
-        let rows = schedules::list(&mut *self.db().read().await?, owner).await?;
+        let rows = schedules::list(self.db().read().await?.conn(), owner).await?;
         rows.into_iter().map(checked_view).collect()
     }
 
@@ -251,7 +251,7 @@ impl Coordinator {
     ) -> Result<(ScheduleView, Vec<FireRow>)> {
         let row = self.schedule_row(name, caller).await?;
         let limit = i64::from(if fires == 0 { 20 } else { fires.min(1000) });
-        let fires = schedules::fires(&mut *self.db().read().await?, name, 0, limit).await?;
+        let fires = schedules::fires(self.db().read().await?.conn(), name, 0, limit).await?;
         Ok((checked_view(row)?, fires))
     }
 
@@ -331,7 +331,7 @@ impl Coordinator {
             let fire = if self.record_manual_fire(&row, fire_ms).await? {
                 self.submit_fire(&row, fire_ms).await?
             } else {
-                schedules::fire(&mut *self.db().read().await?, name, fire_ms)
+                schedules::fire(self.db().read().await?.conn(), name, fire_ms)
                     .await?
                     .ok_or_else(|| {
                         CoordinatorError::Corrupt(format!("fire {fire_ms} of {name} vanished"))
@@ -350,7 +350,7 @@ impl Coordinator {
 
     /// The schedule row, if `caller` may see it.
     async fn schedule_row(&self, name: &str, caller: &Caller) -> Result<ScheduleRow> {
-        let row = schedules::get(&mut *self.db().read().await?, name).await?;
+        let row = schedules::get(self.db().read().await?.conn(), name).await?;
         row.filter(|r| caller.owns(&r.owner))
             .ok_or_else(|| CoordinatorError::ScheduleNotFound { name: name.into() })
     }
@@ -406,7 +406,7 @@ impl Coordinator {
         let mut tx = self.db().write().await?;
         schedules::set_fire(tx.conn(), &row.name, fire_ms, outcome, &job_id, &error).await?;
         drop(tx.commit().await?);
-        schedules::fire(&mut *self.db().read().await?, &row.name, fire_ms)
+        schedules::fire(self.db().read().await?.conn(), &row.name, fire_ms)
             .await?
             .ok_or_else(|| {
                 CoordinatorError::Corrupt(format!("fire {fire_ms} of {} vanished", row.name))

@@ -43,10 +43,11 @@ impl Coordinator {
     /// Publishes the fires whose job succeeded since the last tick; returns
     /// how many. A fire that cannot be published now is retried next tick.
     pub(super) async fn publish_series(&self) -> Result<usize> {
-        let fires = schedules::unpublished(&mut *self.db().read().await?, PUBLISH_BATCH).await?;
+        let fires = schedules::unpublished(self.db().read().await?.conn(), PUBLISH_BATCH).await?;
         let mut published = 0;
         for fire in fires {
-            let Some(row) = schedules::get(&mut *self.db().read().await?, &fire.name).await? else {
+            let Some(row) = schedules::get(self.db().read().await?.conn(), &fire.name).await?
+            else {
                 continue;
             };
             match self.publish_run(&row, &fire).await {
@@ -63,7 +64,7 @@ impl Coordinator {
         let timing = Timing::parse(&row.cron, &row.time_zone)?;
         let folder = timing.folder(fire.fire_ms);
         let mut outputs = Vec::new();
-        for keys in tasks::final_outputs(&mut *self.db().read().await?, &fire.job_id).await? {
+        for keys in tasks::final_outputs(self.db().read().await?.conn(), &fire.job_id).await? {
             outputs.extend(repo::decode_keys(&keys)?);
         }
         // Outputs live under jobs/<job>/<task>/; a run drops the task's
@@ -95,7 +96,7 @@ impl Coordinator {
         }
         let keys_json = serde_json::to_string(&files)
             .map_err(|e| CoordinatorError::Corrupt(format!("run keys: {e}")))?;
-        let mut runs = schedules::runs(&mut *self.db().read().await?, &row.name, 0).await?;
+        let mut runs = schedules::runs(self.db().read().await?.conn(), &row.name, 0).await?;
         runs.retain(|r| r.fire_ms != fire.fire_ms);
         runs.push(RunRow {
             fire_ms: fire.fire_ms,
@@ -127,7 +128,7 @@ impl Coordinator {
         caller: &Caller,
     ) -> Result<(Vec<SeriesRun>, String)> {
         self.check_series_owner(name, caller).await?;
-        let rows = schedules::runs(&mut *self.db().read().await?, name, since_ms).await?;
+        let rows = schedules::runs(self.db().read().await?.conn(), name, since_ms).await?;
         let root = series_root(name);
         let runs = rows
             .into_iter()
@@ -158,7 +159,7 @@ impl Coordinator {
     ) -> Result<Markup> {
         let mut entries = Vec::with_capacity(runs.len());
         for run in runs {
-            let job = jobs::get(&mut *self.db().read().await?, &run.job_id).await?;
+            let job = jobs::get(self.db().read().await?.conn(), &run.job_id).await?;
             let name = job
                 .and_then(|j| pb::JobSpec::decode(j.spec.as_slice()).ok())
                 .map(|s| s.name)

@@ -216,21 +216,16 @@ async fn a_restart_between_fires_neither_repeats_nor_loses_one() {
 
     // A fire recorded but whose job a dying coordinator never stored.
     let lost = first + DAY;
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&farm.config.db_url)
-        .await
-        .unwrap();
-    sqlx::query(
+    farm.execute_sql(
         "INSERT INTO schedule_fires (name, fire_ms, outcome, job_id, recorded_ms) VALUES ('steady', $1, 'pending', '', 0)",
+        lost,
     )
-    .bind(lost)
-    .execute(&mut db)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE schedules SET next_fire_ms = $1 WHERE name = 'steady'")
-        .bind(first + 2 * DAY)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    .await;
+    farm.execute_sql(
+        "UPDATE schedules SET next_fire_ms = $1 WHERE name = 'steady'",
+        first + 2 * DAY,
+    )
+    .await;
     farm.restart().await;
     assert_eq!(tick(&farm, lost + 30).await, 1, "stored after the restart");
     assert_eq!(tick(&farm, lost + 40).await, 0, "once");

@@ -1,4 +1,5 @@
 //! Integration tests of the coordinator over real gRPC, a real SQLite file
+//! (or PostgreSQL database: `scripts/with-postgres`)
 //! and a real (embedded) S3 server. One test binary, split by topic.
 
 mod common;
@@ -15,3 +16,4 @@ mod retry;
 mod schedules;
 mod scheduling;
 mod series;
+mod several;

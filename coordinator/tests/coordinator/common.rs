@@ -1,11 +1,13 @@
 //! The shared test harness: a real embedded S3 server, a real coordinator on
-//! a SQLite file, both on 127.0.0.1:0, and tonic clients talking to it.
+//! a SQLite file (or a PostgreSQL database, see [`POSTGRES_ENV`]), both on
+//! 127.0.0.1:0, and tonic clients talking to it.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sqlx::Connection as _;
 use stylefarm_coordinator::{Coordinator, CoordinatorConfig, CoordinatorError, HttpServer};
 use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb::{
@@ -41,14 +43,42 @@ pub struct TestFarm {
     pub http: SocketAddr,
     server: Option<Server>,
     http_server: HttpServer,
-    // Dropped last: the S3 server and the files.
-    _s3: EmbeddedS3,
-    _dir: TempDir,
+    // Dropped last: the S3 server and the files (none for a peer).
+    _s3: Option<EmbeddedS3>,
+    _dir: Option<TempDir>,
 }
 
 struct Server {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), CoordinatorError>>,
+}
+
+/// The environment variable naming a PostgreSQL server
+/// (`postgres://USER@HOST:PORT`) to run the suite against: each farm gets a
+/// new database there. Unset, each farm gets a SQLite file.
+pub const POSTGRES_ENV: &str = "STYLEFARM_TEST_POSTGRES";
+
+/// A fresh database for one test farm: a new PostgreSQL database when
+/// [`POSTGRES_ENV`] names a server, else a SQLite file in `dir`.
+pub async fn test_db_url(dir: &std::path::Path) -> String {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(server) if !server.is_empty() => {
+            let name = format!("farm_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&server)
+                .await
+                .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={server}: {e}"));
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+            format!("{}/{name}", server.trim_end_matches('/'))
+        }
+        _ => format!("sqlite://{}", dir.join("farm.db").display()),
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres")
 }
 
 impl TestFarm {
@@ -63,7 +93,7 @@ impl TestFarm {
             .await
             .expect("embedded S3 starts");
         let storage = s3.storage_config("farm", "test");
-        let db = format!("sqlite://{}", dir.path().join("farm.db").display());
+        let db = test_db_url(dir.path()).await;
         let mut config = CoordinatorConfig::new(db, storage.clone());
         config.retry_backoff = Duration::from_millis(20);
         config.admin_token = Some(ADMIN.into());
@@ -83,8 +113,31 @@ impl TestFarm {
             http: http_server.local_addr(),
             server: Some(server),
             http_server,
-            _s3: s3,
-            _dir: dir,
+            _s3: Some(s3),
+            _dir: Some(dir),
+        }
+    }
+
+    /// Another coordinator on the same database and storage, with its own
+    /// clients (several coordinators need PostgreSQL). `self` must outlive
+    /// it: it holds the storage server.
+    pub async fn peer(&self) -> TestFarm {
+        let (server, addr, http_server, coordinator) = spawn(self.config.clone()).await;
+        let (farm, work, admin) = clients(addr, Some(ADMIN)).await;
+        TestFarm {
+            farm,
+            work,
+            admin,
+            schedules: schedules_client(addr, ADMIN).await,
+            coordinator,
+            store: self.store.clone(),
+            config: self.config.clone(),
+            addr,
+            http: http_server.local_addr(),
+            server: Some(server),
+            http_server,
+            _s3: None,
+            _dir: None,
         }
     }
 
@@ -132,19 +185,36 @@ impl TestFarm {
             .token
     }
 
-    /// The attempts logged for a task, read straight from the database file:
+    /// The attempts logged for a task, read straight from the database:
     /// (attempt, worker, outcome).
     pub async fn attempts(&self, task_id: &str) -> Vec<(i64, String, String)> {
-        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.config.db_url)
-            .await
-            .expect("open db");
-        sqlx::query_as(
-            "SELECT attempt, worker_id, outcome FROM attempts WHERE task_id = $1 ORDER BY attempt",
-        )
-        .bind(task_id)
-        .fetch_all(&mut db)
-        .await
-        .expect("read attempts")
+        const SQL: &str =
+            "SELECT attempt, worker_id, outcome FROM attempts WHERE task_id = $1 ORDER BY attempt";
+        let url = &self.config.db_url;
+        if is_postgres(url) {
+            let mut db = sqlx::PgConnection::connect(url).await.expect("open db");
+            let q = sqlx::query_as(SQL).bind(task_id);
+            q.fetch_all(&mut db).await.expect("read attempts")
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(url).await.expect("open db");
+            let q = sqlx::query_as(SQL).bind(task_id);
+            q.fetch_all(&mut db).await.expect("read attempts")
+        }
+    }
+
+    /// Runs `sql`, with `value` bound to `$1`, straight on the database (a
+    /// test's way to stage what no RPC does).
+    pub async fn execute_sql(&self, sql: &str, value: i64) {
+        let url = &self.config.db_url;
+        if is_postgres(url) {
+            let mut db = sqlx::PgConnection::connect(url).await.expect("open db");
+            let q = sqlx::query(sql).bind(value);
+            q.execute(&mut db).await.expect("statement runs");
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(url).await.expect("open db");
+            let q = sqlx::query(sql).bind(value);
+            q.execute(&mut db).await.expect("statement runs");
+        }
     }
 
     pub async fn upload(&self, file_name: &str, data: &[u8]) -> pb::UploadInputResponse {

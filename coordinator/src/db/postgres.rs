@@ -1,0 +1,46 @@
+//! Opening PostgreSQL: a pool shared by reads and writes, and the
+//! migrations of `migrations/postgres`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::sync::Mutex;
+
+use super::Backend;
+use super::query::WRITE_LOCK_KEY;
+use crate::error::Result;
+
+/// Connections per coordinator: reads, the writer, claims and LISTEN.
+const CONNECTIONS: u32 = 16;
+
+/// Connects to the (existing) database at `url` and migrates it.
+pub(super) async fn open(url: &str) -> Result<Backend> {
+    let options = PgConnectOptions::from_str(url)?
+        .application_name("stylefarm-coordinator")
+        .statement_cache_capacity(256);
+    let pool = PgPoolOptions::new()
+        .max_connections(CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    // The farm's write lock, held by the session around the migrations
+    // (each runs in a transaction of its own): running coordinators do not
+    // write mid-migration, and coordinators starting together migrate one
+    // after the other.
+    sqlx::query(&format!("SELECT pg_advisory_lock({WRITE_LOCK_KEY})"))
+        .execute(&mut *conn)
+        .await?;
+    let migrated = sqlx::migrate!("./migrations/postgres")
+        .run(&mut *conn)
+        .await;
+    sqlx::query(&format!("SELECT pg_advisory_unlock({WRITE_LOCK_KEY})"))
+        .execute(&mut *conn)
+        .await?;
+    migrated?;
+    Ok(Backend::Postgres {
+        pool,
+        writer: Mutex::new(()),
+    })
+}
