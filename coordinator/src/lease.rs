@@ -142,7 +142,7 @@ impl Coordinator {
         let claimed = if upkeep || self.events().watched_here() {
             self.claim_with_upkeep(&claimer, now).await?
         } else {
-            let mut tx = self.db().write_manual().await?;
+            let mut tx = self.db().claim_writer().await?;
             let task = tasks::claim_tx(tx.conn(), &claimer, now).await?;
             drop(tx.ended());
             task.map(|task| (task, None))
@@ -152,7 +152,10 @@ impl Coordinator {
             return Ok(Claim::Nothing { next_due_ms });
         };
         // Safe outside the writer: a reaper's floor is computed under it, so
-        // it either saw this lease or is lowered here.
+        // it either saw this lease or is lowered here. (A PostgreSQL claim
+        // runs beside the writer; a floor computed meanwhile is at most the
+        // reaper's now plus a lease timeout, this deadline's twin, so the
+        // lease is looked at late by the milliseconds between the two.)
         self.inner
             .lease
             .expiry_floor

@@ -85,7 +85,8 @@ pub(crate) struct WriteTx<'a> {
 enum Writer<'a> {
     Sqlite(MutexGuard<'a, SqliteConnection>),
     Postgres {
-        _turn: MutexGuard<'a, ()>,
+        /// None for a claim, which needs no turn (see [`Db::claim_writer`]).
+        _turn: Option<MutexGuard<'a, ()>>,
         conn: PoolConnection<Postgres>,
     },
 }
@@ -158,7 +159,7 @@ impl Db {
                 let turn = writer.lock().await;
                 Writer::Postgres {
                     conn: pool.acquire().await?,
-                    _turn: turn,
+                    _turn: Some(turn),
                 }
             }
         };
@@ -167,6 +168,24 @@ impl Db {
             conn,
             open: true,
         })
+    }
+
+    /// The writer for a claim that is one statement and publishes nothing:
+    /// on PostgreSQL a pool connection of its own, so that claims do not
+    /// wait for this coordinator's other writes (the row lock of `FOR
+    /// UPDATE SKIP LOCKED` keeps them apart); on SQLite the one writer.
+    pub(crate) async fn claim_writer(&self) -> Result<WriteTx<'_>> {
+        match &self.backend {
+            Backend::Postgres { pool, .. } => Ok(WriteTx {
+                db: self,
+                conn: Writer::Postgres {
+                    conn: pool.acquire().await?,
+                    _turn: None,
+                },
+                open: true,
+            }),
+            Backend::Sqlite { .. } => self.write_manual().await,
+        }
     }
 
     async fn sqlite_writer(&self) -> Result<MutexGuard<'_, SqliteConnection>> {

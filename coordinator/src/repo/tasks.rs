@@ -178,7 +178,9 @@ macro_rules! claim_postgres {
 }
 
 const CLAIM_POSTGRES: &str = claim_postgres!();
-const CLAIM_TX_POSTGRES: &str = concat!("BEGIN; ", claim_postgres!(), "; COMMIT");
+/// One statement is a transaction of its own: no `BEGIN`/`COMMIT` round
+/// trips.
+const CLAIM_TX_POSTGRES: &str = claim_postgres!();
 
 /// What a claim needs to know besides the time.
 #[derive(Debug, Clone, Copy)]
