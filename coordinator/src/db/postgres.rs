@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::Mutex;
 
 use super::Backend;
@@ -14,11 +15,22 @@ use crate::error::Result;
 /// Connections per coordinator: reads, the writer, claims and LISTEN.
 const CONNECTIONS: u32 = 16;
 
+/// How long the first connection may take before the server counts as
+/// unreachable (the caller retries).
+const FIRST_CONNECT: Duration = Duration::from_secs(10);
+
 /// Connects to the (existing) database at `url` and migrates it.
 pub(super) async fn open(url: &str) -> Result<Backend> {
     let options = PgConnectOptions::from_str(url)?
         .application_name("stylefarm-coordinator")
         .statement_cache_capacity(256);
+    // One connection first, with a short timeout: an unreachable server is
+    // reported at once and with its cause (the pool would only say, after
+    // its acquire timeout, that it timed out).
+    match tokio::time::timeout(FIRST_CONNECT, options.connect()).await {
+        Ok(first) => first?.close().await?,
+        Err(_) => return Err(sqlx::Error::PoolTimedOut.into()),
+    }
     let pool = PgPoolOptions::new()
         .max_connections(CONNECTIONS)
         .acquire_timeout(Duration::from_secs(30))
