@@ -3,15 +3,14 @@ cluster or a Docker daemon, prints every problem and exits 1 if there is one.
 
     python3 check_deploy.py DEPLOY_DIR
 
-Kubernetes manifests: check_k8s.py; the compose file: check_compose.py; the
+Kubernetes manifests and their overlays (deploy/k8s-postgres, rendered by
+kustomize_lite.py): check_k8s.py; the compose file: check_compose.py; the
 Dockerfiles (here): every stage named by `COPY --from` exists, and each
 file's last stage runs as a numeric non-root USER, which Kubernetes'
 runAsNonRoot can verify.
 """
 
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,17 +44,8 @@ def check_dockerfile(path: Path, problems: list):
 
 def main(deploy_dir: Path) -> int:
     problems = []
-    n = check_k8s.check(deploy_dir / "k8s", problems)
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        # kustomize resolves what kubectl apply -k will send; optional, as CI
-        # may have no kubectl.
-        r = subprocess.run([kubectl, "kustomize", str(deploy_dir / "k8s")],
-                           capture_output=True, text=True)
-        if r.returncode:
-            problems.append(f"k8s/kustomization.yaml: kubectl kustomize: {r.stderr.strip()}")
-    print(f"check-deploy: k8s: {n} objects, Kubernetes {' and '.join(check_k8s.K8S_VERSIONS)}"
-          f"{', kubectl kustomize' if kubectl else ''}")
+    for line in check_k8s.check_all(deploy_dir, problems):
+        print(f"check-deploy: {line}")
     how = check_compose.check(deploy_dir / "compose", problems)
     print(f"check-deploy: compose: {how}")
     dockerfiles = sorted((deploy_dir / "docker").glob("Dockerfile*"))

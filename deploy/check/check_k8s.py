@@ -1,4 +1,8 @@
-"""The Kubernetes half of scripts/check-deploy: deploy/k8s/*.yaml.
+"""The Kubernetes half of scripts/check-deploy: deploy/k8s/*.yaml and the
+overlays beside it. Here: each object on its own (1-3) and the run as a whole
+(check_all). What needs several pods at once is in check_replicas.py (4),
+the comparison with kubectl in kubectl_kustomize.py (5), and manifests.py
+holds the loaded objects that all of them look things up in.
 
 1. Built-in objects against the Kubernetes OpenAPI schemas (kubernetes-validate,
    strict: an unknown or misspelt field is an error, as `kubectl apply
@@ -12,7 +16,22 @@
    on later: Secrets and ConfigMaps and their keys, claims, `$(VAR)` in args,
    probe and Service ports, selectors, the ScaledObject's target, its
    authentication and metrics URL; kustomization.yaml's resources; and that
-   committed Secrets hold placeholders only.
+   committed Secrets hold placeholders only (a password in a URL too).
+4. What only fails once a second pod runs (check_replicas.py): a ReadWriteOnce
+   claim mounted by more than one replica or by a rolling update, a
+   coordinator on SQLite (its database URL followed through `$(VAR)`, env and
+   the Secret templates) with more than one replica or a rolling update,
+   several coordinators on PostgreSQL that update by Recreate; coordinators
+   sharing a database with different lease timeouts; a PodDisruptionBudget
+   that selects no pods or blocks every drain; an anti-affinity term that
+   selects no pods.
+5. Overlays: every folder of deploy/ beside k8s/ with a kustomization.yaml
+   (deploy/k8s-postgres). kustomize_lite.py renders it as kustomize would;
+   the rendered objects and the overlay's own templates that it does not
+   apply (secrets.example.yaml) go through 1-4, their references resolved
+   against the overlay first, then the base's templates. Where kubectl is
+   installed, `kubectl kustomize` renders the base and each overlay too and
+   must give the same objects (kubectl_kustomize.py).
 """
 
 import re
@@ -22,6 +41,11 @@ from urllib.parse import urlparse
 import jsonschema
 import kubernetes_validate
 import yaml
+
+import kustomize_lite
+from check_replicas import check_anti_affinity, check_disruption_budget, check_replicas
+from kubectl_kustomize import kubectl_differs
+from manifests import Manifests, describe, pods_selected
 
 # Oldest Kubernetes still supported upstream when this was written, and the
 # newest kubernetes-validate knows.
@@ -169,48 +193,6 @@ SCALERS = {
 }
 
 
-class Manifests:
-    """Every object of deploy/k8s, by file, with the problems found."""
-
-    def __init__(self, k8s_dir: Path, problems: list):
-        self.dir = k8s_dir
-        self.problems = problems
-        self.objects = []  # (file name, object)
-        kust = yaml.safe_load((k8s_dir / "kustomization.yaml").read_text())
-        self.kustomization = kust or {}
-        self.namespace = self.kustomization.get("namespace", "default")
-        for path in sorted(k8s_dir.glob("*.yaml")):
-            if path.name == "kustomization.yaml":
-                continue
-            try:
-                docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-            except yaml.YAMLError as e:
-                self.fail(path.name, f"not valid YAML: {e}")
-                continue
-            for doc in docs:
-                if not isinstance(doc, dict):
-                    self.fail(path.name, "a document that is not a mapping")
-                    continue
-                self.objects.append((path.name, doc))
-
-    def fail(self, where: str, message: str):
-        self.problems.append(f"k8s/{where}: {message}")
-
-    def ns(self, obj) -> str:
-        return (obj.get("metadata") or {}).get("namespace") or self.namespace
-
-    def find(self, kind: str, name: str, namespace: str):
-        for _, o in self.objects:
-            if o.get("kind") == kind and (o.get("metadata") or {}).get("name") == name \
-                    and self.ns(o) == namespace:
-                return o
-        return None
-
-
-def describe(obj) -> str:
-    return f"{obj.get('kind', '?')}/{(obj.get('metadata') or {}).get('name', '?')}"
-
-
 def where(err) -> str:
     return ".".join(str(p) for p in err.absolute_path) or "(top)"
 
@@ -307,14 +289,6 @@ def check_pod_template(m: Manifests, file: str, obj):
         for mount in c.get("volumeMounts") or []:
             if mount.get("name") not in volumes:
                 m.fail(file, f"{here}: volumeMount {mount.get('name')} has no volume")
-
-
-def pods_selected(m: Manifests, selector: dict, ns: str):
-    for _, o in m.objects:
-        if o.get("kind") == "Deployment" and m.ns(o) == ns:
-            labels = ((o.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-            if selector and all(labels.get(k) == v for k, v in selector.items()):
-                yield o
 
 
 def check_service(m: Manifests, file: str, svc):
@@ -421,6 +395,14 @@ def check_secrets_are_placeholders(m: Manifests, file: str, secret):
         if SECRET_KEY_WORDS.search(key) and PLACEHOLDER not in str(value):
             m.fail(file, f"{describe(secret)}: {key} holds a value, not the placeholder "
                          f"{PLACEHOLDER}: never commit secrets")
+        # postgres://USER:PASSWORD@HOST/DB: the password must be the placeholder.
+        try:
+            password = urlparse(str(value)).password
+        except ValueError:
+            password = None
+        if password is not None and PLACEHOLDER not in password:
+            m.fail(file, f"{describe(secret)}: {key} is a URL with a password, not the "
+                         f"placeholder {PLACEHOLDER}: never commit secrets")
 
 
 def check_kustomization(m: Manifests):
@@ -444,18 +426,104 @@ def check_kustomization(m: Manifests):
             m.fail(file, f"{describe(obj)}: namespace {ns}, but kustomization.yaml says {m.namespace}")
 
 
-def check(k8s_dir: Path, problems: list) -> int:
-    m = Manifests(k8s_dir, problems)
+# --- Putting it together --------------------------------------------------------
+
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+
+
+def check_objects(m: Manifests):
     check_schemas(m)
     for file, obj in m.objects:
         kind = obj.get("kind")
-        if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        if kind in WORKLOADS:
             check_pod_template(m, file, obj)
+            check_anti_affinity(m, file, obj)
         elif kind == "Service":
             check_service(m, file, obj)
         elif kind == "ScaledObject":
             check_scaled_object(m, file, obj)
         elif kind == "Secret":
             check_secrets_are_placeholders(m, file, obj)
+        elif kind == "PodDisruptionBudget":
+            check_disruption_budget(m, file, obj)
+    check_replicas(m)
+
+
+def check(k8s_dir: Path, problems: list) -> Manifests:
+    m = Manifests.load(k8s_dir, problems)
+    check_objects(m)
     check_kustomization(m)
-    return len(m.objects)
+    return m
+
+
+def overlays(deploy_dir: Path) -> list:
+    return sorted(p.parent for p in deploy_dir.glob("*/kustomization.yaml") if p.parent.name != "k8s")
+
+
+def check_overlay(folder: Path, base: Manifests, problems: list):
+    """Renders the overlay FOLDER and checks the result; returns the Manifests
+    or None when it cannot be rendered."""
+    label = f"{folder.name}/kustomization.yaml"
+    try:
+        rendered = kustomize_lite.render(folder, folder.parent)
+    except (kustomize_lite.Unsupported, OSError, yaml.YAMLError) as e:
+        problems.append(f"{label}: cannot render: {e}")
+        return None
+    kust = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
+    m = Manifests(problems, [(f"{folder.name} ({r.origin})", r.obj) for r in rendered],
+                  kust.get("namespace") or base.namespace, "")
+    # The overlay's files that it neither applies nor patches with: templates
+    # such as secrets.example.yaml, checked and looked up like the base's.
+    used = {"kustomization.yaml"} | {str(r) for r in kust.get("resources") or []} \
+        | {str(p.get("path")) for p in kust.get("patches") or [] if isinstance(p, dict)}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name not in used:
+            for doc in m.read(path, f"{folder.name}/{path.name}"):
+                m.objects.append((f"{folder.name}/{path.name}", doc))
+                if doc.get("kind") != "Namespace" and m.ns(doc) != m.namespace:
+                    m.fail(f"{folder.name}/{path.name}", f"{describe(doc)}: namespace {m.ns(doc)}, "
+                                                         f"but {label} says {m.namespace}")
+    # The base's files that its kustomization does not apply (its Secret
+    # templates): what the overlay does not define itself is looked up there.
+    applied = set(base.kustomization.get("resources") or [])
+    m.context = [(f"k8s/{f}", o) for f, o in base.objects if f not in applied]
+    for r in rendered:
+        if r.obj.get("kind") == "Secret":
+            m.fail(f"{folder.name} ({r.origin})", f"{describe(r.obj)}: Secrets must not be "
+                                                  "applied by a kustomization (their values are "
+                                                  "placeholders)")
+    check_objects(m)
+    m.rendered = rendered
+    return m
+
+
+def check_all(deploy_dir: Path, problems: list) -> list:
+    """Checks deploy/k8s and every overlay; returns lines that say what was checked."""
+    base = check(deploy_dir / "k8s", problems)
+    lines = [f"k8s: {len(base.objects)} objects, Kubernetes {' and '.join(K8S_VERSIONS)}"]
+    try:
+        base_rendered = kustomize_lite.render(deploy_dir / "k8s", deploy_dir)
+    except (kustomize_lite.Unsupported, OSError, yaml.YAMLError) as e:
+        problems.append(f"k8s/kustomization.yaml: cannot render: {e}")
+        base_rendered = None
+    renderings = [("k8s", deploy_dir / "k8s", base_rendered)]
+    for folder in overlays(deploy_dir):
+        m = check_overlay(folder, base, problems)
+        renderings.append((folder.name, folder, m and m.rendered))
+        if m:
+            lines.append(f"{folder.name}: overlay rendered to {len(m.rendered)} objects "
+                         f"(+{len(m.objects) - len(m.rendered)} templates), same checks")
+    compared = []
+    for name, folder, rendered in renderings:
+        if rendered is None:
+            continue
+        diff = kubectl_differs(folder, rendered)
+        if diff is None:
+            break
+        if diff:
+            problems.append(f"{name}/kustomization.yaml: this renderer and kubectl kustomize "
+                            f"disagree: {diff}")
+        compared.append(name)
+    lines.append(f"kubectl kustomize: same objects for {', '.join(compared)}" if compared
+                 else "kubectl kustomize: not installed, rendered by kustomize_lite.py only")
+    return lines
