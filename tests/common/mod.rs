@@ -76,6 +76,18 @@ pub fn coordinator_with(
     lease_timeout: f64,
     extra: &[&str],
 ) -> Coordinator {
+    coordinator_env(data_dir, port, s3_port, lease_timeout, extra, &[])
+}
+
+/// A coordinator with extra flags and environment variables.
+pub fn coordinator_env(
+    data_dir: &Path,
+    port: u16,
+    s3_port: u16,
+    lease_timeout: f64,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Coordinator {
     let mut child = Command::new(BIN)
         .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--s3-listen", &format!("127.0.0.1:{s3_port}")])
@@ -84,6 +96,7 @@ pub fn coordinator_with(
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
+        .envs(env.iter().copied())
         .env("STYLEFARM_ADMIN_TOKEN", TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,5 +1,6 @@
 //! The farm end to end: real coordinator and worker processes, the embedded
-//! S3 server, CLI calls, kill -9 of workers and of the coordinator.
+//! S3 server, CLI calls, kill -9 of a worker (a coordinator's outages:
+//! outages.rs).
 
 mod common;
 
@@ -192,91 +193,6 @@ fn a_worker_killed_mid_task_is_replaced() {
     assert_eq!(results.len(), 1, "{:?}", job.output_keys);
     let stored = files_ending(&data.join("objects"), "result.png");
     assert_eq!(stored.len(), 1, "{stored:?}");
-}
-
-#[test]
-fn a_coordinator_killed_mid_job_restarts_and_finishes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let imgs = small_images(dir.path());
-    let data = dir.path().join("farm");
-    let (port, s3_port) = (free_port(), free_port());
-    let coord = coordinator(&data, port, s3_port, 5.0);
-    let url = coord.url.clone();
-    let mut procs = Procs(vec![coord.child, worker(&url, "w0")]);
-    let args = [
-        "submit",
-        imgs[1].to_str().unwrap(),
-        "--style",
-        imgs[3].to_str().unwrap(),
-        "--size",
-        "64",
-        "--iterations",
-        "60",
-        "--coordinator",
-        &url,
-    ];
-    let id = ok(&stylefarm(&args)).trim().to_string();
-    wait_for(Duration::from_secs(60), "the task to be leased", || {
-        let job = get_job(&url, &id);
-        job.tasks
-            .iter()
-            .any(|t| t.state() == pb::TaskState::Leased)
-            .then_some(())
-    });
-    kill(&mut procs.0[0]);
-    procs.0[0] = coordinator(&data, port, s3_port, 5.0).child;
-    ok(&stylefarm(&["watch", &id, "--coordinator", &url]));
-    assert_eq!(get_job(&url, &id).state(), pb::JobState::Succeeded);
-}
-
-/// Sends `signal` (e.g. "STOP", "CONT") to a process.
-fn signal(child: &std::process::Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal}");
-}
-
-#[test]
-fn a_coordinator_stopped_mid_task_keeps_the_lease_and_the_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let imgs = small_images(dir.path());
-    let coord = coordinator(&dir.path().join("farm"), 0, 0, 1.0);
-    let url = coord.url.clone();
-    let procs = Procs(vec![coord.child, worker(&url, "w0")]);
-    let args = [
-        "submit",
-        imgs[0].to_str().unwrap(),
-        "--style",
-        imgs[1].to_str().unwrap(),
-        "--size",
-        "64",
-        "--iterations",
-        "120",
-        "--coordinator",
-        &url,
-    ];
-    let id = ok(&stylefarm(&args)).trim().to_string();
-    wait_for(Duration::from_secs(60), "the task to make progress", || {
-        get_job(&url, &id)
-            .tasks
-            .iter()
-            .any(|t| t.progress.as_ref().is_some_and(|p| p.iteration >= 2))
-            .then_some(())
-    });
-    // Away for three lease timeouts: the stall is what is tested, so it is
-    // a sleep; nothing waits on it.
-    signal(&procs.0[0], "STOP");
-    std::thread::sleep(Duration::from_secs(3));
-    signal(&procs.0[0], "CONT");
-    ok(&stylefarm(&["watch", &id, "--coordinator", &url]));
-    let job = get_job(&url, &id);
-    assert_eq!(job.state(), pb::JobState::Succeeded);
-    assert_eq!(
-        job.tasks[0].attempt, 1,
-        "the lease ran out while the coordinator itself was away: {job:?}"
-    );
 }
 
 // Long on purpose: one farm, a list of bad submissions each with the error it
