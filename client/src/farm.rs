@@ -1,6 +1,7 @@
 //! [`Farm`]: one connection to a coordinator's `Farm` service.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use stylefarm_proto::connect::{AuthChannel, Connection};
 use stylefarm_proto::pb;
@@ -263,7 +264,9 @@ impl Farm {
             .unwrap_or_default())
     }
 
-    /// Downloads one object to `dest`, creating its folder.
+    /// Downloads one object to `dest`, creating its folder. The bytes are
+    /// written as they arrive, to `DEST.part`, which becomes `dest` once
+    /// complete: a broken download leaves no partial file under `dest`.
     pub async fn download(&mut self, key: &str, dest: &Path) -> Result<()> {
         let req = pb::DownloadRequest { key: key.into() };
         let mut stream = self
@@ -272,14 +275,6 @@ impl Farm {
             .await
             .map_err(ClientError::refused(format!("cannot download {key}")))?
             .into_inner();
-        let mut data = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|status| ClientError::Stream {
-                what: format!("the download of {key}"),
-                status,
-            })?;
-            data.extend(chunk.data);
-        }
         let io = |what, path: &Path| {
             let path = path.to_path_buf();
             move |cause| ClientError::Io { what, path, cause }
@@ -287,7 +282,30 @@ impl Farm {
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
         }
-        std::fs::write(dest, data).map_err(io("cannot write", dest))
+        let mut part_name = dest.as_os_str().to_owned();
+        part_name.push(".part");
+        let part = PathBuf::from(part_name);
+        let mut file = std::fs::File::create(&part).map_err(io("cannot write", &part))?;
+        let received = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|status| ClientError::Stream {
+                    what: format!("the download of {key}"),
+                    status,
+                })?;
+                file.write_all(&chunk.data)
+                    .map_err(io("cannot write", &part))?;
+            }
+            file.flush().map_err(io("cannot write", &part))
+        }
+        .await;
+        drop(file);
+        match received {
+            Ok(()) => std::fs::rename(&part, dest).map_err(io("cannot write", dest)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                Err(e)
+            }
+        }
     }
 }
 

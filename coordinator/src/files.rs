@@ -4,9 +4,8 @@
 //! inputs from (docs/schedules.md). Unlike inputs they are not
 //! content-addressed: a path names the newest upload to it.
 
-use bytes::Bytes;
-use stylefarm_storage::StoredObject;
-use tracing::{info, instrument};
+use stylefarm_storage::{StoredObject, Upload};
+use tracing::instrument;
 
 use crate::error::{CoordinatorError, Result};
 use crate::server::Coordinator;
@@ -21,18 +20,13 @@ pub(crate) fn files_root(owner: &str) -> String {
 }
 
 impl Coordinator {
-    /// Stores `data` at `files/<caller>/<path>`, replacing what was there.
-    /// Returns the key.
+    /// Starts storing an upload at `files/<caller>/<path>`, replacing what
+    /// is there once finished ([`Coordinator::finish_upload`]).
     ///
-    /// Errors: an empty or too large upload, a path that is no key (or
-    /// whose extension is no picture's).
-    #[instrument(skip(self, data, caller), fields(size = data.len(), by = %caller.name))]
-    pub(crate) async fn store_file(
-        &self,
-        path: &str,
-        caller: &Caller,
-        data: Bytes,
-    ) -> Result<String> {
+    /// Errors: a path that is no relative key, or whose extension is no
+    /// picture's.
+    #[instrument(skip(self, caller), fields(by = %caller.name))]
+    pub(crate) fn start_file_upload(&self, path: &str, caller: &Caller) -> Result<Upload> {
         let bad = |problem: String| CoordinatorError::InvalidArgument {
             field: "file_path",
             problem,
@@ -45,17 +39,7 @@ impl Coordinator {
         self.upload_extension(path)?;
         let key = format!("{}{path}", files_root(&caller.name));
         stylefarm_storage::check_key(&key).map_err(|e| bad(e.to_string()))?;
-        if data.is_empty() {
-            return Err(bad("the upload is empty; send the file's bytes".into()));
-        }
-        if data.len() as u64 > self.upload_limit() {
-            return Err(CoordinatorError::UploadTooLarge {
-                limit: self.upload_limit(),
-            });
-        }
-        self.store().put(&key, data).await?;
-        info!(%key, "file stored");
-        Ok(key)
+        Ok(self.store().upload(&key)?)
     }
 
     /// The files of `owner` under `prefix` (relative to their files),

@@ -1,8 +1,9 @@
 //! Moving files through the coordinator for clients, who never hold storage
 //! credentials: uploads become content-addressed inputs, downloads read
-//! inputs and job outputs.
+//! inputs and job outputs. Both move in pieces (S3 multipart upload,
+//! chunked reads): the coordinator holds at most a part of each.
 
-use bytes::Bytes;
+use stylefarm_storage::{ObjectReader, Upload, Uploaded};
 use tracing::{info, instrument};
 
 use crate::error::{CoordinatorError, Result};
@@ -11,14 +12,6 @@ use crate::tokens::{Caller, Role};
 
 /// Key prefixes clients may download from.
 const DOWNLOADABLE: &[&str] = &["jobs/", "inputs/", "files/", "series/"];
-
-/// A stored input.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredInput {
-    pub(crate) key: String,
-    pub(crate) size: u64,
-    pub(crate) existed: bool,
-}
 
 impl Coordinator {
     /// The largest upload accepted, in bytes.
@@ -36,32 +29,40 @@ impl Coordinator {
         })
     }
 
-    /// Stores `data` as `inputs/<sha256>.<ext>` (once, however often it is
-    /// uploaded).
-    #[instrument(skip(self, data), fields(size = data.len()))]
-    pub(crate) async fn store_input(&self, ext: &str, data: Bytes) -> Result<StoredInput> {
-        if data.is_empty() {
+    /// Starts storing an upload named `file_name` as `inputs/<sha256>.<ext>`
+    /// (once, however often it is uploaded); see [`Coordinator::finish_upload`].
+    ///
+    /// Errors: an extension that is no picture's.
+    pub(crate) fn start_input_upload(&self, file_name: &str) -> Result<Upload> {
+        let ext = self.upload_extension(file_name)?;
+        Ok(self.store().upload_input(&ext)?)
+    }
+
+    /// Stores what was written to `upload` (an input, or a file of
+    /// [`Coordinator::start_file_upload`]), which the caller kept within
+    /// [`Coordinator::upload_limit`].
+    ///
+    /// Errors: an empty upload (nothing is stored), storage's.
+    #[instrument(skip_all, fields(size = upload.size()))]
+    pub(crate) async fn finish_upload(&self, upload: Upload) -> Result<Uploaded> {
+        if upload.size() == 0 {
             return Err(CoordinatorError::InvalidArgument {
                 field: "data",
                 problem: "the upload is empty; send the file's bytes".into(),
             });
         }
-        let size = data.len() as u64;
-        if size > self.upload_limit() {
-            return Err(CoordinatorError::UploadTooLarge {
-                limit: self.upload_limit(),
-            });
-        }
-        let (key, existed) = self.store().put_input(data, ext).await?;
-        info!(%key, existed, "input stored");
-        Ok(StoredInput { key, size, existed })
+        let stored = upload.finish().await?;
+        info!(key = %stored.key, existed = stored.existed, "upload stored");
+        Ok(stored)
     }
 
     /// The object at `key`, which must be an input, an output of a job
     /// `caller` may see, one of `caller`'s files or a run of one of
     /// `caller`'s series. (Inputs are content-addressed: their key is the
     /// SHA-256 of their bytes, which only a holder of the bytes knows.)
-    pub(crate) async fn download(&self, key: &str, caller: &Caller) -> Result<Bytes> {
+    ///
+    /// The object is read chunk by chunk, so that no download is held whole.
+    pub(crate) async fn download(&self, key: &str, caller: &Caller) -> Result<ObjectReader> {
         if !DOWNLOADABLE.iter().any(|p| key.starts_with(p)) {
             return Err(CoordinatorError::InvalidArgument {
                 field: "key",
@@ -89,6 +90,6 @@ impl Coordinator {
                 self.check_series_owner(&first(rest), caller).await?;
             }
         }
-        self.store().get(key).await.map_err(CoordinatorError::from)
+        self.store().read(key).await.map_err(CoordinatorError::from)
     }
 }

@@ -116,10 +116,10 @@ pub(crate) fn normalize_extension(ext: &str) -> Option<String> {
         .map(|(_, to)| (*to).to_owned())
 }
 
-/// Content-addressed key of an input: `inputs/<sha256-hex>.<ext>`; `ext` must already be normalised.
-pub(crate) fn input_key(data: &[u8], ext: &str) -> String {
-    let digest = Sha256::digest(data);
-    format!("inputs/{}.{ext}", hex::encode(digest))
+/// Content-addressed key of an input: `inputs/<sha256-hex>.<ext>`, from the SHA-256 of all its
+/// bytes; `ext` must already be normalised.
+pub(crate) fn input_key(sha256: Sha256, ext: &str) -> String {
+    format!("inputs/{}.{ext}", hex::encode(sha256.finalize()))
 }
 
 /// Joins the store prefix and a key; the prefix has already been validated and trimmed.
@@ -240,7 +240,7 @@ mod tests {
     fn input_key_is_sha256_of_the_bytes() {
         // sha256("abc") is a published test vector.
         assert_eq!(
-            input_key(b"abc", "png"),
+            input_key(Sha256::new_with_prefix(b"abc"), "png"),
             "inputs/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.png"
         );
     }

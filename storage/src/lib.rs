@@ -11,6 +11,8 @@
 //! Layout:
 //! - `config`: [`StorageConfig`], where the store is and how to sign requests
 //! - `store`: [`Store`], put / get / head / list / delete / put_input
+//! - `stream`: [`Upload`] and [`ObjectReader`], objects moved in pieces (multipart upload), so
+//!   that none is held whole in memory
 //! - `presigned`: [`Store::presign`] (the coordinator signs) and [`PresignedClient`] (workers
 //!   move bytes over the URLs, holding no keys)
 //! - `keys`: key validation, input extensions, content-addressed input keys
@@ -27,6 +29,7 @@ mod keys;
 mod presigned;
 mod sdk_error;
 mod store;
+mod stream;
 
 pub use config::{DEFAULT_REGION, StorageConfig};
 pub use credentials::CREDENTIALS_FILE;
@@ -35,3 +38,4 @@ pub use error::StorageError;
 pub use keys::{MAX_KEY_LEN, check_key, input_extension};
 pub use presigned::{Access, MAX_PRESIGNED_LIFETIME, PresignedClient};
 pub use store::{Store, StoredObject};
+pub use stream::{MAX_INPUT_BYTES, ObjectReader, PART_BYTES, Upload, Uploaded};

@@ -8,14 +8,16 @@ use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
     timeout::TimeoutConfig,
 };
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tracing::debug;
 
 use crate::config::StorageConfig;
 use crate::error::StorageError;
-use crate::keys::{check_key, check_prefix, full_key, input_key, normalize_extension};
+use crate::keys::{check_key, check_prefix, full_key};
 use crate::sdk_error::{classify, status};
+use crate::stream::PART_BYTES;
 
 /// How long to wait for a TCP connection before calling the endpoint unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,6 +128,11 @@ impl Store {
         self.presigner.as_ref().unwrap_or(&self.client)
     }
 
+    /// The SDK client, for the calls of `stream`.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The key prefix inside the bucket, trimmed of slashes.
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
@@ -147,12 +154,28 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the whole object. A missing key gives `StorageError::NotFound`.
+    /// Reads the whole object into memory ([`Store::read`] reads it chunk by chunk). A missing key
+    /// gives `StorageError::NotFound`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let mut reader = self.read(key).await?;
+        let mut data = BytesMut::with_capacity(
+            reader
+                .size()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+        );
+        while let Some(chunk) = reader.next_chunk(usize::MAX).await? {
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data.freeze())
+    }
+
+    /// Starts a GetObject of `key`; the body is read by the caller.
+    pub(crate) async fn get_object(&self, key: &str) -> Result<GetObjectOutput, StorageError> {
         check_key(key)?;
         let full = full_key(&self.prefix, key);
         debug!(key = %full, "storage get");
-        let out = match self
+        match self
             .client
             .get_object()
             .bucket(&self.cfg.bucket)
@@ -160,21 +183,12 @@ impl Store {
             .send()
             .await
         {
-            Ok(out) => out,
+            Ok(out) => Ok(out),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Err(self.not_found(key));
+                Err(self.not_found(key))
             }
-            Err(err) => return Err(classify(&self.cfg, "get", &full, err)),
-        };
-        let body = out.body.collect().await.map_err(|e| StorageError::S3 {
-            op: "get".to_owned(),
-            key: full.clone(),
-            message: format!(
-                "the download from {} broke off: {e}; retry, and check the network and the server",
-                self.cfg.endpoint
-            ),
-        })?;
-        Ok(body.into_bytes())
+            Err(err) => Err(classify(&self.cfg, "get", &full, err)),
+        }
     }
 
     /// `Some(size in bytes)` if the object exists, `None` if not.
@@ -292,29 +306,30 @@ impl Store {
 
     /// Uploads an input image content-addressed, as `inputs/<sha256-hex>.<ext>`, unless an object
     /// with that key already exists. Returns the key (without the store prefix) and whether it
-    /// already existed.
+    /// already existed. [`Store::upload_input`] does the same chunk by chunk.
     ///
     /// `ext` is normalised like [`crate::input_extension`] (`"JPEG"` -> `"jpg"`).
     pub async fn put_input(&self, data: Bytes, ext: &str) -> Result<(String, bool), StorageError> {
-        let ext = normalize_extension(ext).ok_or_else(|| StorageError::BadExtension {
-            file_name: format!("*.{ext}"),
-            reason: format!("extension '{ext}' is not supported"),
-        })?;
-        // Hashing a few hundred MB takes a while; keep it off the async worker threads.
-        let hashed = data.clone();
-        let key = tokio::task::spawn_blocking(move || input_key(&hashed, &ext))
-            .await
-            .map_err(|e| StorageError::S3 {
-                op: "put_input".to_owned(),
-                key: "inputs/".to_owned(),
-                message: format!("hashing the input failed: {e}; retry the upload"),
-            })?;
-        if self.head(&key).await?.is_some() {
-            debug!(%key, "storage put_input: already present");
-            return Ok((key, true));
+        let mut upload = self.upload_input(ext)?;
+        for part in data.chunks(PART_BYTES) {
+            upload.write(part).await?;
         }
-        let full = full_key(&self.prefix, &key);
-        debug!(key = %full, bytes = data.len(), "storage put_input: uploading");
+        let stored = upload.finish().await?;
+        Ok((stored.key, stored.existed))
+    }
+
+    /// Stores `data` at the content-addressed `key` unless it exists; returns whether it existed.
+    pub(crate) async fn put_content_addressed(
+        &self,
+        key: &str,
+        data: Bytes,
+    ) -> Result<bool, StorageError> {
+        if self.head(key).await?.is_some() {
+            debug!(%key, "storage: content-addressed object already present");
+            return Ok(true);
+        }
+        let full = full_key(&self.prefix, key);
+        debug!(key = %full, bytes = data.len(), "storage: uploading a content-addressed object");
         // If-None-Match makes a concurrent upload of the same bytes report `existed` truthfully;
         // servers that ignore the header just overwrite with identical content.
         let res = self
@@ -327,8 +342,8 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok((key, false)),
-            Err(err) if status(&err) == Some(412) => Ok((key, true)),
+            Ok(_) => Ok(false),
+            Err(err) if status(&err) == Some(412) => Ok(true),
             Err(err) => Err(classify(&self.cfg, "put_input", &full, err)),
         }
     }

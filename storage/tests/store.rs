@@ -4,13 +4,14 @@ mod util;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use stylefarm_storage::{StorageError, Store};
-use util::{BUCKET, server, store};
+use sha2::{Digest, Sha256};
+use stylefarm_storage::{PART_BYTES, StorageError, Store, Uploaded};
+use util::{BUCKET, any_server, server, store};
 
 #[tokio::test]
 async fn put_get_head_list_delete_round_trip() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "").await;
+    let s3 = any_server().await;
+    let st = s3.store("").await;
 
     let data = Bytes::from_static(b"hello style");
     st.put("jobs/j1/out.png", data.clone()).await.unwrap();
@@ -54,14 +55,14 @@ async fn put_get_head_list_delete_round_trip() {
 
 #[tokio::test]
 async fn missing_key_is_not_found_with_helpful_message() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "").await;
+    let s3 = any_server().await;
+    let st = s3.store("").await;
     let err = st.get("inputs/ab.png").await.unwrap_err();
     let StorageError::NotFound { key, bucket, .. } = &err else {
         panic!("expected NotFound, got {err:?}");
     };
     assert_eq!(key, "inputs/ab.png");
-    assert_eq!(bucket, BUCKET);
+    assert_eq!(*bucket, s3.bucket());
     let msg = err.to_string();
     assert!(msg.contains(&s3.endpoint()), "{msg}");
     assert!(msg.contains("upload it first"), "{msg}");
@@ -69,8 +70,8 @@ async fn missing_key_is_not_found_with_helpful_message() {
 
 #[tokio::test]
 async fn bad_keys_never_reach_the_server() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "").await;
+    let s3 = any_server().await;
+    let st = s3.store("").await;
     for key in ["../escape", "/abs", "a//b", "a b", "caf\u{e9}", ""] {
         assert!(
             matches!(
@@ -97,14 +98,15 @@ async fn bad_keys_never_reach_the_server() {
         Err(StorageError::BadKey { .. })
     ));
     // Nothing escaped the bucket directory.
-    let outside = s3.root().parent().unwrap().join("escape");
-    assert!(!outside.exists());
+    if let Some(s3) = s3.embedded() {
+        assert!(!s3.root().parent().unwrap().join("escape").exists());
+    }
 }
 
 #[tokio::test]
 async fn put_input_is_content_addressed_and_uploaded_once() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "").await;
+    let s3 = any_server().await;
+    let st = s3.store("").await;
     let img = Bytes::from_static(b"\x89PNG fake image bytes");
 
     let (key, existed) = st.put_input(img.clone(), "PNG").await.unwrap();
@@ -186,8 +188,8 @@ async fn connect_is_idempotent_and_concurrent_safe() {
 
 #[tokio::test]
 async fn list_follows_pagination_past_one_page() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "p").await;
+    let s3 = any_server().await;
+    let st = s3.store("p").await;
     // Servers return at most 1000 keys per page.
     let n = 1010;
     futures::stream::iter(0..n)
@@ -208,8 +210,8 @@ async fn list_follows_pagination_past_one_page() {
 
 #[tokio::test]
 async fn large_object_round_trips() {
-    let (_dir, s3) = server().await;
-    let st = store(&s3, "").await;
+    let s3 = any_server().await;
+    let st = s3.store("").await;
     let data: Bytes = (0..8 * 1024 * 1024u32)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<u8>>()
@@ -217,4 +219,110 @@ async fn large_object_round_trips() {
     st.put("big.bin", data.clone()).await.unwrap();
     assert_eq!(st.head("big.bin").await.unwrap(), Some(data.len() as u64));
     assert!(st.get("big.bin").await.unwrap() == data);
+}
+
+/// `len` bytes that are not one repeated pattern (parts must not be mixed up).
+fn varied(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_in_parts_round_trips_and_reads_in_chunks() {
+    let s3 = any_server().await;
+    let st = s3.store("farm").await;
+    let data = varied(2 * PART_BYTES + 12_345);
+    let mut upload = st.upload("big/object.bin").unwrap();
+    for chunk in data.chunks(1_000_003) {
+        upload.write(chunk).await.unwrap();
+    }
+    assert_eq!(upload.size(), data.len() as u64);
+    let stored = upload.finish().await.unwrap();
+    assert_eq!(
+        stored,
+        Uploaded {
+            key: "big/object.bin".into(),
+            size: data.len() as u64,
+            existed: false
+        }
+    );
+    assert_eq!(
+        st.head("big/object.bin").await.unwrap(),
+        Some(data.len() as u64)
+    );
+
+    let mut reader = st.read("big/object.bin").await.unwrap();
+    assert_eq!(reader.size(), Some(data.len() as u64));
+    let mut back = Vec::new();
+    while let Some(chunk) = reader.next_chunk(1 << 20).await.unwrap() {
+        assert!(
+            !chunk.is_empty() && chunk.len() <= 1 << 20,
+            "{}",
+            chunk.len()
+        );
+        back.extend_from_slice(&chunk);
+    }
+    assert!(back == data, "the parts came back in order");
+    assert!(st.get("big/object.bin").await.unwrap() == data);
+    assert_eq!(st.list("").await.unwrap(), ["big/object.bin"]);
+}
+
+#[tokio::test]
+async fn a_large_input_gets_its_content_address_and_leaves_no_temporary_object() {
+    let s3 = any_server().await;
+    let st = s3.store("").await;
+    let data = varied(PART_BYTES + PART_BYTES / 2);
+    let expected = format!("inputs/{}.png", hex::encode(Sha256::digest(&data)));
+
+    let mut upload = st.upload_input("PNG").unwrap();
+    for chunk in data.chunks(1 << 20) {
+        upload.write(chunk).await.unwrap();
+    }
+    let stored = upload.finish().await.unwrap();
+    assert_eq!(stored.key, expected);
+    assert!(!stored.existed);
+    assert_eq!(st.list("").await.unwrap(), std::slice::from_ref(&expected));
+    assert!(st.get(&expected).await.unwrap() == data);
+
+    // The same bytes again, whole: the same key, already there.
+    let (again, existed) = st.put_input(data.into(), "png").await.unwrap();
+    assert_eq!(again, expected);
+    assert!(existed);
+    assert_eq!(st.list("").await.unwrap(), [expected]);
+
+    // A small input takes the one-request path to the same kind of key.
+    let (small, _) = st
+        .put_input(Bytes::from_static(b"abc"), "png")
+        .await
+        .unwrap();
+    assert_eq!(
+        small,
+        "inputs/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.png"
+    );
+}
+
+#[tokio::test]
+async fn an_aborted_upload_stores_nothing() {
+    let s3 = any_server().await;
+    let st = s3.store("").await;
+    let mut upload = st.upload("jobs/j1/out.png").unwrap();
+    upload.write(&varied(PART_BYTES + 1)).await.unwrap();
+    upload.abort().await;
+    assert_eq!(st.head("jobs/j1/out.png").await.unwrap(), None);
+    assert!(st.list("").await.unwrap().is_empty());
+    assert!(matches!(
+        st.upload("../escape"),
+        Err(StorageError::BadKey { .. })
+    ));
+    assert!(matches!(
+        st.upload_input("exe"),
+        Err(StorageError::BadExtension { .. })
+    ));
 }

@@ -91,6 +91,15 @@ impl FarmLayer {
             self.max_queued_jobs_per_client != Some(0),
             "max_queued_jobs_per_client 0: use at least 1"
         );
+        if let Some(max) = self.max_upload {
+            let limit = stylefarm_storage::MAX_INPUT_BYTES;
+            anyhow::ensure!(
+                max.0 <= limit,
+                "max_upload {} bytes: at most {limit} (5 GiB, S3's limit for the copy that gives a \
+                 large input its content address)",
+                max.0
+            );
+        }
         Ok(())
     }
 

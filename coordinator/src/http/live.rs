@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -78,8 +79,12 @@ fn event_json(e: &JobEvent) -> serde_json::Value {
     })
 }
 
+/// Bytes of the pieces an object is sent in by `GET /objects/{key}`.
+const OBJECT_CHUNK_BYTES: usize = 1 << 20;
+
 /// `GET /objects/{key}`: a job's output or preview (or an input), if the
-/// caller may see its job, with the content type of its extension.
+/// caller may see its job, with the content type of its extension; sent
+/// as it is read from storage.
 pub(crate) async fn object(
     State(coordinator): State<Coordinator>,
     headers: HeaderMap,
@@ -93,7 +98,7 @@ pub(crate) async fn object(
     match coordinator.download(&key, &who).await {
         // Stored pages (galleries, series indexes) are shown, never run:
         // no script of theirs runs on the dashboard's origin.
-        Ok(bytes) => (
+        Ok(reader) => (
             [
                 (header::CONTENT_TYPE, content_type(&key)),
                 (
@@ -101,7 +106,7 @@ pub(crate) async fn object(
                     "script-src 'none'; object-src 'none'",
                 ),
             ],
-            bytes,
+            Body::from_stream(reader.into_chunks(OBJECT_CHUNK_BYTES)),
         )
             .into_response(),
         Err(e) => error_page(&e),

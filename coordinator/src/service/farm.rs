@@ -2,7 +2,6 @@
 
 use std::pin::Pin;
 
-use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use stylefarm_proto::pb::{self, farm_server::Farm};
 use stylefarm_spec::JobSpec;
@@ -177,38 +176,28 @@ impl Farm for FarmService {
                 problem: "the upload is empty; send the file's bytes".into(),
             })?;
         // A file by path is checked, extension included, when stored.
-        let ext = if first.file_path.is_empty() {
-            self.coordinator.upload_extension(&first.file_name)?
+        let mut upload = if first.file_path.is_empty() {
+            self.coordinator.start_input_upload(&first.file_name)?
         } else {
-            String::new()
+            self.coordinator
+                .start_file_upload(&first.file_path, &caller)?
         };
+        // Written to storage as chunks arrive and counted: a too-large upload
+        // is refused before it is stored, and none is held whole. An upload
+        // given up on an error is dropped, which aborts it in storage.
         let limit = self.coordinator.upload_limit();
-        let mut data = BytesMut::from(&first.data[..]);
-        // Counted as chunks arrive: a too-large upload is refused before it
-        // is held in memory.
-        let too_large = |len: usize| len as u64 > limit;
-        if too_large(data.len()) {
-            return Err(CoordinatorError::UploadTooLarge { limit }.into());
-        }
-        while let Some(chunk) = chunks.message().await? {
-            if too_large(data.len() + chunk.data.len()) {
+        let mut data = first.data;
+        loop {
+            if upload.size() + data.len() as u64 > limit {
                 return Err(CoordinatorError::UploadTooLarge { limit }.into());
             }
-            data.extend_from_slice(&chunk.data);
+            upload.write(&data).await.map_err(CoordinatorError::from)?;
+            match chunks.message().await? {
+                Some(chunk) => data = chunk.data,
+                None => break,
+            }
         }
-        if !first.file_path.is_empty() {
-            let size = data.len() as u64;
-            let key = self
-                .coordinator
-                .store_file(&first.file_path, &caller, data.freeze())
-                .await?;
-            return Ok(Response::new(pb::UploadInputResponse {
-                input_key: key,
-                size,
-                existed: false,
-            }));
-        }
-        let stored = self.coordinator.store_input(&ext, data.freeze()).await?;
+        let stored = self.coordinator.finish_upload(upload).await?;
         Ok(Response::new(pb::UploadInputResponse {
             input_key: stored.key,
             size: stored.size,
@@ -224,37 +213,17 @@ impl Farm for FarmService {
     ) -> Result<Response<Self::DownloadOutputStream>, Status> {
         let caller = authorize(&self.coordinator, &request, Role::Client, "DownloadOutput").await?;
         let request = request.into_inner();
-        let data = self
+        let reader = self
             .coordinator
             .download(required("key", &request.key)?, &caller)
             .await?;
         // prost's `bytes` fields are `Vec<u8>`: one copy per chunk.
-        let chunks = chunked(data).map(|data| {
-            Ok(pb::DataChunk {
+        let chunks = reader.into_chunks(CHUNK_BYTES).map(|chunk| match chunk {
+            Ok(data) => Ok(pb::DataChunk {
                 data: data.to_vec(),
-            })
+            }),
+            Err(e) => Err(CoordinatorError::from(e).into()),
         });
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
-    }
-}
-
-/// `data` in slices of at most 1 MiB.
-fn chunked(data: Bytes) -> impl Iterator<Item = Bytes> + Send + 'static {
-    let len = data.len();
-    (0..len)
-        .step_by(CHUNK_BYTES)
-        .map(move |at| data.slice(at..(at + CHUNK_BYTES).min(len)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_cover_the_data_in_1_mib_slices() {
-        let data = Bytes::from(vec![7u8; 2 * CHUNK_BYTES + 5]);
-        let sizes: Vec<usize> = chunked(data).map(|c| c.len()).collect();
-        assert_eq!(sizes, vec![CHUNK_BYTES, CHUNK_BYTES, 5]);
-        assert_eq!(chunked(Bytes::new()).count(), 0);
+        Ok(Response::new(Box::pin(chunks)))
     }
 }
