@@ -185,12 +185,7 @@ fn a_worker_killed_mid_task_is_replaced() {
         "attempt {}",
         job.tasks[0].attempt
     );
-    let results: Vec<_> = job
-        .output_keys
-        .iter()
-        .filter(|k| k.ends_with("result.png"))
-        .collect();
-    assert_eq!(results.len(), 1, "{:?}", job.output_keys);
+    assert_eq!(results(&job).len(), 1, "{:?}", job.output_keys);
     let stored = files_ending(&data.join("objects"), "result.png");
     assert_eq!(stored.len(), 1, "{stored:?}");
 }

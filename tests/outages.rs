@@ -270,12 +270,7 @@ fn two_coordinators_finish_twenty_jobs_while_one_is_killed() {
     let stored = files_ending(&s3_root, "result.png");
     assert_eq!(stored.len(), 20, "{stored:?}");
     for job in &done {
-        let results: Vec<_> = job
-            .output_keys
-            .iter()
-            .filter(|k| k.ends_with("result.png"))
-            .collect();
-        assert_eq!(results.len(), 1, "{:?}", job.output_keys);
+        assert_eq!(results(job).len(), 1, "{:?}", job.output_keys);
         let in_folder = stored
             .iter()
             .filter(|p| p.to_string_lossy().contains(&job.job_id))

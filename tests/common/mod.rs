@@ -254,6 +254,15 @@ pub fn run_job(url: &str, args: &[&str], out: &Path) -> stylefarm_proto::pb::Job
     job
 }
 
+/// The job's outputs that are a task's `result.png`.
+pub fn results(job: &stylefarm_proto::pb::Job) -> Vec<&str> {
+    job.output_keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| k.ends_with("result.png"))
+        .collect()
+}
+
 pub fn kinds_of(job: &stylefarm_proto::pb::Job, kind: &str) -> usize {
     job.tasks.iter().filter(|t| t.kind == kind).count()
 }

@@ -175,7 +175,7 @@ impl Farm for FarmService {
                 field: "data",
                 problem: "the upload is empty; send the file's bytes".into(),
             })?;
-        // A file by path is checked, extension included, when stored.
+        // Name, path and extension are checked before any byte is stored.
         let mut upload = if first.file_path.is_empty() {
             self.coordinator.start_input_upload(&first.file_name)?
         } else {
