@@ -154,6 +154,14 @@ pub enum CoordinatorError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The TLS connection to PostgreSQL could not be set up (the server's
+    /// certificate was not trusted, or TLS was required and not offered).
+    #[error(
+        "database: TLS: {0}; check `sslrootcert` in the database URL (the PEM file of the CA \
+         that signed the server's certificate) and that the URL's host is a name or address in \
+         that certificate, or use sslmode=require to encrypt without checking (docs/deploy.md)"
+    )]
+    DatabaseTls(sqlx::Error),
     /// The schema migrations failed at start-up.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

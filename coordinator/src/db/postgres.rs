@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 
 use super::Backend;
 use super::query::WRITE_LOCK_KEY;
-use crate::error::Result;
+use crate::error::{CoordinatorError, Result};
 
 /// Connections per coordinator: reads, the writer, claims and LISTEN.
 const CONNECTIONS: u32 = 16;
@@ -28,7 +28,9 @@ pub(super) async fn open(url: &str) -> Result<Backend> {
     // reported at once and with its cause (the pool would only say, after
     // its acquire timeout, that it timed out).
     match tokio::time::timeout(FIRST_CONNECT, options.connect()).await {
-        Ok(first) => first?.close().await?,
+        Ok(Ok(first)) => first.close().await?,
+        Ok(Err(e)) if is_tls(&e) => return Err(CoordinatorError::DatabaseTls(e)),
+        Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(sqlx::Error::PoolTimedOut.into()),
     }
     let pool = PgPoolOptions::new()
@@ -55,4 +57,16 @@ pub(super) async fn open(url: &str) -> Result<Backend> {
         pool,
         writer: Mutex::new(()),
     })
+}
+
+/// Whether `e` is a failed TLS set-up: sqlx's own TLS error, or rustls's
+/// (a certificate it does not trust) as the cause of an I/O error.
+fn is_tls(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|cause| cause.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
 }

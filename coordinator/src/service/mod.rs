@@ -82,6 +82,7 @@ impl From<CoordinatorError> for Status {
                 Status::unavailable(message)
             }
             E::Database(_)
+            | E::DatabaseTls(_)
             | E::Migrate(_)
             | E::Transport(_)
             | E::Http(_)

@@ -11,6 +11,7 @@ mod http;
 mod inputs;
 mod jobs;
 mod limits;
+mod postgres_tls;
 mod presign;
 mod retry;
 mod schedules;
