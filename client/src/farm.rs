@@ -8,7 +8,9 @@ use stylefarm_proto::pb;
 use stylefarm_proto::pb::admin_client::AdminClient;
 use stylefarm_proto::pb::farm_client::FarmClient;
 use stylefarm_proto::pb::schedules_client::SchedulesClient;
+use tokio::io::AsyncReadExt;
 use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::error::{ClientError, Result};
@@ -83,6 +85,58 @@ impl Farm {
                 "upload of {} refused",
                 path.display()
             )))?;
+        Ok(resp.into_inner().input_key)
+    }
+
+    /// Uploads the file at `path` like [`Farm::upload`], read and sent 1 MiB
+    /// at a time, so that a large file (a video) is never held whole.
+    ///
+    /// Errors: the file cannot be read (then the call is not trusted even
+    /// if the coordinator took what was sent), or the farm refuses it.
+    pub async fn upload_path(&mut self, path: &Path) -> Result<String> {
+        let unreadable = |cause| ClientError::Io {
+            what: "cannot read",
+            path: path.to_path_buf(),
+            cause,
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // A few chunks ahead of the network at most.
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::UploadChunk>(4);
+        let reader = tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let mut data = Vec::with_capacity(CHUNK);
+                (&mut file)
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut data)
+                    .await?;
+                let last = data.len() < CHUNK;
+                let chunk = pb::UploadChunk {
+                    file_name: if first { name.clone() } else { String::new() },
+                    data,
+                    file_path: String::new(),
+                };
+                first = false;
+                // A send fails only when the call has ended: its answer says why.
+                if tx.send(chunk).await.is_err() || last {
+                    return Ok::<(), std::io::Error>(());
+                }
+            }
+        });
+        let sent = self.client.upload_input(ReceiverStream::new(rx)).await;
+        // A read error cut the upload short: it wins over whatever was stored.
+        reader
+            .await
+            .map_err(|e| unreadable(std::io::Error::other(e)))?
+            .map_err(unreadable)?;
+        let resp = sent.map_err(ClientError::refused(format!(
+            "upload of {} refused",
+            path.display()
+        )))?;
         Ok(resp.into_inner().input_key)
     }
 

@@ -174,12 +174,8 @@ impl Farm {
         job.probe_video(&mut probed)?;
         let mut keys: HashMap<PathBuf, String> = HashMap::new();
         if let Some(path) = &job.video {
-            let bytes = std::fs::read(path).map_err(|cause| ClientError::Io {
-                what: "cannot read",
-                path: path.to_owned(),
-                cause,
-            })?;
-            let key = self.upload(path, &bytes).await?;
+            // Probed by ffprobe above; its bytes go up as they are read.
+            let key = self.upload_path(path).await?;
             keys.insert(path.to_owned(), key);
         }
         let mut content_size = None;
