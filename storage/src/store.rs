@@ -10,14 +10,14 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tracing::debug;
 
 use crate::config::StorageConfig;
 use crate::error::StorageError;
 use crate::keys::{check_key, check_prefix, full_key};
 use crate::sdk_error::{classify, status};
-use crate::stream::PART_BYTES;
+use crate::stream::{PART_BYTES, broken_download};
 
 /// How long to wait for a TCP connection before calling the endpoint unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,17 +157,9 @@ impl Store {
     /// Reads the whole object into memory ([`Store::read`] reads it chunk by chunk). A missing key
     /// gives `StorageError::NotFound`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let mut reader = self.read(key).await?;
-        let mut data = BytesMut::with_capacity(
-            reader
-                .size()
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(0),
-        );
-        while let Some(chunk) = reader.next_chunk(usize::MAX).await? {
-            data.extend_from_slice(&chunk);
-        }
-        Ok(data.freeze())
+        let body = self.get_object(key).await?.body.collect().await;
+        body.map(|b| b.into_bytes())
+            .map_err(|e| broken_download(&self.cfg.endpoint, &full_key(&self.prefix, key), e))
     }
 
     /// Starts a GetObject of `key`; the body is read by the caller.

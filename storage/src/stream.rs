@@ -352,16 +352,7 @@ impl ObjectReader {
         while self.pending.len() < max {
             match self.body.next().await {
                 Some(Ok(data)) => self.pending.extend_from_slice(&data),
-                Some(Err(e)) => {
-                    return Err(StorageError::S3 {
-                        op: "get".to_owned(),
-                        key: self.key.clone(),
-                        message: format!(
-                            "the download from {} broke off: {e}; retry, and check the network and the server",
-                            self.endpoint
-                        ),
-                    });
-                }
+                Some(Err(e)) => return Err(broken_download(&self.endpoint, &self.key, e)),
                 None => break,
             }
         }
@@ -381,5 +372,20 @@ impl ObjectReader {
         futures::stream::try_unfold(self, move |mut reader| async move {
             Ok(reader.next_chunk(max).await?.map(|chunk| (chunk, reader)))
         })
+    }
+}
+
+/// A download from `endpoint` of the full key `key` that broke off.
+pub(crate) fn broken_download(
+    endpoint: &str,
+    key: &str,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    StorageError::S3 {
+        op: "get".to_owned(),
+        key: key.to_owned(),
+        message: format!(
+            "the download from {endpoint} broke off: {e}; retry, and check the network and the server"
+        ),
     }
 }
