@@ -421,7 +421,7 @@ pub struct VideoFlags {
     /// Video: weight of the temporal loss; 0 renders each frame on its own (flickers) [default: 1000]
     #[arg(long, value_name = "W", help_heading = "Video")]
     pub temporal_weight: Option<f64>,
-    /// Video: iterations of each frame that starts from its warped neighbour [default: --iterations]
+    /// Video: iterations of each frame that starts from its warped neighbour [default: a quarter of --iterations]
     #[arg(long, value_name = "N", help_heading = "Video")]
     pub frame_iterations: Option<u32>,
     /// Video: also write an animated GIF or WebP beside the MP4 (repeat for both)

@@ -37,7 +37,8 @@ pub struct VideoJob {
     /// its own (the per-frame mode that flickers, for comparison).
     pub temporal_weight: f64,
     /// Iterations of a frame that starts from its warped neighbour; `None` =
-    /// the render settings' iterations. Keyframes always run the full count.
+    /// a quarter of the render settings' iterations, rounded up (the engine's
+    /// `KEYFRAME_ITERATION_RATIO`). Keyframes always run the full count.
     pub frame_iterations: Option<u32>,
     /// Extra animated versions of the result, beside the MP4.
     pub formats: Vec<VideoFormat>,

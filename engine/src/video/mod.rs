@@ -6,7 +6,8 @@
 //! weights come in as buffers (the `stylefarm-video` crate computes them).
 //!
 //! Layout:
-//! - `warp`: [`Motion`], bilinear [`warp`], [`Temporal`], [`warping_errors`].
+//! - `warp`: [`Motion`] (and its composition), bilinear [`warp`] and its
+//!   [`preimage`], [`Temporal`], [`warping_errors`].
 //! - `sample`: [`Sampler`], bilinear sampling along a flow and its transpose.
 //! - `chain`: [`stylize_chain`], [`stylize_keyframes`], [`render_frame`], [`video_targets`].
 //! - `segment`: [`stylize_segment`] and its per-pixel [`blend`].
@@ -17,9 +18,9 @@ mod segment;
 mod warp;
 
 pub use chain::{
-    FrameHooks, FrameProgress, VideoSettings, render_frame, stylize_chain, stylize_keyframes,
-    video_targets,
+    FrameHooks, FrameProgress, KEYFRAME_ITERATION_RATIO, VideoSettings, render_frame,
+    stylize_chain, stylize_keyframes, video_targets,
 };
 pub use sample::Sampler;
 pub use segment::{BLEND_FLOOR, blend, stylize_segment};
-pub use warp::{Motion, Temporal, VGG_MEAN_RGB, mean_pixel, warp, warping_errors};
+pub use warp::{Motion, Temporal, VGG_MEAN_RGB, mean_pixel, preimage, warp, warping_errors};

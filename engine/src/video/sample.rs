@@ -91,6 +91,66 @@ impl Sampler {
         out
     }
 
+    /// The image `x` `(C, H, W)` whose samples best match `target` where
+    /// `weights` `(H, W)` trust them, staying near `guess` elsewhere:
+    /// `argmin Σ c (S x − target)² + λ |x − guess|²`, by conjugate gradients
+    /// on the normal equations `(Sᵀ C S + λ I) x = Sᵀ C target + λ guess`
+    /// (`iterations` steps from `guess`). Undoes the blur of warping an
+    /// image back and forth, which a plain warp of `target` leaves in.
+    pub fn preimage(
+        &self,
+        target: &[f64],
+        weights: &[f32],
+        guess: &[f64],
+        lambda: f64,
+        iterations: usize,
+    ) -> Vec<f64> {
+        let n = self.width * self.height;
+        let masked = |v: &mut Vec<f64>| {
+            for (i, x) in v.iter_mut().enumerate() {
+                *x *= weights[i % n] as f64;
+            }
+        };
+        let normal = |x: &[f64]| {
+            let mut sx = self.apply(x, &[0.0; 3]);
+            masked(&mut sx);
+            let mut out = self.transpose(&sx);
+            for (o, xi) in out.iter_mut().zip(x) {
+                *o += lambda * xi;
+            }
+            out
+        };
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+        let mut ct = target.to_vec();
+        masked(&mut ct);
+        let mut b = self.transpose(&ct);
+        for (bi, g) in b.iter_mut().zip(guess) {
+            *bi += lambda * g;
+        }
+        let mut x = guess.to_vec();
+        let ax = normal(&x);
+        let mut r: Vec<f64> = b.iter().zip(&ax).map(|(p, q)| p - q).collect();
+        let mut p = r.clone();
+        let mut rr = dot(&r, &r);
+        for _ in 0..iterations {
+            if rr < 1e-20 {
+                break;
+            }
+            let ap = normal(&p);
+            let a = rr / dot(&p, &ap);
+            for i in 0..x.len() {
+                x[i] += a * p[i];
+                r[i] -= a * ap[i];
+            }
+            let next = dot(&r, &r);
+            for i in 0..p.len() {
+                p[i] = r[i] + next / rr * p[i];
+            }
+            rr = next;
+        }
+        x
+    }
+
     /// [`Sampler::apply`] on a network input `(3, H, W)` with fill 0, the
     /// mean pixel in input units.
     pub(crate) fn apply_tensor(&self, x: &Tensor) -> Result<Tensor> {

@@ -11,7 +11,7 @@ use crate::model::Vgg19;
 use crate::settings::Settings;
 use crate::targets::StyleTargets;
 use crate::video::chain::{FrameHooks, VideoSettings, check_frames, follow};
-use crate::video::warp::Motion;
+use crate::video::warp::{Motion, mean_pixel, preimage, warp};
 
 /// Added to each consistency weight in [`blend`], so that where neither
 /// direction's flow is reliable the position alone decides.
@@ -114,6 +114,7 @@ pub fn stylize_segment(
                 prev,
                 &to_prev[t - 1],
                 None,
+                None,
                 h,
             )
         })?;
@@ -124,6 +125,17 @@ pub fn stylize_segment(
     for t in (1..n - 1).rev() {
         // Started from the successor warped back; held to the successor by
         // this frame warped forward, the direction the warping error measures.
+        // The frame next to the keyframe starts from the keyframe's preimage
+        // instead: the blend keeps mostly this frame there, and a plain warp
+        // back and forth would leave the keyframe blurred against it.
+        // Further in, unwarping again and again sharpens noise (measured in
+        // docs/video.md), so those frames start from the plain warp.
+        let init = if t == n - 2 {
+            let guess = warp(&next, &to_next[t], mean_pixel(model.preprocess()))?;
+            Some(preimage(&next, &to_prev[t], &guess)?)
+        } else {
+            None
+        };
         let b = hooks.frame(t, |h| {
             follow(
                 model,
@@ -134,6 +146,7 @@ pub fn stylize_segment(
                 &next,
                 &to_next[t],
                 Some(&to_prev[t]),
+                init,
                 h,
             )
         })?;

@@ -60,6 +60,40 @@ impl Motion {
     }
 }
 
+impl Motion {
+    /// This motion (frame A → B) followed by `next` (B → C): A → C. A pixel
+    /// of A goes where this flow takes it in B, then on by `next`'s flow
+    /// sampled bilinearly there; its weight is this weight times `next`'s
+    /// weight sampled there (0 where the path leaves B). A keyframe chain
+    /// links its keyframes by such compositions of the neighbouring frames'
+    /// flows, so a keyframe is held to its predecessor along the path a
+    /// chain of frames would have carried the strokes (docs/video.md,
+    /// "Segments between keyframes", measured there).
+    pub fn then(&self, next: &Motion) -> Result<Motion> {
+        next.check(self.width, self.height)?;
+        let sampler = Sampler::new(self)?;
+        let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        let flow = sampler.apply(&wide(&next.flow), &[0.0; 2]);
+        let weights = sampler.apply(&wide(&next.weights), &[0.0]);
+        Ok(Motion {
+            width: self.width,
+            height: self.height,
+            flow: self
+                .flow
+                .iter()
+                .zip(flow)
+                .map(|(&a, b)| a + b as f32)
+                .collect(),
+            weights: self
+                .weights
+                .iter()
+                .zip(weights)
+                .map(|(&a, b)| a * b as f32)
+                .collect(),
+        })
+    }
+}
+
 /// The mean pixel of a model's preprocessing as RGB in 0..1: what the network
 /// sees as zero input, and what artistic-videos' `warpImage` puts where a
 /// warped pixel comes from outside the frame.
@@ -93,6 +127,45 @@ pub fn warp(image: &Image, motion: &Motion, fill: [f32; 3]) -> Result<Image> {
             .into_iter()
             .map(|v| v as f32)
             .collect(),
+    })
+}
+
+/// λ of [`preimage`]: how strongly pixels the warp hardly reaches stay at
+/// the guess. Smaller undoes more blur and sharpens more noise; 0.2 beat
+/// 0.1 and 0.5 in the segment benchmark (docs/video.md).
+pub const PREIMAGE_LAMBDA: f64 = 0.2;
+
+/// Conjugate-gradient steps of [`preimage`]: enough to converge at λ = 0.2.
+pub const PREIMAGE_STEPS: usize = 60;
+
+/// An image that `motion` warps onto `image`, where `motion`'s weights trust
+/// it: `argmin_x Σ c (warp(x) − image)² + λ |x − guess|²` (see
+/// [`Sampler::preimage`], λ = [`PREIMAGE_LAMBDA`]). `motion` goes from
+/// `image`'s frame to the frame sought; `guess` `(3, H, W)` is that frame's
+/// starting point, usually `image` warped back by the opposite motion. A
+/// plain warp back and forth blurs by two bilinear resamplings; this undoes
+/// them, so that a frame started here begins next to `image` by the measure
+/// of [`warping_errors`].
+pub fn preimage(image: &Image, motion: &Motion, guess: &Image) -> Result<Image> {
+    motion.check(image.width, image.height)?;
+    if (guess.width, guess.height) != (image.width, image.height) {
+        return Err(EngineError::setting(
+            "preimage",
+            "the guess must have the image's size",
+        ));
+    }
+    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let x = Sampler::new(motion)?.preimage(
+        &wide(&image.data),
+        &motion.weights,
+        &wide(&guess.data),
+        PREIMAGE_LAMBDA,
+        PREIMAGE_STEPS,
+    );
+    Ok(Image {
+        width: image.width,
+        height: image.height,
+        data: x.into_iter().map(|v| v as f32).collect(),
     })
 }
 
@@ -300,6 +373,87 @@ mod tests {
         m.weights[12] = 0.0;
         let e = warping_errors(&[a, b], &[m]).unwrap();
         assert_eq!(e, vec![0.0]);
+    }
+
+    #[test]
+    fn motions_compose_along_the_path() {
+        let (w, h) = (8, 6);
+        let mut a = uniform(w, h, 1.5, 0.0);
+        a.weights[0] = 0.5;
+        let mut b = uniform(w, h, 1.0, -1.0);
+        b.weights = (0..w * h)
+            .map(|i| if i % w == 3 { 0.0 } else { 1.0 })
+            .collect();
+        let ab = a.then(&b).unwrap();
+        let n = w * h;
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                // Landing at x + 1.5: inside B up to column W − 1, where
+                // `b`'s flow and weight are sampled.
+                if x as f32 + 1.5 <= (w - 1) as f32 {
+                    assert!((ab.flow[i] - 2.5).abs() < 1e-6, "u at ({x}, {y})");
+                    assert!((ab.flow[n + i] + 1.0).abs() < 1e-6, "v at ({x}, {y})");
+                    // Landing half way next to column 3 (x = 1, 2), where
+                    // `b`'s weight is 0, halves the weight.
+                    let bw = match x + 1 {
+                        2 => 0.5,
+                        3 => 0.5,
+                        _ => 1.0,
+                    };
+                    let want = a.weights[i] * bw;
+                    assert!((ab.weights[i] - want).abs() < 1e-6, "weight at ({x}, {y})");
+                } else {
+                    assert_eq!(ab.weights[i], 0.0, "({x}, {y}) leaves B");
+                }
+            }
+        }
+        // Warping by the composition is warping twice, up to bilinear blur:
+        // exact for integer shifts.
+        let img = ramp(w, h);
+        let (p, q) = (uniform(w, h, 1.0, 0.0), uniform(w, h, 2.0, 1.0));
+        let once = warp(&img, &p.then(&q).unwrap(), [0.0; 3]).unwrap();
+        let twice = warp(&warp(&img, &q, [0.0; 3]).unwrap(), &p, [0.0; 3]).unwrap();
+        assert_eq!(once, twice);
+        assert!(a.then(&uniform(w + 1, h, 0.0, 0.0)).is_err());
+    }
+
+    #[test]
+    fn the_preimage_warps_back_closer_than_a_plain_warp() {
+        // Noise moved by 0.3 pixels: warping it back and forth blurs it;
+        // the preimage warps onto it far more closely.
+        let (w, h) = (12, 8);
+        let n = w * h;
+        let mut img = ramp(w, h);
+        let mut seed = 7u64;
+        for v in img.data.iter_mut() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *v = (seed >> 40) as f32 / (1u64 << 24) as f32;
+        }
+        let mut to = uniform(w, h, 0.3, 0.0);
+        let back = uniform(w, h, -0.3, 0.0);
+        // Trust only pixels whose samples stay inside the frame.
+        for y in 0..h {
+            to.weights[y * w + w - 1] = 0.0;
+        }
+        let plain = warp(&img, &back, [0.5; 3]).unwrap();
+        let pre = preimage(&img, &to, &plain).unwrap();
+        let err = |x: &Image| {
+            let y = warp(x, &to, [0.5; 3]).unwrap();
+            (0..3 * n)
+                .filter(|i| to.weights[i % n] > 0.0)
+                .map(|i| (y.data[i] - img.data[i]).abs())
+                .sum::<f32>()
+        };
+        let (e_plain, e_pre) = (err(&plain), err(&pre));
+        // λ keeps some blur: 0.41× here (white noise, the hardest case).
+        assert!(
+            e_pre < 0.5 * e_plain,
+            "preimage {e_pre} vs plain warp {e_plain}"
+        );
+        assert!(preimage(&img, &to, &ramp(w + 1, h)).is_err());
     }
 
     #[test]
