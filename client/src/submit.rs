@@ -132,14 +132,13 @@ impl LocalJob {
         let (Some(path), Some(v)) = (&self.video, spec.video.as_mut()) else {
             return Ok(());
         };
-        let info = stylefarm_video::probe(path)?;
         let options = stylefarm_video::DecodeOptions {
             long_side: Some(spec.settings.size as usize),
             fps: v.fps,
             start: v.start,
             duration: v.duration,
         };
-        let decoded = stylefarm_video::count_frames(path, &options)?;
+        let (info, decoded) = stylefarm_video::count_frames(path, &options)?;
         v.frames = u32::try_from(decoded.frames).unwrap_or(u32::MAX);
         v.frame_size = (decoded.width as u32, decoded.height as u32);
         v.rate = decoded.fps;

@@ -116,11 +116,21 @@ impl DecodeOptions {
 pub fn decode(
     path: &Path,
     options: &DecodeOptions,
+    on_frame: impl FnMut(usize, Frame) -> Result<()>,
+) -> Result<Decoded> {
+    decode_probed(path, &probe(path)?, options, on_frame)
+}
+
+/// [`decode`] of a file already probed (`info`): each probe demuxes the
+/// whole file once.
+fn decode_probed(
+    path: &Path,
+    info: &VideoInfo,
+    options: &DecodeOptions,
     mut on_frame: impl FnMut(usize, Frame) -> Result<()>,
 ) -> Result<Decoded> {
-    let info = probe(path)?;
-    options.check(&info, path)?;
-    let (w, h) = frame_size(&info, options.long_side);
+    options.check(info, path)?;
+    let (w, h) = frame_size(info, options.long_side);
     let fps = options.fps.unwrap_or(info.fps);
     let mut filters = Vec::new();
     if let Some(f) = options.fps {
@@ -187,19 +197,20 @@ pub fn decode(
     })
 }
 
-/// How many frames [`decode`] with `options` yields, and their size and
-/// rate, found by decoding at a small size (the count does not depend on
-/// it): what a client sends with a video job, so that the farm can plan
-/// every frame's task before any worker has decoded it.
-pub fn count_frames(path: &Path, options: &DecodeOptions) -> Result<Decoded> {
+/// The file's [`probe`], and how many frames [`decode`] with `options`
+/// yields with their size and rate, found by decoding at a small size (the
+/// count does not depend on it): what a client sends with a video job, so
+/// that the farm can plan every frame's task before any worker has decoded
+/// it. Probes once.
+pub fn count_frames(path: &Path, options: &DecodeOptions) -> Result<(VideoInfo, Decoded)> {
+    let info = probe(path)?;
     let small = DecodeOptions {
         long_side: Some(32),
         ..options.clone()
     };
-    let d = decode(path, &small, |_, _| Ok(()))?;
-    let info = probe(path)?;
+    let d = decode_probed(path, &info, &small, |_, _| Ok(()))?;
     let (width, height) = frame_size(&info, options.long_side);
-    Ok(Decoded { width, height, ..d })
+    Ok((info, Decoded { width, height, ..d }))
 }
 
 /// [`decode`] into memory: for short clips and tests.

@@ -281,7 +281,7 @@ mod tests {
         assert!(r.video.as_ref().unwrap().ends_with("video/pan.mp4"));
         assert_eq!(r.content, None);
         let v = r.spec.video.as_ref().unwrap();
-        assert_eq!((v.keyframe_every, v.frame_iterations), (4, Some(100)));
+        assert_eq!((v.keyframe_every, v.frame_iterations), (4, Some(50)));
         assert_eq!(v.formats, vec![stylefarm_spec::VideoFormat::Gif]);
         assert_eq!(v.name, "pan");
         assert_eq!(r.spec.settings.size, 256);
