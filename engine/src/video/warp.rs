@@ -58,9 +58,7 @@ impl Motion {
         }
         Ok(())
     }
-}
 
-impl Motion {
     /// This motion (frame A → B) followed by `next` (B → C): A → C. A pixel
     /// of A goes where this flow takes it in B, then on by `next`'s flow
     /// sampled bilinearly there; its weight is this weight times `next`'s
