@@ -19,6 +19,10 @@
 //!   keyframes forward and backward and blended: what the farm runs, here
 //!   one after another.
 //!
+//! `--init content|noise` (default content): where the first frame, the
+//! first keyframe and each per-frame render start (the farm's default is
+//! noise, neural-style's).
+//!
 //! Iterations: `--iterations` for the first frame and every keyframe (and
 //! each per-frame render), `--frame-iterations` for every other frame; the
 //! defaults 120 / 30 keep the farm's ratio (`KEYFRAME_ITERATION_RATIO`).
@@ -53,6 +57,7 @@ struct Args {
     temporal_weight: f64,
     methods: Vec<String>,
     device: String,
+    noise_init: bool,
     out: Option<PathBuf>,
 }
 
@@ -69,6 +74,7 @@ fn args() -> Args {
         temporal_weight: 1e3,
         methods: vec!["sequential".into(), "per-frame".into(), "segmented".into()],
         device: "cpu".into(),
+        noise_init: false,
         out: None,
     };
     let mut it = std::env::args().skip(1);
@@ -87,6 +93,13 @@ fn args() -> Args {
             "--temporal-weight" => a.temporal_weight = val().parse().expect("--temporal-weight W"),
             "--methods" => a.methods = val().split(',').map(str::to_string).collect(),
             "--device" => a.device = val(),
+            "--init" => {
+                a.noise_init = match val().as_str() {
+                    "noise" => true,
+                    "content" => false,
+                    other => panic!("--init noise|content, not {other}"),
+                }
+            }
             "--out" => a.out = Some(val().into()),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -199,7 +212,11 @@ fn main() {
     let settings = Settings {
         size: decoded.width.max(decoded.height),
         iterations: a.iterations,
-        init: Init::Content,
+        init: if a.noise_init {
+            Init::Noise
+        } else {
+            Init::Content
+        },
         ..Settings::default()
     };
     let styles = [Style {
