@@ -9,7 +9,7 @@ use crate::model::Vgg19;
 use crate::render::{CancelToken, Hooks, Progress, with_targets};
 use crate::settings::{Init, Settings, Style};
 use crate::targets::StyleTargets;
-use crate::video::warp::{Motion, Temporal, mean_pixel, warp};
+use crate::video::warp::{Motion, Temporal, mean_pixel, preimage, warp};
 
 /// The controls a video adds to [`Settings`].
 #[derive(Clone, Debug, PartialEq)]
@@ -180,7 +180,7 @@ pub fn stylize_chain(
                         prev,
                         &to_prev[t - 1],
                         None,
-                        None,
+                        false,
                         h,
                     )
                 })?
@@ -217,10 +217,11 @@ pub fn stylize_keyframes(
 }
 
 /// Renders `frame` starting from `neighbour` (stylised) warped by `motion`
-/// (this frame → the neighbour), or from `init` when given. The temporal
-/// loss holds it to that warped image (`back: None`), or, with `back` the
-/// neighbour's motion to this frame, holds this frame warped by `back` to
-/// the neighbour itself.
+/// (this frame → the neighbour). The temporal loss holds it to that warped
+/// image (`back: None`), or, with `back` the neighbour's motion to this
+/// frame, holds this frame warped by `back` to the neighbour itself; then
+/// `unwarp` starts it from the neighbour's [`preimage`] under `back`
+/// instead of the plain warp.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn follow(
     model: &Vgg19,
@@ -231,12 +232,15 @@ pub(crate) fn follow(
     neighbour: &Image,
     motion: &Motion,
     back: Option<&Motion>,
-    init: Option<Image>,
+    unwarp: bool,
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let warped = warp(neighbour, motion, mean_pixel(model.preprocess()))?;
     let mut s = settings.clone();
-    s.init = Init::Image(init.unwrap_or_else(|| warped.clone()));
+    s.init = Init::Image(match back {
+        Some(b) if unwarp => preimage(neighbour, b, &warped)?,
+        _ => warped.clone(),
+    });
     s.iterations = video.frame_iterations(settings);
     let temporal = match back {
         None => Temporal {

@@ -11,7 +11,7 @@ use crate::model::Vgg19;
 use crate::settings::Settings;
 use crate::targets::StyleTargets;
 use crate::video::chain::{FrameHooks, VideoSettings, check_frames, follow};
-use crate::video::warp::{Motion, mean_pixel, preimage, warp};
+use crate::video::warp::Motion;
 
 /// Added to each consistency weight in [`blend`], so that where neither
 /// direction's flow is reliable the position alone decides.
@@ -114,7 +114,7 @@ pub fn stylize_segment(
                 prev,
                 &to_prev[t - 1],
                 None,
-                None,
+                false,
                 h,
             )
         })?;
@@ -130,12 +130,7 @@ pub fn stylize_segment(
         // back and forth would leave the keyframe blurred against it.
         // Further in, unwarping again and again sharpens noise (measured in
         // docs/video.md), so those frames start from the plain warp.
-        let init = if t == n - 2 {
-            let guess = warp(&next, &to_next[t], mean_pixel(model.preprocess()))?;
-            Some(preimage(&next, &to_prev[t], &guess)?)
-        } else {
-            None
-        };
+        let unwarp = t == n - 2;
         let b = hooks.frame(t, |h| {
             follow(
                 model,
@@ -146,7 +141,7 @@ pub fn stylize_segment(
                 &next,
                 &to_next[t],
                 Some(&to_prev[t]),
-                init,
+                unwarp,
                 h,
             )
         })?;

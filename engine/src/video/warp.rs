@@ -70,7 +70,6 @@ impl Motion {
     pub fn then(&self, next: &Motion) -> Result<Motion> {
         next.check(self.width, self.height)?;
         let sampler = Sampler::new(self)?;
-        let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let flow = sampler.apply(&wide(&next.flow), &[0.0; 2]);
         let weights = sampler.apply(&wide(&next.weights), &[0.0]);
         Ok(Motion {
@@ -90,6 +89,11 @@ impl Motion {
                 .collect(),
         })
     }
+}
+
+/// f32 buffers as f64, the sampler's arithmetic.
+fn wide(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
 }
 
 /// The mean pixel of a model's preprocessing as RGB in 0..1: what the network
@@ -115,7 +119,7 @@ pub const VGG_MEAN_RGB: [f32; 3] = [123.68 / 255.0, 116.779 / 255.0, 103.939 / 2
 pub fn warp(image: &Image, motion: &Motion, fill: [f32; 3]) -> Result<Image> {
     motion.check(image.width, image.height)?;
     let sampler = Sampler::new(motion)?;
-    let x: Vec<f64> = image.data.iter().map(|&v| v as f64).collect();
+    let x = wide(&image.data);
     let fill = fill.map(f64::from);
     Ok(Image {
         width: image.width,
@@ -152,7 +156,6 @@ pub fn preimage(image: &Image, motion: &Motion, guess: &Image) -> Result<Image> 
             "the guess must have the image's size",
         ));
     }
-    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
     let x = Sampler::new(motion)?.preimage(
         &wide(&image.data),
         &motion.weights,
