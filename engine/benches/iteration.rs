@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Prints human-readable progress on stderr and one machine-readable line on stdout:
-//! `RESULT side=engine size=256 h=192 w=256 opt=lbfgs iters=12 median_s=… min_s=… peak_rss_mb=… loss=…`.
+//! `RESULT side=engine size=256 h=192 w=256 opt=lbfgs precision=fp32 iters=12 median_s=… min_s=… peak_rss_mb=… loss=…`.
+//! `--precision fp32|tf32|bf16` (default: the device's) sets the network's
+//! number format (`Vgg19::with_precision`).
 //! With `--phases`, also the median seconds of forward / losses / backward / step.
 
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use stylefarm_engine::loss;
-use stylefarm_engine::model::{Layer, Pooling, Vgg19, default_model_path};
+use stylefarm_engine::model::{Layer, Pooling, Precision, Vgg19, default_model_path};
 use stylefarm_engine::objective::{Objective, Terms};
 use stylefarm_engine::optim::{Adam, Lbfgs};
 use stylefarm_engine::targets::StyleTargets;
@@ -29,6 +31,8 @@ struct Args {
     model: PathBuf,
     phases: bool,
     device: String,
+    /// `None`: the device's default.
+    precision: Option<Precision>,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +44,7 @@ fn parse_args() -> Args {
         model: default_model_path(),
         phases: false,
         device: "cpu".into(),
+        precision: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -52,9 +57,10 @@ fn parse_args() -> Args {
             "--model" => a.model = PathBuf::from(val()),
             "--phases" => a.phases = true,
             "--device" => a.device = val(),
+            "--precision" => a.precision = Some(val().parse().expect("--precision fp32|tf32|bf16")),
             "--bench" => {} // passed by `cargo bench`
             other => panic!(
-                "unknown argument {other}; use --size --opt lbfgs|adam --iters --warmup --model --phases"
+                "unknown argument {other}; use --size --opt lbfgs|adam --iters --warmup --model --phases --device --precision"
             ),
         }
     }
@@ -141,6 +147,12 @@ fn main() {
             .collect(),
     );
     drop(acts);
+    // Style targets from the model as loaded (fp32), the loop at the
+    // precision asked for: as a render does.
+    let precision = a
+        .precision
+        .unwrap_or_else(|| stylefarm_engine::default_precision(&dev));
+    let model = model.with_precision(precision).expect("--precision");
     let obj = Objective::new(
         &model,
         Terms {
@@ -239,7 +251,7 @@ fn main() {
         );
     }
     println!(
-        "RESULT side=engine size={} h={h} w={w} opt={} iters={} median_s={:.4} min_s={:.4} peak_rss_mb={:.1} loss={:.6e} threads={}",
+        "RESULT side=engine size={} h={h} w={w} opt={} precision={precision} iters={} median_s={:.4} min_s={:.4} peak_rss_mb={:.1} loss={:.6e} threads={}",
         a.size,
         a.opt,
         a.iters,

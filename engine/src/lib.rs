@@ -46,7 +46,7 @@ pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
 pub use guide::{Mask, Masks, render_guided, render_guided_with_targets};
 pub use image::Image;
-pub use model::{Pooling, Vgg19};
+pub use model::{Pooling, Precision, Vgg19, default_precision};
 pub use render::{CancelToken, Hooks, Progress, render, render_with_targets};
 pub use score::{LayerScore, Score, score};
 pub use settings::{Init, Scales, Settings, Style};

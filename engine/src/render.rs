@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::colors::{OriginalColors, transfer_luminance};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Evaluating, Result};
 use crate::guide::Mask;
 use crate::image::Image;
 use crate::model::{Preprocess, Vgg19};
@@ -176,6 +176,9 @@ pub(crate) fn optimize(
 ) -> Result<Image> {
     let ExtraTerms { guide, temporal } = extra;
     let start = Instant::now();
+    // The optimisation runs at the render's precision; style targets come
+    // from the model as given (`targets` holds it).
+    let model = &model.with_precision(settings.precision_on(model.device()))?;
     let pre = *model.preprocess();
     let (device, dtype) = (model.device().clone(), model.dtype());
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
@@ -205,6 +208,12 @@ pub(crate) fn optimize(
             .max()
             .unwrap_or(0);
         let (tile, optimizer) = tiling::plan_memory(settings, model, (w, h), deepest)?;
+        let evaluating = Evaluating {
+            dims: (w, h),
+            tile,
+            needed: tiling::evaluation_bytes(model, (w, h), deepest, tile, optimizer),
+        };
+        let on_device = |e: EngineError| e.on_device(&device, evaluating);
         let objective = Objective::guided(
             model,
             Terms {
@@ -224,7 +233,8 @@ pub(crate) fn optimize(
             },
             guide,
             (w, h),
-        )?;
+        )
+        .map_err(on_device)?;
         // The flow and its weights exist at the output size only: the
         // temporal term joins at the last scale.
         let objective = match temporal {
@@ -256,7 +266,7 @@ pub(crate) fn optimize(
             pre,
             start,
         };
-        let x = iterate(&objective, x, optimizer, at, settings, &mut hooks)?;
+        let x = iterate(&objective, x, optimizer, at, settings, &mut hooks).map_err(on_device)?;
         current = Some(Image::from_input(&x, &pre)?);
     }
 

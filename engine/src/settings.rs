@@ -5,7 +5,7 @@
 use crate::colors::OriginalColors;
 use crate::error::{EngineError, Result};
 use crate::image::{Image, fit_long_side};
-use crate::model::{Layer, Pooling};
+use crate::model::{Layer, Pooling, Precision, default_precision};
 use crate::optim::Optimizer;
 
 use stylefarm_spec::limits;
@@ -85,6 +85,11 @@ pub struct Settings {
     pub tile: Option<usize>,
     /// Memory budget in bytes for one evaluation; `None` = the default budget.
     pub max_memory: Option<u64>,
+    /// The network's number format during the optimisation; `None` = the
+    /// device's default ([`default_precision`]: tf32 on CUDA, fp32 on the
+    /// CPU). Style targets are computed by the model as given (fp32 as
+    /// loaded), once per scale.
+    pub precision: Option<Precision>,
     /// Early stopping: a scale ends once its lowest total loss so far improved
     /// by less than this fraction over the last `tol_window` iterations, i.e.
     /// when `B[i − K] − B[i] < R · B[i − K]` with `B[i] = min(L[1..=i])`;
@@ -160,6 +165,7 @@ impl Default for Settings {
             tileable: false,
             tile: None,
             max_memory: None,
+            precision: None,
             tol_loss_relative: None,
             tol_window: DEFAULT_TOL_WINDOW,
         }
@@ -183,6 +189,12 @@ impl Settings {
             (None, Some(c)) => fit_long_side(c.width, c.height, self.final_size()),
             (None, None) => (self.size, self.size),
         }
+    }
+
+    /// The precision a render on `device` runs at: the one asked for, or
+    /// the device's default.
+    pub fn precision_on(&self, device: &candle_core::Device) -> Precision {
+        self.precision.unwrap_or_else(|| default_precision(device))
     }
 
     pub(crate) fn final_size(&self) -> usize {

@@ -37,7 +37,7 @@ pub mod video;
 pub use error::{Check, InvalidSpec, Truncated, UnknownName, truncate};
 pub use job::{FarmTiles, Grid, JobSpec, Picture, StyleInput};
 pub use names::{
-    GridAxis, Init, JobKind, Optimizer, OriginalColors, Pooling, TaskKind, VGG19_LAYERS,
+    GridAxis, Init, JobKind, Optimizer, OriginalColors, Pooling, Precision, TaskKind, VGG19_LAYERS,
     VideoFormat,
 };
 pub use render::{LayerWeight, RenderSettings, Scales};

@@ -137,6 +137,36 @@ names! {
 }
 
 names! {
+    /// The number format of the network (VGG-19's convolutions, activations
+    /// and their gradients) during the optimisation. The image, the Gram
+    /// matrices, the losses and the optimiser are always f32. The default
+    /// depends on the device ([`Precision::default_for`]).
+    pub enum Precision ("precision") {
+        /// IEEE f32 throughout (PyTorch with TF32 off).
+        Fp32 = "fp32",
+        /// Convolutions multiply TF32 (f32 with a 10-bit mantissa) and
+        /// accumulate in f32, as PyTorch's cuDNN convolutions do by default.
+        Tf32 = "tf32",
+        /// The network stored and multiplied in bfloat16, accumulated in f32
+        /// (PyTorch's `autocast(bfloat16)`).
+        Bf16 = "bf16",
+    }
+}
+
+impl Precision {
+    /// The precision of a render that asks for none: `tf32` on a GPU (what
+    /// PyTorch's convolutions do by default), `fp32` on the CPU, which has
+    /// no faster format.
+    pub fn default_for(gpu: bool) -> Precision {
+        if gpu {
+            Precision::Tf32
+        } else {
+            Precision::Fp32
+        }
+    }
+}
+
+names! {
     /// Whether the output keeps the content's colours (Gatys et al. 2016,
     /// "Preserving Color in Neural Artistic Style Transfer").
     pub enum OriginalColors ("original colours mode", default None) {

@@ -8,7 +8,7 @@ use crate::limits::{
 };
 use crate::names::{
     DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors, Pooling,
-    VGG19_LAYERS,
+    Precision, VGG19_LAYERS,
 };
 
 /// neural-style's output long side, in pixels.
@@ -103,6 +103,9 @@ pub struct RenderSettings {
     pub tile: Option<u32>,
     /// Memory budget of one evaluation, bytes; `None` = the worker's.
     pub max_memory: Option<u64>,
+    /// The network's number format; `None` = the rendering device's default
+    /// ([`Precision::default_for`]: tf32 on a GPU, fp32 on the CPU).
+    pub precision: Option<Precision>,
     /// Early stopping: a scale ends once its lowest total loss so far improved
     /// by less than this fraction over the last `tol_window` iterations
     /// (`engine::Settings::tol_loss_relative`); `None` runs every iteration.
@@ -140,6 +143,7 @@ impl Default for RenderSettings {
             tileable: false,
             tile: None,
             max_memory: None,
+            precision: None,
             tol_loss_relative: None,
             tol_window: DEFAULT_TOL_WINDOW,
         }

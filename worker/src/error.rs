@@ -34,6 +34,9 @@ pub enum WorkerError {
     },
     #[error("worker thread failed: {0}")]
     Join(String),
+    /// The worker stopped because its GPU failed; its tasks were released.
+    #[error("{0}; the worker released its tasks and stopped")]
+    DeviceFailed(String),
 }
 
 impl WorkerError {

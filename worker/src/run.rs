@@ -65,18 +65,31 @@ pub async fn run(
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (failed_tx, mut failed_rx) = tokio::sync::mpsc::channel::<String>(1);
     let mut slots = tokio::task::JoinSet::new();
     for slot in 0..config.slots.max(1) {
         let ctx = ctx.clone();
         let stop = stop_rx.clone();
         let wait = config.lease_wait;
-        slots.spawn(async move { lease_loop(ctx, slot, wait, stop).await });
+        let failed = failed_tx.clone();
+        slots.spawn(async move { lease_loop(ctx, slot, wait, stop, failed).await });
     }
-    shutdown.await;
-    info!("shutdown requested: no more leases");
+    let device_failure = tokio::select! {
+        _ = shutdown => {
+            info!("shutdown requested: no more leases");
+            None
+        }
+        Some(why) = failed_rx.recv() => {
+            tracing::error!(error = %why, "the GPU failed: no more leases, releasing every task");
+            Some(why)
+        }
+    };
     let _ = stop_tx.send(true);
     while slots.join_next().await.is_some() {}
-    Ok(())
+    match device_failure {
+        None => Ok(()),
+        Some(why) => Err(WorkerError::DeviceFailed(why)),
+    }
 }
 
 async fn register(
@@ -122,7 +135,15 @@ async fn register(
     }
 }
 
-async fn lease_loop(ctx: Context, slot: usize, wait: Duration, mut stop: watch::Receiver<bool>) {
+/// Leases and runs tasks one at a time until `stop`; a GPU failure is sent
+/// on `failed` and ends the loop.
+async fn lease_loop(
+    ctx: Context,
+    slot: usize,
+    wait: Duration,
+    mut stop: watch::Receiver<bool>,
+    failed: tokio::sync::mpsc::Sender<String>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if *stop.borrow() {
@@ -143,6 +164,10 @@ async fn lease_loop(ctx: Context, slot: usize, wait: Duration, mut stop: watch::
                 if let Some(t) = r.into_inner().task {
                     let outcome = task::execute(&ctx, t, stop.clone()).await;
                     tracing::debug!(slot, ?outcome, "slot free");
+                    if let task::Outcome::DeviceFailed(why) = outcome {
+                        let _ = failed.try_send(why);
+                        return;
+                    }
                 }
             }
             Err(s) => {

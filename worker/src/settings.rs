@@ -50,6 +50,7 @@ pub fn engine_settings(s: &RenderSettings) -> Settings {
         tileable: s.tileable,
         tile: s.tile.map(|t| t as usize),
         max_memory: s.max_memory,
+        precision: s.precision,
         tol_loss_relative: s.tol_loss_relative,
         tol_window: s.tol_window as usize,
     }

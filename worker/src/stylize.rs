@@ -106,8 +106,14 @@ pub(crate) async fn fetch_inputs(
     })
 }
 
+/// How many times a render that ran out of GPU memory starts again in
+/// tiles of half the memory before the task fails (and is retried elsewhere).
+const MAX_TILE_FALLBACKS: u32 = 3;
+
 /// Decodes the inputs and renders the task's picture; blocking (run it off
-/// the async runtime). `dir` holds the animation while it is written.
+/// the async runtime). `dir` holds the animation while it is written. A
+/// render out of GPU memory starts again in exact tiles (see
+/// [`MAX_TILE_FALLBACKS`]).
 pub(crate) fn render(
     model: &Vgg19,
     task: &StylizeTask,
@@ -187,29 +193,48 @@ pub(crate) fn render(
             );
         }
     };
-    let hooks = Hooks {
-        progress: Some(progress),
-        snapshot: Some(&mut on_snapshot),
-        cancel: Some(cancel),
-    };
     let shared = match &inputs.targets {
         Some(bytes) => shared_targets(model, task, &styles, content.as_ref(), &settings, bytes)?,
         None => None,
     };
-    let out = match (shared, &masks) {
-        (shared, Some(m)) => guided::render(
-            model,
-            content.as_ref(),
-            &styles,
-            m,
-            shared,
-            &settings,
-            hooks,
-        )?,
-        (Some(targets), None) => {
-            render_with_targets(model, content.as_ref(), &targets, &settings, hooks)?
+    let mut fallbacks = 0;
+    let out = loop {
+        let hooks = Hooks {
+            progress: Some(&mut *progress),
+            snapshot: Some(&mut on_snapshot),
+            cancel: Some(cancel.clone()),
+        };
+        let rendered = match (shared.clone(), &masks) {
+            (shared, Some(m)) => guided::render(
+                model,
+                content.as_ref(),
+                &styles,
+                m,
+                shared,
+                &settings,
+                hooks,
+            ),
+            (Some(targets), None) => {
+                render_with_targets(model, content.as_ref(), &targets, &settings, hooks)
+            }
+            (None, None) => engine_render(model, content.as_ref(), &styles, &settings, hooks),
+        };
+        match rendered {
+            Err(EngineError::OutOfMemory { needed, .. }) if fallbacks < MAX_TILE_FALLBACKS => {
+                // The task falls back to exact tiles in half the memory the
+                // engine estimated rather than failing the job.
+                fallbacks += 1;
+                let budget = (needed / 2).max(stylefarm_engine::settings::MIN_MEMORY);
+                warn!(
+                    needed_mib = needed >> 20,
+                    budget_mib = budget >> 20,
+                    "out of GPU memory: rendering again in exact tiles"
+                );
+                settings.tile = None;
+                settings.max_memory = Some(budget);
+            }
+            other => break other?,
         }
-        (None, None) => engine_render(model, content.as_ref(), &styles, &settings, hooks)?,
     };
     let gif = match anim {
         Some(mut a) => {

@@ -62,6 +62,9 @@ pub(crate) enum Outcome {
     Dropped,
     /// Given back unfinished because the worker is shutting down.
     Released,
+    /// Given back unfinished because the GPU failed: the worker must stop
+    /// leasing.
+    DeviceFailed(String),
 }
 
 /// Runs one leased task to its end and reports how it ended.
@@ -102,6 +105,9 @@ enum Ended {
     Dropped,
     /// Stopped because the worker is shutting down: give it back.
     Released,
+    /// The GPU failed (`EngineError::DeviceFailed`): give it back, the task
+    /// is not at fault, and stop this worker.
+    DeviceFailed(String),
 }
 
 /// Runs the plan while heartbeating progress (and the newest snapshot as a
@@ -170,6 +176,9 @@ async fn run_with_heartbeats(
             Ok(keys)
         }
         (Err(WorkerError::Engine(EngineError::Cancelled)), Some(why)) => Err(why),
+        (Err(WorkerError::Engine(e @ EngineError::DeviceFailed { .. })), _) => {
+            Err(Ended::DeviceFailed(e.to_string()))
+        }
         (Err(e), _) => Err(Ended::Failed(e)),
     }
 }
@@ -197,7 +206,7 @@ async fn report(ctx: &Context, at: &Attempt, result: Result<Vec<String>, Ended>)
                 }
             }
         }
-        Err(Ended::Released) => {
+        Err(ended @ (Ended::Released | Ended::DeviceFailed(_))) => {
             let req = pb::ReleaseRequest {
                 worker_id,
                 task_id,
@@ -206,7 +215,13 @@ async fn report(ctx: &Context, at: &Attempt, result: Result<Vec<String>, Ended>)
             if let Err(s) = client.release(req).await {
                 warn!(status = %s, "release failed; the lease will expire instead");
             }
-            Outcome::Released
+            match ended {
+                Ended::DeviceFailed(why) => {
+                    tracing::error!(error = %why, "task released: the GPU failed");
+                    Outcome::DeviceFailed(why)
+                }
+                _ => Outcome::Released,
+            }
         }
         Err(Ended::Dropped) => Outcome::Dropped,
         Err(Ended::Failed(e)) => {

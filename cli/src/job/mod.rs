@@ -188,7 +188,7 @@ mod tests {
         let file = dir.path().join("job.toml");
         std::fs::write(
             &file,
-            "kind = \"grid\"\ncontent = \"c.png\"\nstyles = [\"a.png\", \"b.png:0.5\"]\nsteps = 3\n[render]\nsize = 64\ntile = 32\nmax_memory = \"1GiB\"\n",
+            "kind = \"grid\"\ncontent = \"c.png\"\nstyles = [\"a.png\", \"b.png:0.5\"]\nsteps = 3\n[render]\nsize = 64\ntile = 32\nmax_memory = \"1GiB\"\nprecision = \"tf32\"\n",
         )
         .unwrap();
         let job = JobFlags {
@@ -203,6 +203,10 @@ mod tests {
         assert_eq!(r.spec.settings.size, 64);
         assert_eq!(r.spec.settings.tile, Some(32));
         assert_eq!(r.spec.settings.max_memory, Some(1 << 30));
+        assert_eq!(
+            r.spec.settings.precision,
+            Some(stylefarm_spec::Precision::Tf32)
+        );
         assert_eq!(r.styles[1], dir.path().join("b.png"));
         assert_eq!(r.spec.styles[1].weight, 0.5);
         // Flags win over the file, the file over the config.

@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn flags_win_over_the_config_and_defaults_fill_the_rest() {
         let file: Layer = toml::from_str(
-            "device = \"cuda:0\"\nmax_input_pixels = 1000\n[render]\nsize = 300\npooling = \"avg\"\nmax_memory = \"1GiB\"\n[farm]\nmax_attempts = 6\n",
+            "device = \"cuda:0\"\nmax_input_pixels = 1000\n[render]\nsize = 300\npooling = \"avg\"\nmax_memory = \"1GiB\"\nprecision = \"bf16\"\n[farm]\nmax_attempts = 6\n",
         )
         .unwrap();
         let flags = Layer {
@@ -218,6 +218,7 @@ mod tests {
         assert_eq!(s.render.size, Some(300));
         assert_eq!(s.render.pooling, Some(stylefarm_spec::Pooling::Avg));
         assert_eq!(s.render.max_memory, Some(ByteSize(1 << 30)));
+        assert_eq!(s.render.precision, Some(stylefarm_spec::Precision::Bf16));
         assert_eq!(s.farm.max_attempts, Some(6));
     }
 

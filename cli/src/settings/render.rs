@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Deserialize;
 use stylefarm_spec::names::{DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS};
 use stylefarm_spec::{
-    Init, LayerWeight, Optimizer, OriginalColors, Pooling, RenderSettings, Scales,
+    Init, LayerWeight, Optimizer, OriginalColors, Pooling, Precision, RenderSettings, Scales,
 };
 
 use super::bytes::ByteSize;
@@ -103,6 +103,11 @@ pub struct RenderLayer {
     /// tiled exactly.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<ByteSize>,
+    /// The network's number format: fp32, tf32 (TF32 multiplies, f32 sums) or bf16 (bfloat16
+    /// network, f32 sums); image, Gram matrices, losses and optimiser stay f32 [default: tf32 on
+    /// a GPU, fp32 on the CPU; the CPU emulates tf32 and bf16, slower].
+    #[arg(long)]
+    pub precision: Option<Precision>,
 }
 
 impl RenderLayer {
@@ -145,6 +150,7 @@ impl RenderLayer {
             tileable: over.tileable.or(self.tileable),
             tile: over.tile.or(self.tile),
             max_memory: over.max_memory.or(self.max_memory),
+            precision: over.precision.or(self.precision),
         }
     }
 
@@ -219,6 +225,7 @@ impl RenderLayer {
             tileable: self.tileable.unwrap_or(false),
             tile: self.tile,
             max_memory: self.max_memory.map(|b| b.0),
+            precision: self.precision,
             tol_loss_relative: self.tol_loss_relative,
             tol_window: self.tol_window.unwrap_or(d.tol_window),
         };

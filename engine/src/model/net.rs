@@ -19,19 +19,30 @@ pub enum Padding {
     Circular,
 }
 
-/// Every unit output of one forward pass up to the deepest layer asked for.
+/// Every unit output of one forward pass up to the deepest layer asked for,
+/// in the network's number format, and the layers asked for in the model's
+/// dtype.
 pub struct Activations {
     input: Tensor,
     outs: Vec<Tensor>,
     pre: Vec<Option<Tensor>>,
+    features: Vec<(Layer, Tensor)>,
     pooling: Pooling,
     padding: Padding,
 }
 
 impl Activations {
-    /// The tensor `(C, H, W)` of a layer (which must be one the pass was asked for,
-    /// or any ReLU/pool before the deepest one).
+    /// The features `(C, H, W)` of a layer the pass was asked for, in the
+    /// model's dtype; any other ReLU or pool before the deepest one in the
+    /// network's format.
     pub fn get(&self, layer: Layer) -> &Tensor {
+        if let Some((_, f)) = self.features.iter().find(|(l, _)| *l == layer) {
+            return f;
+        }
+        self.raw(layer)
+    }
+
+    fn raw(&self, layer: Layer) -> &Tensor {
         match layer.kind {
             LayerKind::Out => &self.outs[layer.unit],
             LayerKind::Conv => self.pre[layer.unit]
@@ -65,6 +76,7 @@ impl Vgg19 {
         padding: Padding,
     ) -> Result<Activations> {
         let last = layers.iter().map(|l| l.unit).max().unwrap_or(0);
+        let x = &self.to_network(x)?;
         let mut outs: Vec<Tensor> = Vec::with_capacity(last + 1);
         let mut pre = Vec::with_capacity(last + 1);
         for (u, unit) in UNITS.iter().enumerate().take(last + 1) {
@@ -75,59 +87,79 @@ impl Vgg19 {
                     let keep_pre = layers
                         .iter()
                         .any(|l| l.unit == u && l.kind == LayerKind::Conv);
-                    let conv = |relu| match padding {
-                        Padding::Zeros => ops::conv3x3(prev, &c.w, Some(&c.b), relu),
-                        Padding::Circular => ops::crop1(&ops::conv3x3(
-                            &ops::circular_pad1(prev)?,
-                            &c.w,
-                            Some(&c.b),
-                            relu,
-                        )?),
+                    let input = self.conv_input(prev)?;
+                    let conv = |relu| {
+                        self.conv_with_math(|| match padding {
+                            Padding::Zeros => ops::conv3x3(&input, &c.w, Some(&c.b), relu),
+                            Padding::Circular => ops::crop1(&ops::conv3x3(
+                                &ops::circular_pad1(&input)?,
+                                &c.w,
+                                Some(&c.b),
+                                relu,
+                            )?),
+                        })
                     };
                     if keep_pre {
-                        let p = conv(false)?;
+                        let p = self.stored(conv(false)?)?;
                         (p.relu()?, Some(p))
                     } else {
-                        (conv(true)?, None)
+                        (self.stored(conv(true)?)?, None)
                     }
                 }
                 Unit::Pool => match pooling {
                     Pooling::Max => (ops::max_pool2(prev)?, None),
-                    Pooling::Avg => (ops::avg_pool2(prev)?, None),
+                    Pooling::Avg => (self.stored(ops::avg_pool2(prev)?)?, None),
                 },
             };
             outs.push(out);
             pre.push(p);
         }
-        Ok(Activations {
+        let mut acts = Activations {
             input: x.clone(),
             outs,
             pre,
+            features: Vec::with_capacity(layers.len()),
             pooling,
             padding,
-        })
+        };
+        for &l in layers {
+            let f = self.out_of_network(acts.raw(l))?;
+            acts.features.push((l, f));
+        }
+        Ok(acts)
     }
 
     /// The gradient with respect to the input of `Σ ⟨grads[k].1, layer_k⟩`,
-    /// i.e. backpropagation of the given feature gradients.
+    /// i.e. backpropagation of the given feature gradients (in the model's
+    /// dtype, as is the result; in the network's format in between).
     pub fn backward(&self, acts: &Activations, grads: &[(Layer, Tensor)]) -> Result<Tensor> {
+        let grads = grads
+            .iter()
+            .map(|(l, t)| Ok((*l, self.to_network(t)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let add_at = |g, u, kind| self.add_at(g, &grads, u, kind);
         let mut g: Option<Tensor> = None;
         for u in (0..acts.outs.len()).rev() {
-            g = add_at(g, grads, u, LayerKind::Out)?;
+            g = add_at(g, u, LayerKind::Out)?;
             g = match UNITS[u] {
                 Unit::Conv(i) => {
                     let gp = match g {
                         Some(g) => Some(ops::relu_backward(&g, &acts.outs[u])?),
                         None => None,
                     };
-                    match add_at(gp, grads, u, LayerKind::Conv)? {
-                        Some(gp) => Some(match acts.padding {
-                            Padding::Zeros => ops::conv3x3_backward(&gp, &self.convs[i].w_back)?,
-                            Padding::Circular => ops::circular_fold1(&ops::conv3x3_backward(
-                                &gp.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?,
-                                &self.convs[i].w_back,
-                            )?)?,
-                        }),
+                    match add_at(gp, u, LayerKind::Conv)? {
+                        Some(gp) => {
+                            let gp = self.conv_input(&gp)?;
+                            let w_back = &self.convs[i].w_back;
+                            let gx = self.conv_with_math(|| match acts.padding {
+                                Padding::Zeros => ops::conv3x3_backward(&gp, w_back),
+                                Padding::Circular => ops::circular_fold1(&ops::conv3x3_backward(
+                                    &gp.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?,
+                                    w_back,
+                                )?),
+                            })?;
+                            Some(self.stored(gx)?)
+                        }
                         None => None,
                     }
                 }
@@ -141,26 +173,28 @@ impl Vgg19 {
             };
         }
         match g {
-            Some(g) => Ok(g),
-            None => Ok(acts.input.zeros_like()?),
+            Some(g) => self.out_of_network(&g),
+            None => Ok(self.out_of_network(&acts.input)?.zeros_like()?),
         }
     }
-}
 
-fn add_at(
-    g: Option<Tensor>,
-    grads: &[(Layer, Tensor)],
-    unit: usize,
-    kind: LayerKind,
-) -> Result<Option<Tensor>> {
-    let mut g = g;
-    for (l, t) in grads {
-        if l.unit == unit && l.kind == kind {
-            g = Some(match g {
-                Some(g) => (g + t)?,
-                None => t.clone(),
-            });
+    /// `g` plus the gradients given at `unit`'s tensor of `kind`.
+    fn add_at(
+        &self,
+        g: Option<Tensor>,
+        grads: &[(Layer, Tensor)],
+        unit: usize,
+        kind: LayerKind,
+    ) -> Result<Option<Tensor>> {
+        let mut g = g;
+        for (l, t) in grads {
+            if l.unit == unit && l.kind == kind {
+                g = Some(match g {
+                    Some(g) => self.stored((g + t)?)?,
+                    None => t.clone(),
+                });
+            }
         }
+        Ok(g)
     }
-    Ok(g)
 }

@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
 use super::layers::CONV_SHAPES;
 use super::legacy_torch;
+use super::precision::Precision;
 use crate::error::{EngineError, Result};
 use crate::ops::Kernel3x3;
 
@@ -65,6 +67,7 @@ impl Preprocess {
     };
 }
 
+#[derive(Clone)]
 pub(crate) struct ConvWeights {
     pub(crate) w: Kernel3x3,
     pub(crate) b: Tensor,
@@ -72,9 +75,15 @@ pub(crate) struct ConvWeights {
     pub(crate) w_back: Kernel3x3,
 }
 
-/// VGG-19's 16 convolutions on one device, in one float type.
+/// VGG-19's 16 convolutions on one device, in one float type, run at one
+/// [`Precision`] (fp32 as loaded; see [`Vgg19::with_precision`]).
+#[derive(Clone)]
 pub struct Vgg19 {
-    pub(crate) convs: Vec<ConvWeights>,
+    /// The weights in the network's number format.
+    pub(crate) convs: Arc<Vec<ConvWeights>>,
+    /// The weights as loaded, in `dtype`: what another precision starts from.
+    pub(crate) exact: Arc<Vec<ConvWeights>>,
+    pub(crate) precision: Precision,
     preprocess: Preprocess,
     device: Device,
     dtype: DType,
@@ -86,6 +95,7 @@ impl std::fmt::Debug for Vgg19 {
             .field("preprocess", &self.preprocess)
             .field("device", &self.device)
             .field("dtype", &self.dtype)
+            .field("precision", &self.precision)
             .finish_non_exhaustive()
     }
 }
@@ -188,8 +198,11 @@ impl Vgg19 {
         } else {
             Preprocess::TORCHVISION
         };
+        let convs = Arc::new(convs);
         Ok(Vgg19 {
+            exact: convs.clone(),
             convs,
+            precision: Precision::Fp32,
             preprocess,
             device: device.clone(),
             dtype,
@@ -204,6 +217,9 @@ impl Vgg19 {
         &self.device
     }
 
+    /// The float type of images, features handed out, Gram matrices and
+    /// gradients (f32 to render, f64 in gradient tests), whatever the
+    /// network's [`Precision`].
     pub fn dtype(&self) -> DType {
         self.dtype
     }

@@ -20,7 +20,7 @@ use crate::error::Result;
 
 /// A 3×3 convolution's weights `(C_out, C_in, 3, 3)`, with the forms the CPU
 /// kernels precompute from them once per model rather than once per call.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Kernel3x3 {
     w: Tensor,
     /// Winograd-transformed weights, `(36, C_out, C_in)`, made on first use.
@@ -28,6 +28,10 @@ pub(crate) struct Kernel3x3 {
 }
 
 impl Kernel3x3 {
+    pub(crate) fn weights(&self) -> &Tensor {
+        &self.w
+    }
+
     pub(crate) fn new(w: Tensor) -> Kernel3x3 {
         Kernel3x3 {
             w,

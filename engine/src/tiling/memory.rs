@@ -106,6 +106,32 @@ fn model_bytes(dtype: DType, device: &Device) -> u64 {
     copies * (params * dtype.size_in_bytes()) as u64
 }
 
+/// The engine's estimate of the bytes one evaluation of `dims` (width,
+/// height) takes with this tiling and optimiser: what an out-of-memory
+/// error reports as needed.
+pub(crate) fn evaluation_bytes(
+    model: &Vgg19,
+    dims: (usize, usize),
+    deepest: usize,
+    tile: Option<usize>,
+    optimizer: Optimizer,
+) -> u64 {
+    let pixels = (dims.0 * dims.1) as u64;
+    let opt_vectors = match optimizer {
+        Optimizer::Lbfgs { history, .. } => 2 * history as u64 + 2,
+        Optimizer::Adam { .. } => 2,
+    };
+    let region = match tile {
+        Some(t) => {
+            ((t + 2 * halo(deepest)).min(dims.0) * (t + 2 * halo(deepest)).min(dims.1)) as u64
+        }
+        None => pixels,
+    };
+    model_bytes(model.dtype(), model.device())
+        + image_state_bytes(pixels, opt_vectors, model.dtype())
+        + region * bytes_per_pixel(deepest, model.network_dtype())
+}
+
 /// The tiling and the optimiser for one scale of `dims` (width, height):
 /// `settings.tile` if given, otherwise tiles only when the whole image would
 /// not fit the memory budget. L-BFGS keeps `2 · history` image-sized vectors;
@@ -145,7 +171,7 @@ pub(crate) fn plan_memory(
         None => tile_for_budget(
             dims,
             deepest,
-            dtype,
+            model.network_dtype(),
             budget,
             model_bytes(dtype, model.device()) + image_state_bytes(pixels, opt_vectors, dtype),
         )?,

@@ -173,6 +173,10 @@ impl TryFrom<&pb::RenderSettings> for RenderSettings {
             tileable: s.tileable,
             tile: nonzero(s.tile),
             max_memory: nonzero(s.max_memory),
+            precision: match s.precision.as_str() {
+                "" => None,
+                p => Some(p.parse().map_err(|e| name("precision", e))?),
+            },
             tol_loss_relative: (s.tol_loss_relative != 0.0).then_some(s.tol_loss_relative),
             tol_window: if s.tol_window == 0 {
                 DEFAULT_TOL_WINDOW
@@ -219,6 +223,7 @@ impl From<&RenderSettings> for pb::RenderSettings {
             tileable: s.tileable,
             tile: s.tile.unwrap_or(0),
             max_memory: s.max_memory.unwrap_or(0),
+            precision: s.precision.map(|p| p.as_str().into()).unwrap_or_default(),
             tol_loss_relative: s.tol_loss_relative.unwrap_or(0.0),
             tol_window: s.tol_window,
         }

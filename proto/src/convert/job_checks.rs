@@ -395,6 +395,11 @@ fn pooling_style_scale_colors() {
         "max, avg",
     );
     refused(
+        &with_settings(|s| s.precision = "fp16".into()),
+        "settings.precision",
+        "fp32, tf32, bf16",
+    );
+    refused(
         &with_settings(|s| s.style_scale = 0.0),
         "settings.style_scale",
         "(0, 8]",

@@ -6,7 +6,7 @@ use stylefarm_spec::task::{
 };
 use stylefarm_spec::{
     FarmTiles, Grid, GridAxis, Init, JobKind, JobSpec, LayerWeight, Optimizer, OriginalColors,
-    Picture, Pooling, RenderSettings, Scales, StyleInput, TaskPlan,
+    Picture, Pooling, Precision, RenderSettings, Scales, StyleInput, TaskPlan,
 };
 
 use super::LeasedTask;
@@ -60,6 +60,7 @@ fn unusual_settings() -> RenderSettings {
         tileable: true,
         tile: Some(64),
         max_memory: Some(1 << 30),
+        precision: Some(Precision::Bf16),
         tol_loss_relative: Some(0.01),
         tol_window: 20,
     }

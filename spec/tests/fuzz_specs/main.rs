@@ -48,7 +48,7 @@ use stylefarm_spec::limits::MAX_SIDE;
 use stylefarm_spec::video::{VideoJob, flow_names, frame_name, keyframes, result_stem};
 use stylefarm_spec::{
     FarmTiles, Grid, GridAxis, Init, JobKind, JobSpec, LayerWeight, Optimizer, OriginalColors,
-    Picture, Pooling, RenderSettings, Scales, StyleInput, VGG19_LAYERS, VideoFormat,
+    Picture, Pooling, Precision, RenderSettings, Scales, StyleInput, VGG19_LAYERS, VideoFormat,
 };
 
 use accepted::check_accepted;

@@ -58,6 +58,7 @@ pub(crate) fn sane_settings() -> BoxedStrategy<RenderSettings> {
         prop::option::of(stylefarm_spec::limits::MIN_MEMORY..=u64::MAX),
         prop::option::of(0.001f64..0.5),
         1u32..=100,
+        prop::option::of(select(Precision::ALL)),
     );
     (numbers, names, extras)
         .prop_map(
@@ -82,7 +83,15 @@ pub(crate) fn sane_settings() -> BoxedStrategy<RenderSettings> {
                     (scales, coarse),
                     model,
                 ),
-                (normalize_gradients, tileable, tile, max_memory, tol_loss_relative, tol_window),
+                (
+                    normalize_gradients,
+                    tileable,
+                    tile,
+                    max_memory,
+                    tol_loss_relative,
+                    tol_window,
+                    precision,
+                ),
             )| {
                 let save_every = save_at.index(iterations as usize + 1) as u32;
                 RenderSettings {
@@ -121,6 +130,7 @@ pub(crate) fn sane_settings() -> BoxedStrategy<RenderSettings> {
                     tileable,
                     tile,
                     max_memory,
+                    precision,
                     tol_loss_relative,
                     tol_window,
                 }

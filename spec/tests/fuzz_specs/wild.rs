@@ -109,6 +109,7 @@ pub(crate) fn settings() -> BoxedStrategy<RenderSettings> {
         prop_oneof![3 => Just(None), 1 => prop_oneof![Just(0), Just(u64::MAX), any::<u64>()].prop_map(Some)],
         prop_oneof![3 => Just(None), 1 => mostly_f64(0.0..1.0).prop_map(Some)],
         mostly_u32(1..=100),
+        prop::option::of(select(Precision::ALL)),
     );
     (numbers, names, extras)
         .prop_map(
@@ -145,6 +146,7 @@ pub(crate) fn settings() -> BoxedStrategy<RenderSettings> {
                     max_memory,
                     tol_loss_relative,
                     tol_window,
+                    precision,
                 ),
             )| RenderSettings {
                 size,
@@ -172,6 +174,7 @@ pub(crate) fn settings() -> BoxedStrategy<RenderSettings> {
                 tileable,
                 tile,
                 max_memory,
+                precision,
                 tol_loss_relative,
                 tol_window,
             },
