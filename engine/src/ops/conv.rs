@@ -75,6 +75,10 @@ pub(crate) fn conv3x3_backward(g: &Tensor, w_back: &Kernel3x3) -> Result<Tensor>
 
 /// `g ⊙ [act > 0]`: the gradient through a ReLU, given its output.
 pub(crate) fn relu_backward(g: &Tensor, act: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if super::cuda::applies(g, act) {
+        return super::cuda::relu_backward(g, act);
+    }
     if !is_cpu(g) {
         let mask = act.gt(0.0)?.to_dtype(g.dtype())?;
         return Ok((g * mask)?);

@@ -9,6 +9,8 @@
 
 mod conv;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod pad;
 mod pool;
 mod round;

@@ -24,6 +24,10 @@ pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
 /// Routes each output gradient to the first maximum of its 2×2 window in the
 /// forward input `x` (candle's own max-pool gradient is wrong; see ENGINE-NOTES).
 pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if super::cuda::applies(g, x) {
+        return super::cuda::max_pool2_backward(g, x);
+    }
     if !is_cpu(g) {
         return max_pool2_backward_tensor(g, x);
     }

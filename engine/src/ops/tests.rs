@@ -311,3 +311,57 @@ fn conv_layer_timings() {
         println!("{line}");
     }
 }
+
+/// The device's backward kernels equal the CPU's exactly, ties included: on
+/// CUDA (`STYLEFARM_TEST_DEVICE=cuda:0`) the engine's own kernels
+/// (`ops/cuda.rs`) in f32 and bf16; on the CPU the CPU kernels themselves.
+#[test]
+fn device_relu_and_max_pool_backward_equal_the_cpus() {
+    let device = match std::env::var("STYLEFARM_TEST_DEVICE") {
+        Ok(d) => crate::parse_device(&d).unwrap(),
+        Err(_) => Device::Cpu,
+    };
+    let dtypes: &[DType] = if device.is_cuda() {
+        &[DType::F32, DType::BF16]
+    } else {
+        &[DType::F32]
+    };
+    // Quarter steps make ties in many 2×2 windows; odd sides leave a last
+    // row and column outside every window.
+    let x = ((rand(&[5, 9, 11], 3) * 4.0).unwrap().round().unwrap() / 4.0)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let act = (rand(&[5, 9, 11], 4) * 4.0)
+        .unwrap()
+        .round()
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let g = rand(&[5, 9, 11], 5).to_dtype(DType::F32).unwrap();
+    let gp = rand(&[5, 4, 5], 6).to_dtype(DType::F32).unwrap();
+    for &dt in dtypes {
+        // The inputs as the device's dtype holds them, back in f32 for the CPU.
+        let held = |t: &Tensor| t.to_dtype(dt).unwrap().to_dtype(DType::F32).unwrap();
+        let (x, act, g, gp) = (held(&x), held(&act), held(&g), held(&gp));
+        let on = |t: &Tensor| t.to_device(&device).unwrap().to_dtype(dt).unwrap();
+        let back = |t: Tensor| {
+            t.to_dtype(DType::F32)
+                .unwrap()
+                .to_device(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let want = back(relu_backward(&g, &act).unwrap());
+        let got = back(relu_backward(&on(&g), &on(&act)).unwrap());
+        assert_eq!(got, want, "relu backward, {dt:?}");
+        assert!(want.contains(&0.0) && want.iter().any(|&v| v != 0.0));
+        let want = back(max_pool2_backward(&gp, &x).unwrap());
+        let got = back(max_pool2_backward(&on(&gp), &on(&x)).unwrap());
+        assert_eq!(got, want, "max-pool backward, {dt:?}");
+        assert_eq!(want.iter().filter(|&&v| v != 0.0).count(), 5 * 4 * 5);
+    }
+}
