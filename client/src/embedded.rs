@@ -47,6 +47,8 @@ pub struct EmbeddedFarm {
     stop: watch::Sender<bool>,
     coordinator: Task,
     workers: Vec<Task>,
+    /// The error of the first worker that stopped with one (a failed GPU).
+    worker_error: watch::Receiver<Option<String>>,
     s3: EmbeddedS3,
 }
 
@@ -95,6 +97,7 @@ impl EmbeddedFarm {
         let served = coordinator.serve(listener, stopped(stop_rx.clone()));
         let coordinator = tokio::spawn(async move { served.await.map_err(|e| e.to_string()) });
         let mut handles = Vec::new();
+        let (error_tx, worker_error) = watch::channel(None);
         for i in 0..workers.max(1) {
             let config = WorkerConfig {
                 coordinator: connection.clone(),
@@ -102,15 +105,27 @@ impl EmbeddedFarm {
                 ..worker.clone()
             };
             let run = stylefarm_worker::run(config, stopped(stop_rx.clone()));
-            handles.push(tokio::spawn(
-                async move { run.await.map_err(|e| e.to_string()) },
-            ));
+            let error_tx = error_tx.clone();
+            handles.push(tokio::spawn(async move {
+                let ended = run.await.map_err(|e| e.to_string());
+                if let Err(e) = &ended {
+                    error_tx.send_if_modified(|first| {
+                        let unset = first.is_none();
+                        if unset {
+                            *first = Some(e.clone());
+                        }
+                        unset
+                    });
+                }
+                ended
+            }));
         }
         let farm = EmbeddedFarm {
             connection,
             stop,
             coordinator,
             workers: handles,
+            worker_error,
             s3,
         };
         if let Err(e) = farm.wait_for_workers().await {
@@ -148,6 +163,17 @@ impl EmbeddedFarm {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resolves with the error of the first worker that stops with one (its
+    /// GPU failed, say): with no worker of its own left the farm cannot
+    /// finish a job, so a caller waiting for one stops waiting.
+    pub async fn worker_stopped(&self) -> String {
+        let mut rx = self.worker_error.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(e) => e.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
         }
     }
 

@@ -51,7 +51,7 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
     let tune = |c: &mut stylefarm_coordinator::CoordinatorConfig| settings.farm.apply(c);
     let farm = EmbeddedFarm::start(&settings.data_dir, tune, args.workers, worker).await?;
     let result = render_on(
-        &farm.connection,
+        &farm,
         &resolved,
         settings.max_input_pixels,
         &output,
@@ -65,19 +65,24 @@ pub async fn run(args: RenderArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn render_on(
-    to: &stylefarm_client::Connection,
+    embedded: &EmbeddedFarm,
     resolved: &job::Resolved,
     max_input_pixels: u64,
     output: &Path,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let mut farm = Farm::connect(to).await?;
+    let mut farm = Farm::connect(&embedded.connection).await?;
     let job_id = farm.submit(&resolved.job, max_input_pixels).await?;
     let job = tokio::select! {
         job = progress::watch(&mut farm, &job_id, quiet) => job?,
         _ = shutdown_signal() => {
             let _ = farm.cancel(&job_id).await;
             anyhow::bail!("interrupted: job {job_id} cancelled");
+        }
+        why = embedded.worker_stopped() => {
+            // The task was released, but no worker is left to take it.
+            let _ = farm.cancel(&job_id).await;
+            anyhow::bail!("the render's worker stopped: {why}; job {job_id} cancelled");
         }
     };
     let written = farm

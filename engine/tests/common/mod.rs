@@ -86,9 +86,16 @@ pub fn real_model_path() -> PathBuf {
     path
 }
 
-/// A picture shipped in the repository (`examples/images/`, see its PROVENANCE.md).
+/// A picture shipped in the repository (`examples/images/`, see its PROVENANCE.md):
+/// beside the engine's sources as built, or else under the working directory
+/// (a test binary copied to another machine and run from the repository's
+/// root, as `scripts/gpu-check` does).
 pub fn example_image(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/images")
-        .join(name)
+        .join(name);
+    if built.exists() {
+        return built;
+    }
+    PathBuf::from("examples/images").join(name)
 }
