@@ -7,8 +7,10 @@ max_iter 1, no line search, lr 1) or Adam (lr 10), 2 threads. One process per me
 always f32):
   fp32  strict f32: TF32 off for matmuls and cuDNN convolutions (the default, as before;
         scripts/gpu-check also sets NVIDIA_TF32_OVERRIDE=0 for it).
-  tf32  PyTorch's defaults for convolutions: cuDNN TF32 on, matmul TF32 on, and the
-        network input and weights in channels_last memory format.
+  tf32  PyTorch's defaults: cuDNN convolutions in TF32, matmuls (the Gram matrices) in
+        strict f32 (torch.backends.cuda.matmul.allow_tf32 is False by default since 1.12),
+        and the network input and weights in channels_last memory format; the engine's
+        tf32 does the same.
   bf16  torch.autocast(bfloat16) around the VGG forward only (channels_last too); the
         features are cast back with .float() before the Gram matrices and losses, which
         run in strict f32 (matmul TF32 off, PyTorch's default).
@@ -134,7 +136,7 @@ def main():
             # Compare fp32 with fp32: no TF32 tensor-core shortcuts.
             set_tf32(matmul=False, cudnn=False)
         elif a.precision == "tf32":
-            set_tf32(matmul=True, cudnn=True)
+            set_tf32(matmul=False, cudnn=True)
         else:
             # bf16 convolutions under autocast; what stays f32 (Gram, losses) is strict f32.
             set_tf32(matmul=False, cudnn=True)
