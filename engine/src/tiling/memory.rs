@@ -30,10 +30,12 @@ pub(crate) fn bytes_per_pixel(deepest: usize, dtype: DType) -> u64 {
 
 /// Default budget for one evaluation and the image-sized state around it when
 /// neither `tile` nor `max_memory` is set: half the machine's memory on the
-/// CPU (4 GiB where it cannot be read), 16 GiB on a GPU.
+/// CPU (4 GiB where it cannot be read); on a GPU three quarters of its free
+/// memory when asked (the rest for the CUDA context, cuDNN's workspaces and
+/// other processes), 16 GiB where it cannot be read.
 pub fn default_max_memory(device: &Device) -> u64 {
     if !device.is_cpu() {
-        return 16 << 30;
+        return gpu_free_bytes(device).map_or(16 << 30, |free| free / 4 * 3);
     }
     let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
         m.lines()
@@ -42,6 +44,19 @@ pub fn default_max_memory(device: &Device) -> u64 {
             .map(|kib| kib * 1024)
     });
     total.map(|t| t / 2).unwrap_or(4 << 30)
+}
+
+/// Free memory of a CUDA device, bytes (`cuMemGetInfo`).
+#[cfg(feature = "cuda")]
+fn gpu_free_bytes(device: &Device) -> Option<u64> {
+    let cuda = device.as_cuda_device().ok()?;
+    let (free, _total) = cuda.cuda_stream().context().mem_get_info().ok()?;
+    Some(free as u64)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_free_bytes(_: &Device) -> Option<u64> {
+    None
 }
 
 /// The most pixels a picture may have for `device` to render it untiled
