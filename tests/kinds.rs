@@ -72,6 +72,24 @@ fn grid_corner_equals_a_single_render_with_the_same_seed() {
         "the grid cell of weight 1.0 on style A differs from a single render of A"
     );
     assert_ne!(std::fs::read(grid_dir.join("r0c2.png")).unwrap(), single);
+
+    // The same grid in one batch task: each cell rendered together with the
+    // others, the same picture as rendered alone (on the CPU, to the bit).
+    args = vec![
+        "grid", content, "--style", a, "--style", b, "--steps", "3", "--seed", "5", "--batch", "3",
+    ];
+    args.extend(RENDER);
+    let batch_dir = dir.path().join("batch");
+    let batched = run_job(&url, &args, &batch_dir);
+    assert_eq!(kinds_of(&batched, "batch"), 1, "{:?}", batched.tasks);
+    assert_eq!(kinds_of(&batched, "stylize"), 0);
+    for cell in ["r0c0.png", "r0c1.png", "r0c2.png", "sheet.png"] {
+        assert!(
+            std::fs::read(batch_dir.join(cell)).unwrap()
+                == std::fs::read(grid_dir.join(cell)).unwrap(),
+            "{cell} of the batched grid differs from the grid's"
+        );
+    }
 }
 
 /// `src="…"` and `href="…"` values of an HTML page.

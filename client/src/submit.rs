@@ -178,6 +178,8 @@ impl Farm {
             keys.insert(path.to_owned(), key);
         }
         let mut content_size = None;
+        // A gallery's contents' sizes: the farm batches pairs of one size.
+        let mut sizes: HashMap<PathBuf, (u32, u32)> = HashMap::new();
         for path in files {
             if keys.contains_key(path) {
                 continue;
@@ -192,6 +194,7 @@ impl Farm {
             if job.content.as_deref() == Some(path) {
                 content_size = Some(size);
             }
+            sizes.insert(path.to_owned(), size);
             if job.styles.iter().any(|s| s == path) {
                 job.spec
                     .check_style_size(&path.display().to_string(), size)?;
@@ -199,11 +202,14 @@ impl Farm {
             let key = self.upload(path, &bytes).await?;
             keys.insert(path.to_owned(), key);
         }
-        let spec = LocalJob {
+        let mut spec = LocalJob {
             spec: probed,
             ..job.clone()
         }
         .spec_with(|p| keys[p].clone(), content_size, mask_size);
+        for (c, path) in spec.contents.iter_mut().zip(&job.contents) {
+            c.size = sizes.get(path).copied().or(c.size);
+        }
         match &job.series {
             Some(_) => SeriesInputs::stand_in(&spec).validate()?,
             None => spec.validate()?,

@@ -100,6 +100,7 @@ pub(crate) fn parse_task_kind(s: &str) -> Result<TaskKind> {
 pub(crate) fn min_outputs(kind: TaskKind) -> usize {
     match kind {
         TaskKind::Stylize
+        | TaskKind::Batch
         | TaskKind::Assemble
         | TaskKind::Frames
         | TaskKind::Flow

@@ -71,7 +71,8 @@ impl Coordinator {
                 cached.insert(key);
             }
         }
-        let mut plan = planner::plan(&spec, &job_id, &cached);
+        let capacity = self.gpu_capacity().await?;
+        let mut plan = planner::plan(&spec, &job_id, &cached, capacity);
         let limit = self.config().max_tasks_per_job;
         if plan.tasks.len() > limit {
             return Err(CoordinatorError::LimitExceeded {

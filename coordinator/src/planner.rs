@@ -12,10 +12,12 @@
 //!
 //! Layout: this file (plan types, dispatch, bench, checks); `targets` (the
 //! shared style targets every kind starts with); `single` (single pictures
-//! and textures); `grid`; `gallery`; `highres` (big pictures and tiled
+//! and textures); `grid`; `gallery`; `batch` (their pictures grouped into
+//! batch tasks); `highres` (big pictures and tiled
 //! textures as tiles across workers); `split` (jobs too big for the workers
 //! → tiles); `video` (frames, flows, keyframes, segments, encode).
 
+mod batch;
 mod gallery;
 mod grid;
 mod highres;
@@ -32,6 +34,7 @@ use stylefarm_spec::task::{AssembleTask, Mosaic, StylizeTask};
 use stylefarm_spec::{JobKind, JobSpec, TaskKind, TaskPlan};
 use uuid::Uuid;
 
+pub(crate) use batch::Capacity;
 pub(crate) use split::split_if_too_big;
 pub(crate) use targets::wanted_targets;
 
@@ -92,12 +95,18 @@ pub(crate) struct Plan {
 }
 
 /// Plans `spec` (a checked job) with id `job_id`; `cached` holds the cache
-/// keys of style targets already in storage (see [`wanted_targets`]).
-pub(crate) fn plan(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+/// keys of style targets already in storage (see [`wanted_targets`]);
+/// `capacity` (the live GPU workers) sizes batches of pictures.
+pub(crate) fn plan(
+    spec: &JobSpec,
+    job_id: &str,
+    cached: &HashSet<String>,
+    capacity: Capacity,
+) -> Plan {
     match spec.kind {
         JobKind::Single => single::plan_single(spec, cached),
-        JobKind::Grid => grid::plan_grid(spec, job_id, cached),
-        JobKind::Gallery => gallery::plan_gallery(spec, job_id, cached),
+        JobKind::Grid => grid::plan_grid(spec, job_id, cached, capacity),
+        JobKind::Gallery => gallery::plan_gallery(spec, job_id, cached, capacity),
         JobKind::Texture if spec.is_tiled() => highres::plan_highres(spec, job_id, cached),
         JobKind::Texture => single::plan_texture(spec, cached),
         JobKind::Highres => highres::plan_highres(spec, job_id, cached),
@@ -177,6 +186,7 @@ pub(crate) mod tests {
             &spec(JobKind::Single, &["inputs/a.png"]),
             "j",
             &HashSet::new(),
+            Capacity::default(),
         );
         assert_eq!(p.tasks.len(), 1);
         assert_eq!(p.tasks[0].kind, TaskKind::Stylize);

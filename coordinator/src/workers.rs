@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::db::{millis, now_ms};
 use crate::domain::{WorkerSpec, WorkerView, to_u32};
 use crate::error::{CoordinatorError, Result};
+use crate::planner;
 use crate::repo::{tasks, workers};
 use crate::server::Coordinator;
 use crate::tokens::{Caller, Role};
@@ -71,6 +72,25 @@ impl Coordinator {
             .map(|w| w.spec.max_untiled_pixels)
             .min()
             .unwrap_or(0))
+    }
+
+    /// What the live GPU workers can take: the fewest pixels one renders
+    /// untiled, and their slots together; the planner sizes batches by it.
+    pub(crate) async fn gpu_capacity(&self) -> Result<planner::Capacity> {
+        let gpus: Vec<_> = self
+            .list_workers()
+            .await?
+            .into_iter()
+            .filter(|w| w.alive && w.spec.device != "cpu" && w.spec.max_untiled_pixels > 0)
+            .collect();
+        Ok(planner::Capacity {
+            untiled_pixels: gpus
+                .iter()
+                .map(|w| w.spec.max_untiled_pixels)
+                .min()
+                .unwrap_or(0),
+            slots: gpus.iter().map(|w| w.spec.slots.max(1)).sum(),
+        })
     }
 
     /// Every worker ever registered, with the tasks it holds and the

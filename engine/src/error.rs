@@ -80,6 +80,11 @@ pub enum EngineError {
     )]
     DeviceFailed { device: String, detail: String },
 
+    /// Pictures given to `render_batch` that cannot share its passes; each
+    /// renders fine on its own.
+    #[error("these pictures cannot be rendered as one batch: {reason}; render them one at a time")]
+    NotBatchable { reason: String },
+
     #[error("tensor operation failed: {0}")]
     Tensor(#[from] candle_core::Error),
 }

@@ -19,6 +19,7 @@
 //! - [`settings`]: every render control, its defaults and validation.
 //! - [`render`]: multi-scale rendering with progress, snapshots, cancellation,
 //!   early stopping.
+//! - [`batch`]: several same-size pictures per pass, each with its own optimiser.
 //! - [`score`]: the meter: content, relative style and TV of any finished
 //!   picture under the fixed model (docs/calibration.md).
 //! - [`image`], [`colors`], [`animation`]: pictures in and out (upright by
@@ -26,6 +27,7 @@
 //! - [`video`]: temporal loss, warping, frame chains and keyframe segments.
 
 pub mod animation;
+pub mod batch;
 pub mod colors;
 mod error;
 pub mod guide;
@@ -42,6 +44,7 @@ pub mod targets;
 mod tiling;
 pub mod video;
 
+pub use batch::{BatchHooks, BatchPicture, render_batch};
 pub use candle_core::{DType, Device};
 pub use error::{EngineError, Result};
 pub use guide::{Mask, Masks, render_guided, render_guided_with_targets};

@@ -203,7 +203,7 @@ impl<'m> Objective<'m> {
     /// Loss terms at `x: (3, H, W)` and the gradient of the total.
     pub fn evaluate(&self, x: &Tensor) -> Result<(Losses, Tensor)> {
         let mut losses = Losses::default();
-        let mut grad = match &self.tiled {
+        let grad = match &self.tiled {
             Some(tiled) => {
                 let (content, style, grad) = tiling::evaluate(tiled, x)?;
                 losses.content = content;
@@ -212,6 +212,46 @@ impl<'m> Objective<'m> {
             }
             None => self.evaluate_whole(x, &mut losses)?,
         };
+        let grad = self.image_terms(x, grad, &mut losses)?;
+        Ok((losses, grad))
+    }
+
+    fn evaluate_whole(&self, x: &Tensor, losses: &mut Losses) -> Result<Tensor> {
+        if self.layers.is_empty() {
+            return Ok(x.zeros_like()?);
+        }
+        let acts = self
+            .model
+            .forward_padded(x, &self.layers, self.pooling, self.padding)?;
+        let grads = self.feature_terms(&|l| Ok(acts.get(l).clone()), losses)?;
+        self.model.backward(&acts, &grads)
+    }
+
+    /// Adds the content and style terms of one picture's features (`feature`
+    /// gives a layer's `(C, H, W)`) to `losses`, and returns the gradient at
+    /// each layer: content layers first, then style layers, in their order.
+    fn feature_terms(
+        &self,
+        feature: &dyn Fn(Layer) -> Result<Tensor>,
+        losses: &mut Losses,
+    ) -> Result<Vec<(Layer, Tensor)>> {
+        let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
+        for (l, w, p) in &self.content {
+            let (loss, g) = loss::content(&feature(*l)?, p, *w)?;
+            losses.content += loss;
+            grads.push((*l, self.normalized(g, *w)?));
+        }
+        for term in &self.style {
+            let (loss, g) = term.evaluate(&feature(term.layer)?)?;
+            losses.style += loss;
+            grads.push((term.layer, self.normalized(g, term.weight)?));
+        }
+        Ok(grads)
+    }
+
+    /// Adds the terms on the image itself (TV, temporal) at `x: (3, H, W)` to
+    /// `losses` and their gradient to `grad`, and sums the total.
+    fn image_terms(&self, x: &Tensor, mut grad: Tensor, losses: &mut Losses) -> Result<Tensor> {
         if self.tv_weight > 0.0 {
             let (tv, g) = match self.padding {
                 Padding::Zeros => loss::total_variation(x, self.tv_weight)?,
@@ -235,28 +275,71 @@ impl<'m> Objective<'m> {
             grad = (grad + g)?;
         }
         losses.total = losses.content + losses.style + losses.tv + losses.temporal;
-        Ok((losses, grad))
+        Ok(grad)
     }
 
-    fn evaluate_whole(&self, x: &Tensor, losses: &mut Losses) -> Result<Tensor> {
-        if self.layers.is_empty() {
-            return Ok(x.zeros_like()?);
+    /// Why this objective cannot share a batched pass with `other`, if it
+    /// cannot: a batch needs one model and padding, untiled pictures, and
+    /// the same layers in the same order (each picture has its own targets,
+    /// weights and image terms).
+    pub(crate) fn batch_mismatch(&self, other: &Objective<'_>) -> Option<String> {
+        let content = |o: &Objective<'_>| o.content.iter().map(|c| c.0).collect::<Vec<_>>();
+        let style = |o: &Objective<'_>| o.style.iter().map(|s| s.layer).collect::<Vec<_>>();
+        if !std::ptr::eq(self.model, other.model) {
+            Some("they use different models".into())
+        } else if self.tiled.is_some() || other.tiled.is_some() {
+            Some("a picture needs exact tiles in this memory".into())
+        } else if (self.pooling, self.padding) != (other.pooling, other.padding) {
+            Some("their pooling or tileable settings differ".into())
+        } else if content(self) != content(other) || style(self) != style(other) {
+            Some("their content or style layers differ".into())
+        } else {
+            None
         }
-        let acts = self
-            .model
-            .forward_padded(x, &self.layers, self.pooling, self.padding)?;
-        let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
-        for (l, w, p) in &self.content {
-            let (loss, g) = loss::content(acts.get(*l), p, *w)?;
-            losses.content += loss;
-            grads.push((*l, self.normalized(g, *w)?));
-        }
-        for term in &self.style {
-            let (loss, g) = term.evaluate(acts.get(term.layer))?;
-            losses.style += loss;
-            grads.push((term.layer, self.normalized(g, term.weight)?));
-        }
-        self.model.backward(&acts, &grads)
+    }
+
+    /// Every term of a batch of pictures `x: (N, 3, H, W)`, picture `i`
+    /// against `objectives[i]`, from one forward and one backward pass of
+    /// the whole batch: the losses of each picture and the gradient
+    /// `(N, 3, H, W)`. The objectives must agree ([`Objective::batch_mismatch`]).
+    pub(crate) fn evaluate_batch(
+        objectives: &[&Objective<'_>],
+        x: &Tensor,
+    ) -> Result<(Vec<Losses>, Tensor)> {
+        let Some(first) = objectives.first() else {
+            return Ok((Vec::new(), x.clone()));
+        };
+        let mut losses = vec![Losses::default(); objectives.len()];
+        let grad = if first.layers.is_empty() {
+            x.zeros_like()?
+        } else {
+            let acts =
+                first
+                    .model
+                    .forward_padded(x, &first.layers, first.pooling, first.padding)?;
+            let mut per_layer: Vec<(Layer, Vec<Tensor>)> = Vec::new();
+            for (i, o) in objectives.iter().enumerate() {
+                let grads = o.feature_terms(&|l| Ok(acts.get(l).get(i)?), &mut losses[i])?;
+                if i == 0 {
+                    per_layer = grads.into_iter().map(|(l, g)| (l, vec![g])).collect();
+                } else {
+                    for ((_, gs), (_, g)) in per_layer.iter_mut().zip(grads) {
+                        gs.push(g);
+                    }
+                }
+            }
+            let stacked = per_layer
+                .into_iter()
+                .map(|(l, gs)| Ok((l, Tensor::stack(&gs, 0)?)))
+                .collect::<Result<Vec<_>>>()?;
+            first.model.backward(&acts, &stacked)?
+        };
+        let grads = objectives
+            .iter()
+            .enumerate()
+            .map(|(i, o)| o.image_terms(&x.get(i)?, grad.get(i)?, &mut losses[i]))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((losses, Tensor::stack(&grads, 0)?))
     }
 
     /// With `normalize_gradients`, `w · g/|g|₁` where `g` is the gradient at weight 1.

@@ -124,6 +124,21 @@ pub(crate) fn with_targets(
     hooks: Hooks<'_>,
 ) -> Result<Image> {
     let plan = settings.plan(content, None)?;
+    check_targets(&plan, targets)?;
+    optimize(
+        model,
+        content,
+        ExtraTerms { guide, temporal },
+        &|scale, _| Ok(targets[scale].clone()),
+        settings,
+        &plan,
+        hooks,
+    )
+}
+
+/// Checks precomputed style targets against a render's plan: one per
+/// scale, each with a Gram matrix for every style layer.
+pub(crate) fn check_targets(plan: &Plan, targets: &[StyleTargets]) -> Result<()> {
     if targets.len() != plan.dims.len() {
         return Err(EngineError::setting(
             "style targets",
@@ -144,15 +159,7 @@ pub(crate) fn with_targets(
             }
         }
     }
-    optimize(
-        model,
-        content,
-        ExtraTerms { guide, temporal },
-        &|scale, _| Ok(targets[scale].clone()),
-        settings,
-        &plan,
-        hooks,
-    )
+    Ok(())
 }
 
 /// What a render optimises beyond content and style: the output's region
@@ -174,18 +181,98 @@ pub(crate) fn optimize(
     plan: &Plan,
     mut hooks: Hooks<'_>,
 ) -> Result<Image> {
-    let ExtraTerms { guide, temporal } = extra;
     let start = Instant::now();
     // The optimisation runs at the render's precision; style targets come
     // from the model as given (`targets` holds it).
     let model = &model.with_precision(settings.precision_on(model.device()))?;
     let pre = *model.preprocess();
-    let (device, dtype) = (model.device().clone(), model.dtype());
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut current: Option<Image> = None;
 
     for (scale, &(w, h)) in plan.dims.iter().enumerate() {
         let targets = &targets(scale, (w, h))?;
+        let picture = Picture {
+            content,
+            extra,
+            targets,
+            settings,
+            plan,
+        };
+        let run = picture.at_scale(model, scale, current.as_ref(), &mut rng)?;
+        let on_device = |e: EngineError| e.on_device(model.device(), run.evaluating);
+        let at = Scale {
+            index: scale,
+            count: plan.dims.len(),
+            size: (w, h),
+            pre,
+            start,
+        };
+        let x = iterate(
+            &run.objective,
+            run.x,
+            run.optimizer,
+            at,
+            settings,
+            &mut hooks,
+        )
+        .map_err(on_device)?;
+        current = Some(Image::from_input(&x, &pre)?);
+    }
+
+    let out = current.ok_or_else(|| EngineError::setting("scales", "no scale to render"))?;
+    Ok(finish(out, content, settings))
+}
+
+/// The finished picture, in the content's colours where the settings ask.
+pub(crate) fn finish(out: Image, content: Option<&Image>, settings: &Settings) -> Image {
+    match (settings.original_colors, content) {
+        (OriginalColors::Luminance, Some(c)) => transfer_luminance(&out, c),
+        _ => out,
+    }
+}
+
+/// One picture's render, as [`optimize`] and a batch see it at each scale.
+#[derive(Clone, Copy)]
+pub(crate) struct Picture<'a> {
+    pub(crate) content: Option<&'a Image>,
+    pub(crate) extra: ExtraTerms<'a>,
+    /// The style targets of the scale being set up.
+    pub(crate) targets: &'a StyleTargets,
+    pub(crate) settings: &'a Settings,
+    pub(crate) plan: &'a Plan,
+}
+
+/// One scale of one picture, ready to iterate: its objective, the image to
+/// start from, the optimiser (its history fitted to the memory) and what an
+/// error report says of the evaluation.
+pub(crate) struct ScaleRun<'m> {
+    pub(crate) objective: Objective<'m>,
+    pub(crate) x: Tensor,
+    pub(crate) optimizer: Optimizer,
+    pub(crate) evaluating: Evaluating,
+}
+
+impl Picture<'_> {
+    /// Sets up scale `scale` on `model` (already at the render's precision),
+    /// starting from the previous scale's picture `current`, or from the
+    /// settings' init (`rng` draws the noise).
+    pub(crate) fn at_scale<'m>(
+        &self,
+        model: &'m Vgg19,
+        scale: usize,
+        current: Option<&Image>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<ScaleRun<'m>> {
+        let Picture {
+            content,
+            extra: ExtraTerms { guide, temporal },
+            targets,
+            settings,
+            plan,
+        } = *self;
+        let (w, h) = plan.dims[scale];
+        let pre = *model.preprocess();
+        let (device, dtype) = (model.device().clone(), model.dtype());
         let content_x = match content {
             Some(c) => Some(c.resize(w, h).to_input(&pre, &device, dtype)?),
             None => None,
@@ -244,9 +331,9 @@ pub(crate) fn optimize(
             _ => objective,
         };
 
-        let x = match (&current, &settings.init) {
+        let x = match (current, &settings.init) {
             (Some(prev), _) => prev.resize(w, h).to_input(&pre, &device, dtype)?,
-            (None, Init::Noise) => noise(&mut rng, w, h)?.to_dtype(dtype)?.to_device(&device)?,
+            (None, Init::Noise) => noise(rng, w, h)?.to_dtype(dtype)?.to_device(&device)?,
             (None, Init::Content) => match &content_x {
                 Some(x) => x.clone(),
                 None => {
@@ -258,23 +345,13 @@ pub(crate) fn optimize(
             },
             (None, Init::Image(img)) => img.resize(w, h).to_input(&pre, &device, dtype)?,
         };
-
-        let at = Scale {
-            index: scale,
-            count: plan.dims.len(),
-            size: (w, h),
-            pre,
-            start,
-        };
-        let x = iterate(&objective, x, optimizer, at, settings, &mut hooks).map_err(on_device)?;
-        current = Some(Image::from_input(&x, &pre)?);
+        Ok(ScaleRun {
+            objective,
+            x,
+            optimizer,
+            evaluating,
+        })
     }
-
-    let out = current.ok_or_else(|| EngineError::setting("scales", "no scale to render"))?;
-    Ok(match (settings.original_colors, content) {
-        (OriginalColors::Luminance, Some(c)) => transfer_luminance(&out, c),
-        _ => out,
-    })
 }
 
 /// Which scale [`iterate`] runs: 0-based index of `count`, `(w, h)` pixels,
@@ -306,15 +383,7 @@ fn iterate(
         }
         let t0 = Instant::now();
         let (losses, grad) = objective.evaluate(&x)?;
-        if !losses.total.is_finite() {
-            return Err(EngineError::setting(
-                "weights",
-                format!(
-                    "the loss became {} at iteration {it}; lower the learning rate or the weights",
-                    losses.total
-                ),
-            ));
-        }
+        check_finite(&losses, it)?;
         x = state.step(&x, &grad)?;
         let converged = stop.stalled(losses.total);
         let progress = Progress {
@@ -346,12 +415,26 @@ fn iterate(
     Ok(x)
 }
 
+/// A loss that overflowed stops the render: what follows would be noise.
+pub(crate) fn check_finite(losses: &Losses, iteration: usize) -> Result<()> {
+    if losses.total.is_finite() {
+        return Ok(());
+    }
+    Err(EngineError::setting(
+        "weights",
+        format!(
+            "the loss became {} at iteration {iteration}; lower the learning rate or the weights",
+            losses.total
+        ),
+    ))
+}
+
 /// The early-stopping rule of [`Settings::tol_loss_relative`]: the lowest
 /// total so far improved by less than `tol` (relative) over `window`
 /// iterations. The running minimum, because L-BFGS without a line search has
 /// single-iteration spikes (×10⁵ measured) that must neither stop nor
 /// prolong a scale.
-struct EarlyStop {
+pub(crate) struct EarlyStop {
     tol: Option<f64>,
     window: usize,
     /// The lowest total so far at each of the last `window + 1` iterations.
@@ -365,7 +448,7 @@ struct EarlyStop {
 }
 
 impl EarlyStop {
-    fn new(tol: Option<f64>, window: usize) -> EarlyStop {
+    pub(crate) fn new(tol: Option<f64>, window: usize) -> EarlyStop {
         EarlyStop {
             tol,
             window,
@@ -376,7 +459,7 @@ impl EarlyStop {
     }
 
     /// Takes this iteration's total; true when the scale should end here.
-    fn stalled(&mut self, total: f64) -> bool {
+    pub(crate) fn stalled(&mut self, total: f64) -> bool {
         self.best = self.best.min(total);
         if self.recent.len() > self.window {
             self.recent.pop_front();
@@ -394,7 +477,7 @@ impl EarlyStop {
 }
 
 /// `(3, h, w)` of N(0, 0.001²): neural-style's random init, seeded.
-fn noise(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Result<Tensor> {
+pub(crate) fn noise(rng: &mut ChaCha8Rng, w: usize, h: usize) -> Result<Tensor> {
     use rand::Rng;
     let n = 3 * w * h;
     let mut v = Vec::with_capacity(n);

@@ -234,6 +234,7 @@ pub const JOB_FIELDS: &[&str] = &[
     "overlap",
     "content_width",
     "content_height",
+    "batch",
     "content_mask_key",
     "content_mask_name",
     "content_mask_width",
@@ -272,7 +273,7 @@ pub const SETTINGS_FIELDS: &[&str] = &[
     "tol_window",
 ];
 pub const STYLE_FIELDS: &[&str] = &["input_key", "weight", "name", "mask_key"];
-pub const CONTENT_FIELDS: &[&str] = &["input_key", "name"];
+pub const CONTENT_FIELDS: &[&str] = &["input_key", "name", "width", "height"];
 pub const LAYER_FIELDS: &[&str] = &["layer", "weight"];
 pub const VIDEO_FIELDS: &[&str] = &[
     "input_key",

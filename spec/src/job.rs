@@ -4,7 +4,8 @@
 use crate::error::{Check, InvalidSpec, truncate};
 use crate::geometry::{fit_long_side, tiles};
 use crate::limits::{
-    MAX_GALLERY_CELLS, MAX_NAME_LEN, MAX_SIDE, MAX_STEPS, MAX_TILES, MIN_SIDE, MIN_STEPS, MIN_TILE,
+    MAX_BATCH, MAX_GALLERY_CELLS, MAX_NAME_LEN, MAX_SIDE, MAX_STEPS, MAX_TILES, MIN_SIDE,
+    MIN_STEPS, MIN_TILE,
 };
 use crate::names::{GridAxis, JobKind};
 use crate::render::{RenderSettings, Scales, check_input_key, non_negative, range_u32};
@@ -72,6 +73,10 @@ pub struct JobSpec {
     pub grid: Grid,
     /// Highres jobs, and textures split into tiles.
     pub tiles: Option<FarmTiles>,
+    /// Grid and gallery jobs: pictures per batch task. `None` = the
+    /// planner sizes batches by the live GPU workers' memory; 1 = a task per
+    /// picture (docs/batching.md).
+    pub batch: Option<u32>,
     /// The output's region map (semantic style transfer): the content's, or
     /// without content the doodle itself (docs/doodles.md). Its `size`
     /// sizes a doodle.
@@ -93,6 +98,7 @@ impl JobSpec {
             settings: RenderSettings::default(),
             grid: Grid::default(),
             tiles: None,
+            batch: None,
             content_mask: None,
             video: None,
         }
@@ -129,6 +135,22 @@ impl JobSpec {
                 ),
                 "only gallery jobs take several contents; use content_key",
             ));
+        }
+        if let Some(n) = self.batch {
+            if !matches!(self.kind, JobKind::Grid | JobKind::Gallery) {
+                return Err(InvalidSpec::new(
+                    "batch",
+                    format!("given in a {:?} job", self.kind.as_str()),
+                    "only grid and gallery jobs are split into batches of pictures; drop --batch",
+                ));
+            }
+            if !(1..=MAX_BATCH).contains(&n) {
+                return Err(InvalidSpec::new(
+                    "batch",
+                    format!("{n} pictures per task is out of range"),
+                    format!("use 1..={MAX_BATCH}, or leave it out to let the farm choose"),
+                ));
+            }
         }
         if self.video.is_some() && self.kind != JobKind::Video {
             return Err(InvalidSpec::new(
@@ -538,5 +560,24 @@ mod tests {
         let mut unknown = single((1200, 24), 64);
         unknown.content.as_mut().unwrap().size = None;
         assert_eq!(unknown.validate(), Ok(()));
+    }
+
+    #[test]
+    fn batch_sizes_belong_to_grids_and_galleries_and_stay_in_range() {
+        let mut s = single((640, 480), 64);
+        s.batch = Some(4);
+        let e = s.validate().unwrap_err();
+        assert_eq!(e.field, "batch");
+        assert!(e.problem.contains("\"single\""), "{e}");
+        s.kind = JobKind::Grid;
+        s.styles.push(s.styles[0].clone());
+        s.grid.steps = 3;
+        assert_eq!(s.validate(), Ok(()));
+        for n in [0, MAX_BATCH + 1] {
+            s.batch = Some(n);
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.field, "batch", "{n}");
+            assert!(e.hint.contains(&format!("1..={MAX_BATCH}")), "{e}");
+        }
     }
 }

@@ -27,6 +27,9 @@ pub const MIN_STEPS: u32 = 2;
 pub const MAX_STEPS: u32 = 32;
 /// Most content × style pairs in one gallery.
 pub const MAX_GALLERY_CELLS: usize = 1_024;
+/// Most pictures in one batch task: past a dozen or so a GPU is full, and a
+/// larger batch only makes a retry costlier.
+pub const MAX_BATCH: u32 = 16;
 /// Longest accepted input key, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
 /// Longest job name or label, in characters.

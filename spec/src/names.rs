@@ -223,6 +223,9 @@ names! {
     pub enum TaskKind ("task kind") {
         /// One optimisation: a picture, a texture, or one tile of a scale.
         Stylize = "stylize",
+        /// Several same-size pictures (grid cells, gallery pairs) optimised
+        /// together, one batched pass per iteration (docs/batching.md).
+        Batch = "batch",
         /// One style's Gram targets into the shared cache.
         Targets = "targets",
         /// Earlier tasks' pictures combined: sheets, gallery pages, mosaics.

@@ -18,6 +18,8 @@ pub enum TaskPlan {
     Targets(TargetsTask),
     /// One optimisation: a whole picture, a texture, or one tile of a scale.
     Stylize(StylizeTask),
+    /// Several whole pictures of one size, optimised together.
+    Batch(BatchTask),
     /// Earlier tasks' pictures combined into one deliverable.
     Assemble(AssembleTask),
     /// One step of a video job.
@@ -30,6 +32,7 @@ impl TaskPlan {
         match self {
             TaskPlan::Targets(_) => TaskKind::Targets,
             TaskPlan::Stylize(_) => TaskKind::Stylize,
+            TaskPlan::Batch(_) => TaskKind::Batch,
             TaskPlan::Assemble(_) => TaskKind::Assemble,
             TaskPlan::Video(v) => match v.step {
                 VideoStep::Frames => TaskKind::Frames,
@@ -110,6 +113,15 @@ pub struct StylizeTask {
     /// a guided render, each style in `styles` carrying its own mask. A
     /// tile crops it like the content.
     pub content_mask: Option<String>,
+}
+
+/// `batch`: whole pictures of one size (no tiles, no region maps, no
+/// snapshots), each written below the task's output prefix under its own
+/// `output_name`. A worker renders them in one batched pass per iteration,
+/// or one after another where they cannot share passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchTask {
+    pub pictures: Vec<StylizeTask>,
 }
 
 /// One picture on a contact sheet.

@@ -8,6 +8,8 @@
 //! - `task`: one leased task: its typed plan (`stylefarm_spec::TaskPlan`),
 //!   heartbeats while it runs, then complete, fail or release.
 //! - `stylize`: fetch inputs → a synchronous render → upload outputs.
+//! - `batch`: several same-size pictures rendered together (one after
+//!   another where the engine cannot batch them).
 //! - `guided`: renders and targets guided by region maps (semantic style
 //!   transfer, doodles).
 //! - `objects`: storage as a task sees it, through presigned URLs (the
@@ -22,6 +24,7 @@
 //! - [`error`]: the crate's error type.
 
 mod assemble;
+mod batch;
 pub mod config;
 pub mod error;
 mod font;

@@ -122,21 +122,12 @@ pub(crate) fn render(
     dir: &Path,
     report: Reporting<'_>,
 ) -> Result<Rendered, WorkerError> {
-    let decode = |(key, bytes): &Fetched| Image::decode(bytes, Path::new(key), limits.max_pixels);
-    let mut settings = engine_settings(&task.settings);
-    settings.max_memory = settings.max_memory.or(limits.max_memory);
-    let mut content = inputs.content.as_ref().map(decode).transpose()?;
-    let styles = inputs
-        .styles
-        .iter()
-        .map(|(f, weight)| {
-            Ok(Style {
-                image: decode(f)?,
-                weight: *weight,
-            })
-        })
-        .collect::<Result<Vec<_>, EngineError>>()?;
-    let mut init = inputs.init.as_ref().map(decode).transpose()?;
+    let mut settings = settings_under(task, limits);
+    let Decoded {
+        mut content,
+        styles,
+        mut init,
+    } = decode(&inputs, limits)?;
     if let Some(tile) = &task.tile {
         // A texture's tile has no content: only its init is cropped.
         if let Some(c) = content.take() {
@@ -250,6 +241,43 @@ pub(crate) fn render(
     })
 }
 
+/// The task's engine settings, with the worker's memory budget where the
+/// job sets none.
+pub(crate) fn settings_under(task: &StylizeTask, limits: Limits) -> Settings {
+    let mut settings = engine_settings(&task.settings);
+    settings.max_memory = settings.max_memory.or(limits.max_memory);
+    settings
+}
+
+/// A render's pictures, decoded.
+pub(crate) struct Decoded {
+    pub(crate) content: Option<Image>,
+    pub(crate) styles: Vec<Style>,
+    /// The init picture: the previous scale, or the user's init image.
+    pub(crate) init: Option<Image>,
+}
+
+/// Decodes the fetched pictures; inputs over the worker's pixel limit are
+/// refused before decoding.
+pub(crate) fn decode(inputs: &Inputs, limits: Limits) -> Result<Decoded, EngineError> {
+    let decode = |(key, bytes): &Fetched| Image::decode(bytes, Path::new(key), limits.max_pixels);
+    let styles = inputs
+        .styles
+        .iter()
+        .map(|(f, weight)| {
+            Ok(Style {
+                image: decode(f)?,
+                weight: *weight,
+            })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(Decoded {
+        content: inputs.content.as_ref().map(decode).transpose()?,
+        styles,
+        init: inputs.init.as_ref().map(decode).transpose()?,
+    })
+}
+
 /// Uploads the picture as `<prefix><output_name>` (and the animation as
 /// `<prefix>animation.gif`); returns their keys.
 pub(crate) async fn upload_outputs(
@@ -299,7 +327,7 @@ fn crop(tile: &TileCrop, img: &Image) -> Result<Image, WorkerError> {
 /// The per-scale targets of this render, blended from the cached per-style
 /// targets (`bytes`: styles × scales, style-major); `None` when they do not
 /// fit this render (then the render computes its own).
-fn shared_targets(
+pub(crate) fn shared_targets(
     model: &Vgg19,
     task: &StylizeTask,
     styles: &[Style],

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::error::WorkerError;
 use crate::objects::Objects;
 use crate::stylize::{self, Limits};
-use crate::{assemble, targets, video};
+use crate::{assemble, batch, targets, video};
 
 /// Where a task stands: the engine's progress of the current render and,
 /// for video tasks, `(done, total)` of the task's frame renders.
@@ -255,6 +255,7 @@ async fn run_plan(
         TaskPlan::Targets(t) => return targets::run(ctx, t).await,
         TaskPlan::Assemble(a) => return assemble::run(ctx, prefix, a).await,
         TaskPlan::Video(v) => return video::run(ctx, prefix, v, cancel, progress).await,
+        TaskPlan::Batch(b) => return batch::run(ctx, prefix, b, cancel, progress).await,
         TaskPlan::Stylize(s) => s,
     };
     let inputs = stylize::fetch_inputs(&ctx.objects, stylize).await?;

@@ -24,6 +24,8 @@ pub struct JobFile {
     pub steps: Option<u32>,
     pub axis: Option<GridAxis>,
     pub overlap: Option<u32>,
+    /// Grid, gallery: pictures per batch task, as `--batch`.
+    pub batch: Option<u32>,
     /// The content's region map, or without `content` the doodle.
     pub content_mask: Option<PathBuf>,
     /// One region map per entry of `styles`, in the same order.

@@ -126,6 +126,7 @@ pub fn resolve_file(
         axis: flags.axis.or(file.axis).unwrap_or_default(),
     };
     spec.tiles = tiles;
+    spec.batch = flags.batch.or(file.batch);
     spec.content_mask = content_mask.as_deref().map(|p| Picture {
         key: String::new(),
         name: label(p),

@@ -6,11 +6,17 @@ use std::collections::HashSet;
 use stylefarm_spec::task::{AssembleTask, Sheet, SheetCell};
 use stylefarm_spec::{JobSpec, StyleInput, TaskPlan};
 
+use super::batch::{Capacity, Picture, push_pictures};
 use super::single::stylize;
 use super::targets::Targets;
 use super::{Plan, PlannedTask};
 
-pub(super) fn plan_gallery(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+pub(super) fn plan_gallery(
+    spec: &JobSpec,
+    job_id: &str,
+    cached: &HashSet<String>,
+    capacity: Capacity,
+) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
     let s = &spec.settings;
@@ -26,7 +32,7 @@ pub(super) fn plan_gallery(spec: &JobSpec, job_id: &str, cached: &HashSet<String
         s.style_scale
     );
     let mut cells = Vec::new();
-    let mut deps = Vec::new();
+    let mut pictures = Vec::new();
     for (ci, content) in spec.contents.iter().enumerate() {
         for (si, style) in spec.styles.iter().enumerate() {
             let styles = vec![StyleInput {
@@ -35,17 +41,21 @@ pub(super) fn plan_gallery(spec: &JobSpec, job_id: &str, cached: &HashSet<String
             }];
             let (shared, style_deps) = targets.for_styles(&styles);
             let name = format!("c{ci}-s{si}.png");
-            let plan = stylize(Some(content), styles, s.clone(), name, shared);
-            let task = PlannedTask::new(plan, style_deps, false);
+            pictures.push(Picture {
+                task: stylize(Some(content), styles, s.clone(), name, shared),
+                deps: style_deps,
+            });
             cells.push(SheetCell {
-                key: task.output_key(job_id),
+                key: String::new(),
                 row: ci as u32,
                 col: si as u32,
                 caption: caption.clone(),
             });
-            tasks.push(task);
-            deps.push(tasks.len() - 1);
         }
+    }
+    let (keys, deps) = push_pictures(&mut tasks, pictures, spec, capacity, job_id);
+    for (cell, key) in cells.iter_mut().zip(keys) {
+        cell.key = key;
     }
     let label = |name: &str, what: &str, i: usize| {
         if name.is_empty() {
@@ -99,7 +109,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let p = plan_gallery(&s, "j", &HashSet::new());
+        let p = plan_gallery(&s, "j", &HashSet::new(), Capacity::default());
         assert_eq!(p.check(), Ok(()));
         assert_eq!(p.tasks.len(), 2 + 6 + 1);
         let page = p.tasks.last().unwrap();

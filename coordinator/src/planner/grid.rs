@@ -7,20 +7,26 @@ use stylefarm_spec::geometry::grid_cells;
 use stylefarm_spec::task::{AssembleTask, Sheet, SheetCell};
 use stylefarm_spec::{GridAxis, JobSpec, StyleInput, TaskPlan};
 
+use super::batch::{Capacity, Picture, push_pictures};
 use super::single::stylize;
 use super::targets::Targets;
 use super::{Plan, PlannedTask};
 
 /// The sheet task copies each cell into its own outputs, so the job's
 /// outputs are `sheet.png` and `cells/rR-cC.png`.
-pub(super) fn plan_grid(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) -> Plan {
+pub(super) fn plan_grid(
+    spec: &JobSpec,
+    job_id: &str,
+    cached: &HashSet<String>,
+    capacity: Capacity,
+) -> Plan {
     let mut tasks = Vec::new();
     let targets = Targets::plan(spec, &mut tasks, cached);
     let base_weight = spec.settings.style_weight;
     let weights_axis = spec.grid.axis == GridAxis::Weights;
     let (rows, cols, cells) = grid_cells(spec);
     let mut sheet_cells = Vec::with_capacity(cells.len());
-    let mut deps = Vec::with_capacity(cells.len());
+    let mut pictures = Vec::with_capacity(cells.len());
     for cell in &cells {
         // Styles of weight 0 add nothing to the blend: left out, so a corner
         // cell is exactly a single-style render.
@@ -44,16 +50,20 @@ pub(super) fn plan_grid(spec: &JobSpec, job_id: &str, cached: &HashSet<String>) 
         };
         let (shared, cell_deps) = targets.for_styles(&styles);
         let name = format!("r{}-c{}.png", cell.row, cell.col);
-        let plan = stylize(spec.content.as_ref(), styles, settings, name, shared);
-        let task = PlannedTask::new(plan, cell_deps, false);
+        pictures.push(Picture {
+            task: stylize(spec.content.as_ref(), styles, settings, name, shared),
+            deps: cell_deps,
+        });
         sheet_cells.push(SheetCell {
-            key: task.output_key(job_id),
+            key: String::new(),
             row: cell.row,
             col: cell.col,
             caption,
         });
-        tasks.push(task);
-        deps.push(tasks.len() - 1);
+    }
+    let (keys, deps) = push_pictures(&mut tasks, pictures, spec, capacity, job_id);
+    for (cell, key) in sheet_cells.iter_mut().zip(keys) {
+        cell.key = key;
     }
     let t = |i: u32, n: u32| f64::from(i) / f64::from(n.max(2) - 1);
     let (row_labels, col_labels) = if weights_axis {
@@ -102,7 +112,7 @@ mod tests {
     #[test]
     fn grid_shares_targets_and_skips_cached_ones() {
         let s = spec(JobKind::Grid, &["inputs/a.png", "inputs/b.png"]);
-        let p = plan_grid(&s, "j", &HashSet::new());
+        let p = plan_grid(&s, "j", &HashSet::new(), Capacity::default());
         assert_eq!(p.check(), Ok(()));
         let kinds: Vec<TaskKind> = p.tasks.iter().map(|t| t.kind).collect();
         assert_eq!(
@@ -127,7 +137,7 @@ mod tests {
 
         let cached: HashSet<String> = wanted_targets(&s).into_iter().collect();
         assert_eq!(cached.len(), 2);
-        let p = plan_grid(&s, "j", &cached);
+        let p = plan_grid(&s, "j", &cached, Capacity::default());
         assert!(p.tasks.iter().all(|t| t.kind != TaskKind::Targets));
         assert!(
             p.tasks
@@ -142,7 +152,7 @@ mod tests {
     fn a_weights_grid_sets_each_cells_style_weight() {
         let mut s = spec(JobKind::Grid, &["inputs/a.png"]);
         s.grid.axis = GridAxis::Weights;
-        let p = plan_grid(&s, "j", &HashSet::new());
+        let p = plan_grid(&s, "j", &HashSet::new(), Capacity::default());
         let weights: Vec<f64> = p
             .tasks
             .iter()

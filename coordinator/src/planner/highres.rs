@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(s.settings.texture, Some((64, 40)));
         crate::planner::split_if_too_big(&mut s, 1500).expect("split");
         assert_eq!(s.validate(), Ok(()));
-        let p = crate::planner::plan(&s, "j", &HashSet::new());
+        let p = crate::planner::plan(&s, "j", &HashSet::new(), Default::default());
         assert_eq!(p.check(), Ok(()));
         // One targets task: the style under its mask, keyed with the mask.
         let targets: Vec<_> = p

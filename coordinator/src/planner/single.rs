@@ -25,13 +25,13 @@ pub(super) fn plan_single(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
         sides: style_sides(&spec.settings),
     });
     let task = guided(
-        stylize(
+        TaskPlan::Stylize(stylize(
             spec.content.as_ref(),
             spec.styles.clone(),
             spec.settings.clone(),
             "result.png".into(),
             targets,
-        ),
+        )),
         spec,
     );
     Plan {
@@ -47,13 +47,13 @@ pub(super) fn plan_texture(spec: &JobSpec, cached: &HashSet<String>) -> Plan {
     let targets = Targets::plan(spec, &mut tasks, cached);
     let (shared, deps) = targets.for_styles(&spec.styles);
     let task = guided(
-        stylize(
+        TaskPlan::Stylize(stylize(
             None,
             spec.styles.clone(),
             spec.settings.clone(),
             "result.png".into(),
             shared,
-        ),
+        )),
         spec,
     );
     tasks.push(PlannedTask::new(task, deps, true));
@@ -70,8 +70,8 @@ pub(super) fn stylize(
     settings: RenderSettings,
     output_name: String,
     targets: Option<SharedTargets>,
-) -> TaskPlan {
-    TaskPlan::Stylize(StylizeTask {
+) -> StylizeTask {
+    StylizeTask {
         content_key: content.map(|c| c.key.clone()),
         content_size: content.and_then(|c| c.size),
         styles,
@@ -81,7 +81,7 @@ pub(super) fn stylize(
         previous_scale: None,
         tile: None,
         content_mask: None,
-    })
+    }
 }
 
 /// A stylize plan guided by the job's content mask, if it has one (its

@@ -146,7 +146,12 @@ mod tests {
     #[test]
     fn frames_flows_keyframes_segments_encode() {
         use TaskKind::*;
-        let p = plan(&video_spec(25, 12), "j", &HashSet::new());
+        let p = plan(
+            &video_spec(25, 12),
+            "j",
+            &HashSet::new(),
+            Default::default(),
+        );
         assert_eq!(p.check(), Ok(()));
         assert_eq!(
             kinds(&p),
@@ -176,11 +181,11 @@ mod tests {
     #[test]
     fn one_frame_and_every_frame_a_keyframe() {
         use TaskKind::*;
-        let p = plan(&video_spec(1, 12), "j", &HashSet::new());
+        let p = plan(&video_spec(1, 12), "j", &HashSet::new(), Default::default());
         assert_eq!(kinds(&p), vec![Frames, Keyframes, Encode]);
         assert_eq!(p.check(), Ok(()));
         // Keyframes every frame: one sequential chain, no segment tasks.
-        let p = plan(&video_spec(4, 1), "j", &HashSet::new());
+        let p = plan(&video_spec(4, 1), "j", &HashSet::new(), Default::default());
         assert_eq!(kinds(&p), vec![Frames, Flow, Flow, Flow, Keyframes, Encode]);
         let Some(TaskPlan::Video(encode)) = &p.tasks[5].plan else {
             panic!("a video task")

@@ -145,6 +145,7 @@ pub(crate) fn template_spec(
         .map(|c| pb::ContentInput {
             input_key: c.key,
             name: c.name,
+            ..Default::default()
         })
         .collect();
     Ok(JobSpec::try_from(&filled)?)

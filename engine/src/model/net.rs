@@ -32,9 +32,9 @@ pub struct Activations {
 }
 
 impl Activations {
-    /// The features `(C, H, W)` of a layer the pass was asked for, in the
-    /// model's dtype; any other ReLU or pool before the deepest one in the
-    /// network's format.
+    /// The features `(C, H, W)` (`(N, C, H, W)` for a batch) of a layer the
+    /// pass was asked for, in the model's dtype; any other ReLU or pool
+    /// before the deepest one in the network's format.
     pub fn get(&self, layer: Layer) -> &Tensor {
         if let Some((_, f)) = self.features.iter().find(|(l, _)| *l == layer) {
             return f;
@@ -61,8 +61,9 @@ impl Activations {
 }
 
 impl Vgg19 {
-    /// Runs the network on `x: (3, H, W)` (already preprocessed) up to the
-    /// deepest of `layers`, never further.
+    /// Runs the network on `x: (3, H, W)` (already preprocessed), or on a
+    /// batch `(N, 3, H, W)` of same-size pictures, up to the deepest of
+    /// `layers`, never further. Every activation keeps the input's rank.
     pub fn forward(&self, x: &Tensor, layers: &[Layer], pooling: Pooling) -> Result<Activations> {
         self.forward_padded(x, layers, pooling, Padding::Zeros)
     }
@@ -153,10 +154,15 @@ impl Vgg19 {
                             let w_back = &self.convs[i].w_back;
                             let gx = self.conv_with_math(|| match acts.padding {
                                 Padding::Zeros => ops::conv3x3_backward(&gp, w_back),
-                                Padding::Circular => ops::circular_fold1(&ops::conv3x3_backward(
-                                    &gp.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?,
-                                    w_back,
-                                )?),
+                                Padding::Circular => {
+                                    let r = gp.rank();
+                                    let padded = gp.pad_with_zeros(r - 2, 1, 1)?.pad_with_zeros(
+                                        r - 1,
+                                        1,
+                                        1,
+                                    )?;
+                                    ops::circular_fold1(&ops::conv3x3_backward(&padded, w_back)?)
+                                }
                             })?;
                             Some(self.stored(gx)?)
                         }

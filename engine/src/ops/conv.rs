@@ -54,26 +54,33 @@ impl Kernel3x3 {
 /// calls, small enough to stay in the last-level cache.
 const BAND_BYTES: usize = 4 << 20;
 
-/// `relu?(conv(x, w) + b)` for `x: (C_in, H, W)`, `w: (C_out, C_in, 3, 3)`, `b: (C_out)`.
+/// `relu?(conv(x, w) + b)` for `x: (C_in, H, W)` or a batch `(N, C_in, H, W)`,
+/// `w: (C_out, C_in, 3, 3)`, `b: (C_out)`.
 pub(crate) fn conv3x3(x: &Tensor, k: &Kernel3x3, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    let batch = x.rank() == 4;
     if !is_cpu(x) {
-        let y = x.unsqueeze(0)?.conv2d(&k.w, 1, 1, 1, 1)?.squeeze(0)?;
+        let x4 = if batch { x.clone() } else { x.unsqueeze(0)? };
+        let y = x4.conv2d(&k.w, 1, 1, 1, 1)?;
         let y = match b {
             Some(b) => y.broadcast_add(&b.reshape((b.dim(0)?, 1, 1))?)?,
             None => y,
         };
-        return Ok(if relu { y.relu()? } else { y });
+        let y = if relu { y.relu()? } else { y };
+        return Ok(if batch { y } else { y.squeeze(0)? });
+    }
+    if batch {
+        return super::each_picture(x, |x| conv3x3(x, k, b, relu));
     }
     by_dtype!(x, conv_cpu(x, k, b, relu))
 }
 
 /// Gradient with respect to the input of a convolution, given the gradient
-/// `g: (C_out, H, W)` at its (pre-activation) output and `w_back: (C_in, C_out, 3, 3)`.
+/// `g: (C_out, H, W)` (or `(N, C_out, H, W)`) at its (pre-activation) output and `w_back: (C_in, C_out, 3, 3)`.
 pub(crate) fn conv3x3_backward(g: &Tensor, w_back: &Kernel3x3) -> Result<Tensor> {
     conv3x3(g, w_back, None, false)
 }
 
-/// `g ⊙ [act > 0]`: the gradient through a ReLU, given its output.
+/// `g ⊙ [act > 0]`: the gradient through a ReLU, given its output (any shape).
 pub(crate) fn relu_backward(g: &Tensor, act: &Tensor) -> Result<Tensor> {
     #[cfg(feature = "cuda")]
     if super::cuda::applies(g, act) {

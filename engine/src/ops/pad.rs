@@ -8,10 +8,12 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 
-/// `(C, H, W)` → `(C, H+2, W+2)` wrapping around both spatial axes.
+/// `(…, H, W)` → `(…, H+2, W+2)` wrapping around both spatial axes (the last
+/// two: a picture `(C, H, W)` or a batch `(N, C, H, W)`).
 pub(crate) fn circular_pad1(x: &Tensor) -> Result<Tensor> {
-    let x = wrap(x, 1)?;
-    wrap(&x, 2)
+    let r = x.rank();
+    let x = wrap(x, r - 2)?;
+    wrap(&x, r - 1)
 }
 
 fn wrap(x: &Tensor, dim: usize) -> Result<Tensor> {
@@ -21,10 +23,11 @@ fn wrap(x: &Tensor, dim: usize) -> Result<Tensor> {
     Ok(Tensor::cat(&[&last, x, &first], dim)?)
 }
 
-/// The gradient of [`circular_pad1`]: `(C, H+2, W+2)` → `(C, H, W)`.
+/// The gradient of [`circular_pad1`]: `(…, H+2, W+2)` → `(…, H, W)`.
 pub(crate) fn circular_fold1(g: &Tensor) -> Result<Tensor> {
-    let g = fold(g, 2)?;
-    fold(&g, 1)
+    let r = g.rank();
+    let g = fold(g, r - 1)?;
+    fold(&g, r - 2)
 }
 
 fn fold(g: &Tensor, dim: usize) -> Result<Tensor> {
@@ -36,8 +39,11 @@ fn fold(g: &Tensor, dim: usize) -> Result<Tensor> {
     Ok(((inner + to_last)? + to_first)?)
 }
 
-/// Crops one pixel from every side: `(C, H+2, W+2)` → `(C, H, W)`.
+/// Crops one pixel from every side: `(…, H+2, W+2)` → `(…, H, W)`.
 pub(crate) fn crop1(x: &Tensor) -> Result<Tensor> {
-    let (_, h, w) = x.dims3()?;
-    Ok(x.narrow(1, 1, h - 2)?.narrow(2, 1, w - 2)?.contiguous()?)
+    let r = x.rank();
+    let (h, w) = (x.dim(r - 2)?, x.dim(r - 1)?);
+    Ok(x.narrow(r - 2, 1, h - 2)?
+        .narrow(r - 1, 1, w - 2)?
+        .contiguous()?)
 }

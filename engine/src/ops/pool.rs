@@ -7,14 +7,22 @@ use rayon::prelude::*;
 use super::cpu::{Elem, by_dtype, dims3, is_cpu, tensor, with_slice};
 use crate::error::Result;
 
+/// `(C, H, W)` → `(C, H/2, W/2)`, or the same per picture of `(N, C, H, W)`.
 pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 4 {
+        return batched(x, max_pool2);
+    }
     if !is_cpu(x) {
         return Ok(x.unsqueeze(0)?.max_pool2d(2)?.squeeze(0)?);
     }
     by_dtype!(x, pool_cpu(x, true))
 }
 
+/// As [`max_pool2`], averaging each window.
 pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 4 {
+        return batched(x, avg_pool2);
+    }
     if !is_cpu(x) {
         return Ok(x.unsqueeze(0)?.avg_pool2d(2)?.squeeze(0)?);
     }
@@ -24,6 +32,9 @@ pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
 /// Routes each output gradient to the first maximum of its 2×2 window in the
 /// forward input `x` (candle's own max-pool gradient is wrong; see ENGINE-NOTES).
 pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 4 {
+        return batched_backward(g, x, max_pool2_backward);
+    }
     #[cfg(feature = "cuda")]
     if super::cuda::applies(g, x) {
         return super::cuda::max_pool2_backward(g, x);
@@ -36,6 +47,9 @@ pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
 
 /// Spreads each output gradient evenly over its 2×2 window.
 pub(crate) fn avg_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 4 {
+        return batched_backward(g, x, avg_pool2_backward);
+    }
     if !is_cpu(g) {
         let (_, h, w) = dims3(x)?;
         let up = g
@@ -45,6 +59,22 @@ pub(crate) fn avg_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
         return Ok((pad_to(&up, h, w)? * 0.25)?);
     }
     by_dtype!(g, pool_backward_cpu(g, x, false))
+}
+
+/// A pooling of `(N, C, H, W)` as one of `(N·C, H, W)`: each plane alone.
+fn batched(x: &Tensor, pool: fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    Ok(pool(&super::as_planes(x)?)?.reshape((n, c, h / 2, w / 2))?)
+}
+
+/// A pooling's backward over `(N, C, H, W)`, plane by plane as [`batched`].
+fn batched_backward(
+    g: &Tensor,
+    x: &Tensor,
+    backward: fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let gx = backward(&super::as_planes(g)?, &super::as_planes(x)?)?;
+    Ok(gx.reshape(x.dims())?)
 }
 
 fn pool_cpu<T: Elem>(x: &Tensor, max: bool) -> Result<Tensor> {

@@ -112,7 +112,7 @@ pub(crate) fn tile_for_budget(
 
 /// Bytes of the network weights, forward and flipped copies, and on the CPU
 /// their Winograd transforms (36 values per 9 weights, both copies).
-fn model_bytes(dtype: DType, device: &Device) -> u64 {
+pub(crate) fn model_bytes(dtype: DType, device: &Device) -> u64 {
     let params: usize = crate::model::CONV_SHAPES
         .iter()
         .map(|(o, i)| o * i * 9 + o)

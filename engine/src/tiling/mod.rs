@@ -30,7 +30,7 @@ use crate::model::{Layer, Padding, Pooling, Vgg19};
 use grid::{Tile, unit_scale};
 pub(crate) use grid::{TileGrid, feature_len};
 pub use memory::{default_max_memory, max_untiled_pixels};
-pub(crate) use memory::{evaluation_bytes, plan_memory};
+pub(crate) use memory::{evaluation_bytes, model_bytes, plan_memory};
 
 /// `(start, len)` of a tile's inner region in the feature map of `unit`
 /// computed on the tile's crop; `n` is that map's length along the axis.

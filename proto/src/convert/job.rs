@@ -57,12 +57,13 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
                 .map(|c| Picture {
                     key: c.input_key.clone(),
                     name: c.name.clone(),
-                    size: None,
+                    size: (c.width > 0 && c.height > 0).then_some((c.width, c.height)),
                 })
                 .collect(),
             styles: p.styles.iter().map(style_in).collect(),
             settings: RenderSettings::try_from(settings)?,
             grid,
+            batch: (p.batch > 0).then_some(p.batch),
             tiles: (tiled && p.tile > 0).then_some(FarmTiles {
                 tile: p.tile,
                 overlap: p.overlap,
@@ -100,9 +101,14 @@ impl From<&JobSpec> for pb::JobSpec {
             contents: s
                 .contents
                 .iter()
-                .map(|c| pb::ContentInput {
-                    input_key: c.key.clone(),
-                    name: c.name.clone(),
+                .map(|c| {
+                    let (width, height) = c.size.unwrap_or((0, 0));
+                    pb::ContentInput {
+                        input_key: c.key.clone(),
+                        name: c.name.clone(),
+                        width,
+                        height,
+                    }
                 })
                 .collect(),
             steps: if grid { s.grid.steps } else { 0 },
@@ -113,6 +119,7 @@ impl From<&JobSpec> for pb::JobSpec {
             },
             tile: s.tiles.map_or(0, |t| t.tile),
             overlap: s.tiles.map_or(0, |t| t.overlap),
+            batch: s.batch.unwrap_or(0),
             content_mask_key: mask.key,
             content_mask_name: mask.name,
             content_mask_width,

@@ -551,6 +551,7 @@ fn multi_task_kinds_are_checked() {
         s.contents = vec![crate::pb::ContentInput {
             input_key: s.content_key.clone(),
             name: "a".into(),
+            ..Default::default()
         }];
         s.content_key.clear();
     });

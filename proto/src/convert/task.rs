@@ -1,8 +1,8 @@
 //! `pb::TaskParams` / `pb::Task` ↔ `stylefarm_spec::task` plans.
 
 use stylefarm_spec::task::{
-    AssembleTask, CachedTarget, Mosaic, PlacedTile, SharedTargets, Sheet, SheetCell, StylizeTask,
-    TargetsTask, TileCrop, check_output_name,
+    AssembleTask, BatchTask, CachedTarget, Mosaic, PlacedTile, SharedTargets, Sheet, SheetCell,
+    StylizeTask, TargetsTask, TileCrop, check_output_name,
 };
 use stylefarm_spec::{InvalidSpec, RenderSettings, TaskPlan, UnknownName};
 
@@ -49,6 +49,13 @@ impl TryFrom<&pb::TaskParams> for TaskPlan {
             Kind::Gallery(s) => TaskPlan::Assemble(AssembleTask::Gallery(sheet_in(s))),
             Kind::Tiles(t) => TaskPlan::Assemble(AssembleTask::Tiles(mosaic_in(t)?)),
             Kind::Video(v) => TaskPlan::Video(video_task_in(v)?),
+            Kind::Batch(b) => TaskPlan::Batch(BatchTask {
+                pictures: b
+                    .pictures
+                    .iter()
+                    .map(stylize_in)
+                    .collect::<Result<_, _>>()?,
+            }),
         })
     }
 }
@@ -62,6 +69,9 @@ impl From<&TaskPlan> for pb::TaskParams {
             TaskPlan::Assemble(AssembleTask::Gallery(s)) => Kind::Gallery(sheet_out(s)),
             TaskPlan::Assemble(AssembleTask::Tiles(m)) => Kind::Tiles(mosaic_out(m)),
             TaskPlan::Video(v) => Kind::Video(video_task_out(v)),
+            TaskPlan::Batch(b) => Kind::Batch(pb::BatchParams {
+                pictures: b.pictures.iter().map(stylize_out).collect(),
+            }),
         };
         pb::TaskParams { kind: Some(kind) }
     }

@@ -1,8 +1,8 @@
 //! Round trips: every domain value survives domain → wire → domain.
 
 use stylefarm_spec::task::{
-    AssembleTask, CachedTarget, Mosaic, PlacedTile, SharedTargets, Sheet, SheetCell, StylizeTask,
-    TargetsTask, TileCrop,
+    AssembleTask, BatchTask, CachedTarget, Mosaic, PlacedTile, SharedTargets, Sheet, SheetCell,
+    StylizeTask, TargetsTask, TileCrop,
 };
 use stylefarm_spec::{
     FarmTiles, Grid, GridAxis, Init, JobKind, JobSpec, LayerWeight, Optimizer, OriginalColors,
@@ -96,14 +96,13 @@ fn jobs_of_every_kind_round_trip() {
         axis: GridAxis::Weights,
     };
     grid.settings.scales = Scales::Auto;
+    grid.batch = Some(4);
     round_trip(&grid);
 
     let mut gallery = JobSpec::new(JobKind::Gallery);
     gallery.contents = vec![
-        Picture {
-            size: None,
-            ..content.clone()
-        },
+        // Its size as the client read it: the planner batches by it.
+        content.clone(),
         Picture {
             key: "inputs/d.jpg".into(),
             name: String::new(),
@@ -241,6 +240,23 @@ fn task_plans_of_every_kind_round_trip() {
         previous_scale: None,
         tile: None,
         content_mask: None,
+    }));
+    let cell = |name: &str, style_weight| StylizeTask {
+        content_key: Some("inputs/c.png".into()),
+        content_size: Some((640, 480)),
+        styles: vec![style("inputs/a.png", 1.0)],
+        settings: RenderSettings {
+            style_weight,
+            ..unusual_settings()
+        },
+        output_name: name.into(),
+        targets: None,
+        previous_scale: None,
+        tile: None,
+        content_mask: None,
+    };
+    plan_round_trip(TaskPlan::Batch(BatchTask {
+        pictures: vec![cell("r0-c0.png", 10.0), cell("r0-c1.png", 100.0)],
     }));
     let sheet = Sheet {
         cells: vec![SheetCell {

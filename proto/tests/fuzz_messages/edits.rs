@@ -142,13 +142,18 @@ pub(crate) fn apply(p: &mut pb::JobSpec, e: &Edit) {
         Edit::Contents(c) => {
             p.contents = c
                 .into_iter()
-                .map(|(input_key, name)| pb::ContentInput { input_key, name })
+                .map(|(input_key, name)| pb::ContentInput {
+                    input_key,
+                    name,
+                    ..Default::default()
+                })
                 .collect()
         }
         Edit::ManyContents(n) => {
             let one = pb::ContentInput {
                 input_key: "inputs/c.png".into(),
                 name: String::new(),
+                ..Default::default()
             };
             p.contents = vec![one; n];
         }

@@ -223,6 +223,7 @@ fn a_video_or_contents_outside_their_kind_are_refused() {
             p.contents = vec![pb::ContentInput {
                 input_key: key.into(),
                 name: String::new(),
+                ..Default::default()
             }];
             let e = JobSpec::try_from(&p).unwrap_err();
             assert_eq!(e.field, "contents", "{} {key:?}: {e}", p.kind);

@@ -54,6 +54,7 @@ pub(crate) const GRAFTS: &[Graft] = graft![
     "settings.tol_window" => |s, w| s.settings.tol_window = w.settings.tol_window,
     "grid" => |s, w| s.grid = w.grid,
     "tiles" => |s, w| s.tiles = w.tiles,
+    "batch" => |s, w| s.batch = w.batch,
     "content_mask" => |s, w| s.content_mask = w.content_mask.clone(),
     "video" => |s, w| s.video = w.video.clone(),
     "video.key" => |s, w| if let (Some(s), Some(w)) = (&mut s.video, &w.video) { s.key = w.key.clone() },

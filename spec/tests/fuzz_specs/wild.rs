@@ -255,12 +255,13 @@ pub(crate) fn wild_spec() -> BoxedStrategy<JobSpec> {
         ),
         prop_oneof![3 => Just(None), 1 => picture().prop_map(Some)],
         prop_oneof![2 => Just(None), 1 => video().prop_map(Some)],
+        prop_oneof![3 => Just(None), 1 => mostly_u32(0..=20).prop_map(Some)],
     );
     (shape, rest)
         .prop_map(
             |(
                 (name, kind, priority, content, contents, styles),
-                (settings, grid, tiles, content_mask, video),
+                (settings, grid, tiles, content_mask, video, batch),
             )| JobSpec {
                 name,
                 kind,
@@ -271,6 +272,7 @@ pub(crate) fn wild_spec() -> BoxedStrategy<JobSpec> {
                 settings,
                 grid,
                 tiles,
+                batch,
                 content_mask,
                 video,
             },
