@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{EngineError, Evaluating, Result};
 use crate::image::Image;
-use crate::objective::Objective;
+use crate::objective::{LossSums, Objective};
 use crate::optim::State;
 use crate::render::{
     CancelToken, EarlyStop, ExtraTerms, Picture, Progress, ScaleRun, check_finite, check_targets,
@@ -197,7 +197,9 @@ struct At {
 }
 
 /// One scale of every picture in lockstep; returns each picture's image
-/// `(3, H, W)` where its optimisation ended.
+/// `(3, H, W)` where its optimisation ended. The losses are read as a
+/// single render reads them ([`Settings::read_losses_every_on`]; every
+/// iteration when any picture stops early), every picture's in one transfer.
 fn iterate(
     runs: &[ScaleRun<'_>],
     pictures: &[BatchPicture<'_>],
@@ -210,7 +212,16 @@ fn iterate(
         .iter()
         .map(|p| EarlyStop::new(p.settings.tol_loss_relative, p.settings.tol_window))
         .collect();
+    let device = runs[0].x.device().clone();
+    let every = pictures
+        .iter()
+        .map(|p| p.settings.read_losses_every_on(&device))
+        .min()
+        .unwrap_or(1);
     let mut done = vec![false; runs.len()];
+    // (iteration, picture, its loss terms) not read yet.
+    let mut unread: Vec<(usize, usize, LossSums)> = Vec::new();
+    let mut since = Instant::now();
     let longest = pictures
         .iter()
         .map(|p| p.settings.iterations)
@@ -227,15 +238,25 @@ fn iterate(
         if active.is_empty() {
             break;
         }
-        let t0 = Instant::now();
         let objectives: Vec<&Objective<'_>> = active.iter().map(|&i| &runs[i].objective).collect();
         let batch: Vec<&Tensor> = active.iter().map(|&i| &xs[i]).collect();
-        let (losses, grad) = Objective::evaluate_batch(&objectives, &Tensor::stack(&batch, 0)?)?;
-        let seconds = t0.elapsed().as_secs_f64();
-        for (k, &i) in active.iter().enumerate() {
-            check_finite(&losses[k], it)?;
+        let (sums, grad) = Objective::evaluate_batch(&objectives, &Tensor::stack(&batch, 0)?)?;
+        for ((k, &i), s) in active.iter().enumerate().zip(sums) {
             xs[i] = states[i].step(&xs[i], &grad.get(k)?)?;
-            let converged = stops[i].stalled(losses[k].total);
+            unread.push((it, i, s));
+        }
+        let last = active
+            .iter()
+            .any(|&i| it == pictures[i].settings.iterations);
+        if !(it.is_multiple_of(every) || last || it == longest) {
+            continue;
+        }
+        let losses = LossSums::read(&unread.iter().map(|u| &u.2).collect::<Vec<_>>())?;
+        let iterations = unread.last().map_or(0, |u| u.0) + 1 - unread.first().map_or(0, |u| u.0);
+        let seconds = since.elapsed().as_secs_f64() / iterations as f64;
+        for ((iteration, i, _), l) in unread.drain(..).zip(losses) {
+            check_finite(&l, iteration)?;
+            let converged = stops[i].stalled(l.total);
             done[i] |= converged;
             if let Some(p) = hooks.progress.as_mut() {
                 let (width, height) = runs[i].evaluating.dims;
@@ -246,9 +267,9 @@ fn iterate(
                         scales: at.scales,
                         width,
                         height,
-                        iteration: it,
+                        iteration,
                         iterations: pictures[i].settings.iterations,
-                        losses: losses[k],
+                        losses: l,
                         elapsed_seconds: at.start.elapsed().as_secs_f64(),
                         tiles: 1,
                         iteration_seconds: seconds,
@@ -257,6 +278,7 @@ fn iterate(
                 );
             }
         }
+        since = Instant::now();
     }
     Ok(xs)
 }

@@ -11,7 +11,7 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::ops::vector;
+use crate::ops::vector::{self, Sum};
 
 /// Normalised Gram matrix `(C, C)` of `f: (C, H, W)`.
 pub fn gram(f: &Tensor) -> Result<Tensor> {
@@ -22,9 +22,14 @@ pub fn gram(f: &Tensor) -> Result<Tensor> {
 
 /// Style loss of features `f` against target Gram `a`, and its gradient.
 pub fn style(f: &Tensor, a: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    read(style_sum(f, a, weight)?)
+}
+
+/// [`style`] with the loss left on the device (see [`Sum`]).
+pub fn style_sum(f: &Tensor, a: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let (c, h, w) = f.dims3()?;
     let d = (gram(f)? - a)?;
-    let loss = weight * vector::dot(&d, &d)? / (c * c) as f64;
+    let loss = vector::dot_sum(&d, &d)?.scale(weight / (c * c) as f64)?;
     let m = f.reshape((c, h * w))?;
     let scale = 4.0 * weight / ((c * c) as f64 * (c * h * w) as f64);
     let grad = (d.matmul(&m)? * scale)?.reshape((c, h, w))?;
@@ -33,24 +38,36 @@ pub fn style(f: &Tensor, a: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
 
 /// Content loss of features `f` against target `p`, and its gradient.
 pub fn content(f: &Tensor, p: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    read(content_sum(f, p, weight)?)
+}
+
+/// [`content`] with the loss left on the device (see [`Sum`]).
+pub fn content_sum(f: &Tensor, p: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let n = f.elem_count() as f64;
     let d = (f - p)?;
-    let loss = weight * vector::dot(&d, &d)? / n;
+    let loss = vector::dot_sum(&d, &d)?.scale(weight / n)?;
     Ok((loss, (d * (2.0 * weight / n))?))
 }
 
 /// Total-variation loss of the image `x: (3, H, W)` and its gradient.
 pub fn total_variation(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    read(total_variation_sum(x, weight)?)
+}
+
+/// [`total_variation`] with the loss left on the device (see [`Sum`]).
+pub fn total_variation_sum(x: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let (_, h, w) = x.dims3()?;
     if h < 2 || w < 2 || weight == 0.0 {
-        return Ok((0.0, x.zeros_like()?));
+        return Ok((Sum::zero(), x.zeros_like()?));
     }
     let corner = x.narrow(1, 0, h - 1)?.narrow(2, 0, w - 1)?;
     let right = x.narrow(1, 0, h - 1)?.narrow(2, 1, w - 1)?;
     let down = x.narrow(1, 1, h - 1)?.narrow(2, 0, w - 1)?;
     let dx = (&corner - right)?;
     let dy = (&corner - down)?;
-    let loss = 0.5 * weight * (vector::dot(&dx, &dx)? + vector::dot(&dy, &dy)?);
+    let loss = vector::dot_sum(&dx, &dx)?
+        .plus(vector::dot_sum(&dy, &dy)?)?
+        .scale(0.5 * weight)?;
     let g_corner = (&dx + &dy)?
         .pad_with_zeros(1, 0, 1)?
         .pad_with_zeros(2, 0, 1)?;
@@ -66,15 +83,25 @@ pub fn total_variation(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
 /// (broadcast over channels): `γ · Σ c (x − ω)² / (3·H·W)`, the mean over all
 /// elements as artistic-videos' weighted MSE, and its gradient.
 pub fn temporal(x: &Tensor, warped: &Tensor, c: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    read(temporal_sum(x, warped, c, weight)?)
+}
+
+/// [`temporal`] with the loss left on the device (see [`Sum`]).
+pub fn temporal_sum(x: &Tensor, warped: &Tensor, c: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let n = x.elem_count() as f64;
     let d = (x - warped)?;
     let cd = d.broadcast_mul(c)?;
-    let loss = weight * vector::dot(&cd, &d)? / n;
+    let loss = vector::dot_sum(&cd, &d)?.scale(weight / n)?;
     Ok((loss, (cd * (2.0 * weight / n))?))
 }
 
-/// neural-style's `-normalize_gradients`: the gradient divided by its L1 norm.
+/// neural-style's `-normalize_gradients`: the gradient divided by its L1
+/// norm (on a GPU without leaving the device).
 pub fn l1_normalize(g: &Tensor) -> Result<Tensor> {
+    if !g.device().is_cpu() {
+        let n = (g.abs()?.sum_all()? + 1e-8)?;
+        return Ok(g.broadcast_div(&n)?);
+    }
     let n = vector::sum_abs(g)?;
     Ok((g / (n + 1e-8))?)
 }
@@ -82,16 +109,26 @@ pub fn l1_normalize(g: &Tensor) -> Result<Tensor> {
 /// Total variation with wrap-around differences (the last column against the
 /// first, the last row against the first), for tileable images.
 pub fn total_variation_circular(x: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
+    read(total_variation_circular_sum(x, weight)?)
+}
+
+/// [`total_variation_circular`] with the loss left on the device (see [`Sum`]).
+pub fn total_variation_circular_sum(x: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     if weight == 0.0 {
-        return Ok((0.0, x.zeros_like()?));
+        return Ok((Sum::zero(), x.zeros_like()?));
     }
-    let mut loss = 0.0;
+    let mut loss = Sum::zero();
     let mut grad = x.zeros_like()?;
     for dim in [1, 2] {
         // d = x − x shifted by one (with wrap); its gradient is d − d shifted back.
         let d = (x - x.roll(-1, dim)?)?;
-        loss += 0.5 * weight * vector::dot(&d, &d)?;
+        loss = loss.plus(vector::dot_sum(&d, &d)?.scale(0.5 * weight)?)?;
         grad = (grad + ((&d - d.roll(1, dim)?)? * weight)?)?;
     }
     Ok((loss, grad))
+}
+
+/// A loss and its gradient, the loss read.
+fn read((loss, grad): (Sum, Tensor)) -> Result<(f64, Tensor)> {
+    Ok((loss.value()?, grad))
 }

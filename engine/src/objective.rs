@@ -8,6 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::guide::{self, Mask, StyleTerm};
 use crate::loss;
 use crate::model::{Layer, Padding, Pooling, Vgg19};
+use crate::ops::vector::{Sum, read_sums};
 use crate::targets::StyleTargets;
 use crate::tiling::{self, TileGrid, Tiled};
 use crate::video::Sampler;
@@ -21,6 +22,37 @@ pub struct Losses {
     /// The temporal term of a video frame (0 for a still picture).
     pub temporal: f64,
     pub total: f64,
+}
+
+/// [`Losses`] as [`Sum`]s: on a GPU still on the device, so that an
+/// iteration need not wait for them; [`LossSums::read`] reads them, many
+/// evaluations' in one transfer.
+#[derive(Clone, Debug, Default)]
+pub struct LossSums {
+    pub content: Sum,
+    pub style: Sum,
+    pub tv: Sum,
+    pub temporal: Sum,
+}
+
+impl LossSums {
+    /// The losses of each evaluation, in order; one wait for the device.
+    pub fn read(all: &[&LossSums]) -> Result<Vec<Losses>> {
+        let sums: Vec<&Sum> = all
+            .iter()
+            .flat_map(|l| [&l.content, &l.style, &l.tv, &l.temporal])
+            .collect();
+        Ok(read_sums(&sums)?
+            .chunks(4)
+            .map(|v| Losses {
+                content: v[0],
+                style: v[1],
+                tv: v[2],
+                temporal: v[3],
+                total: v[0] + v[1] + v[2] + v[3],
+            })
+            .collect())
+    }
 }
 
 /// The temporal term of one video frame (Ruder, Dosovitskiy & Brox 2016,
@@ -202,12 +234,18 @@ impl<'m> Objective<'m> {
 
     /// Loss terms at `x: (3, H, W)` and the gradient of the total.
     pub fn evaluate(&self, x: &Tensor) -> Result<(Losses, Tensor)> {
-        let mut losses = Losses::default();
+        let (sums, grad) = self.evaluate_sums(x)?;
+        Ok((LossSums::read(&[&sums])?.remove(0), grad))
+    }
+
+    /// [`Objective::evaluate`] with the loss terms left on the device.
+    pub fn evaluate_sums(&self, x: &Tensor) -> Result<(LossSums, Tensor)> {
+        let mut losses = LossSums::default();
         let grad = match &self.tiled {
             Some(tiled) => {
                 let (content, style, grad) = tiling::evaluate(tiled, x)?;
-                losses.content = content;
-                losses.style = style;
+                losses.content = Sum::Host(content);
+                losses.style = Sum::Host(style);
                 grad
             }
             None => self.evaluate_whole(x, &mut losses)?,
@@ -216,7 +254,7 @@ impl<'m> Objective<'m> {
         Ok((losses, grad))
     }
 
-    fn evaluate_whole(&self, x: &Tensor, losses: &mut Losses) -> Result<Tensor> {
+    fn evaluate_whole(&self, x: &Tensor, losses: &mut LossSums) -> Result<Tensor> {
         if self.layers.is_empty() {
             return Ok(x.zeros_like()?);
         }
@@ -233,29 +271,29 @@ impl<'m> Objective<'m> {
     fn feature_terms(
         &self,
         feature: &dyn Fn(Layer) -> Result<Tensor>,
-        losses: &mut Losses,
+        losses: &mut LossSums,
     ) -> Result<Vec<(Layer, Tensor)>> {
         let mut grads: Vec<(Layer, Tensor)> = Vec::with_capacity(self.layers.len());
         for (l, w, p) in &self.content {
-            let (loss, g) = loss::content(&feature(*l)?, p, *w)?;
-            losses.content += loss;
+            let (loss, g) = loss::content_sum(&feature(*l)?, p, *w)?;
+            losses.content.accumulate(loss)?;
             grads.push((*l, self.normalized(g, *w)?));
         }
         for term in &self.style {
             let (loss, g) = term.evaluate(&feature(term.layer)?)?;
-            losses.style += loss;
+            losses.style.accumulate(loss)?;
             grads.push((term.layer, self.normalized(g, term.weight)?));
         }
         Ok(grads)
     }
 
     /// Adds the terms on the image itself (TV, temporal) at `x: (3, H, W)` to
-    /// `losses` and their gradient to `grad`, and sums the total.
-    fn image_terms(&self, x: &Tensor, mut grad: Tensor, losses: &mut Losses) -> Result<Tensor> {
+    /// `losses` and their gradient to `grad`.
+    fn image_terms(&self, x: &Tensor, mut grad: Tensor, losses: &mut LossSums) -> Result<Tensor> {
         if self.tv_weight > 0.0 {
             let (tv, g) = match self.padding {
-                Padding::Zeros => loss::total_variation(x, self.tv_weight)?,
-                Padding::Circular => loss::total_variation_circular(x, self.tv_weight)?,
+                Padding::Zeros => loss::total_variation_sum(x, self.tv_weight)?,
+                Padding::Circular => loss::total_variation_circular_sum(x, self.tv_weight)?,
             };
             losses.tv = tv;
             grad = (grad + g)?;
@@ -264,17 +302,16 @@ impl<'m> Objective<'m> {
             && t.weight > 0.0
         {
             let (l, g) = match &t.through {
-                None => loss::temporal(x, &t.target, &t.weights, t.weight)?,
+                None => loss::temporal_sum(x, &t.target, &t.weights, t.weight)?,
                 Some(s) => {
                     let (l, g) =
-                        loss::temporal(&s.apply_tensor(x)?, &t.target, &t.weights, t.weight)?;
+                        loss::temporal_sum(&s.apply_tensor(x)?, &t.target, &t.weights, t.weight)?;
                     (l, s.transpose_tensor(&g)?)
                 }
             };
             losses.temporal = l;
             grad = (grad + g)?;
         }
-        losses.total = losses.content + losses.style + losses.tv + losses.temporal;
         Ok(grad)
     }
 
@@ -300,16 +337,16 @@ impl<'m> Objective<'m> {
 
     /// Every term of a batch of pictures `x: (N, 3, H, W)`, picture `i`
     /// against `objectives[i]`, from one forward and one backward pass of
-    /// the whole batch: the losses of each picture and the gradient
+    /// the whole batch: the losses of each picture (on the device) and the gradient
     /// `(N, 3, H, W)`. The objectives must agree ([`Objective::batch_mismatch`]).
     pub(crate) fn evaluate_batch(
         objectives: &[&Objective<'_>],
         x: &Tensor,
-    ) -> Result<(Vec<Losses>, Tensor)> {
+    ) -> Result<(Vec<LossSums>, Tensor)> {
         let Some(first) = objectives.first() else {
             return Ok((Vec::new(), x.clone()));
         };
-        let mut losses = vec![Losses::default(); objectives.len()];
+        let mut losses = vec![LossSums::default(); objectives.len()];
         let grad = if first.layers.is_empty() {
             x.zeros_like()?
         } else {

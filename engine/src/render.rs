@@ -17,7 +17,7 @@ use crate::error::{EngineError, Evaluating, Result};
 use crate::guide::Mask;
 use crate::image::Image;
 use crate::model::{Preprocess, Vgg19};
-use crate::objective::{Losses, Objective, Terms};
+use crate::objective::{LossSums, Losses, Objective, Terms};
 use crate::optim::{Optimizer, State};
 use crate::settings::{Init, Plan, Settings, Style};
 use crate::targets::StyleTargets;
@@ -367,6 +367,8 @@ struct Scale {
 
 /// One scale's optimisation from `x`: up to `settings.iterations` steps,
 /// fewer when early stopping ends it; progress and snapshots go to `hooks`.
+/// The losses are read every [`Settings::read_losses_every_on`] iterations,
+/// and progress reported for each of them then, in order.
 fn iterate(
     objective: &Objective<'_>,
     mut x: Tensor,
@@ -377,38 +379,58 @@ fn iterate(
 ) -> Result<Tensor> {
     let mut state = State::new(optimizer);
     let mut stop = EarlyStop::new(settings.tol_loss_relative, settings.tol_window);
+    let every = settings.read_losses_every_on(x.device());
+    let mut unread: Vec<LossSums> = Vec::with_capacity(every);
+    let mut since = Instant::now();
     for it in 1..=settings.iterations {
         if hooks.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(EngineError::Cancelled);
         }
-        let t0 = Instant::now();
-        let (losses, grad) = objective.evaluate(&x)?;
-        check_finite(&losses, it)?;
+        let (sums, grad) = objective.evaluate_sums(&x)?;
         x = state.step(&x, &grad)?;
-        let converged = stop.stalled(losses.total);
-        let progress = Progress {
-            scale: at.index,
-            scales: at.count,
-            width: at.size.0,
-            height: at.size.1,
-            iteration: it,
-            iterations: settings.iterations,
-            losses,
-            elapsed_seconds: at.start.elapsed().as_secs_f64(),
-            tiles: objective.tiles(),
-            iteration_seconds: t0.elapsed().as_secs_f64(),
-            converged,
-        };
-        if let Some(p) = hooks.progress.as_mut() {
-            p(&progress);
+        unread.push(sums);
+        let snapshot_due = hooks.snapshot.is_some()
+            && settings.save_every > 0
+            && it.is_multiple_of(settings.save_every);
+        if !(it.is_multiple_of(every) || it == settings.iterations || snapshot_due) {
+            continue;
         }
-        let due = settings.save_every > 0 && it.is_multiple_of(settings.save_every);
+        let losses = LossSums::read(&unread.iter().collect::<Vec<_>>())?;
+        unread.clear();
+        let seconds = since.elapsed().as_secs_f64() / losses.len() as f64;
+        let first = it + 1 - losses.len();
+        let mut last = None;
+        for (k, l) in losses.into_iter().enumerate() {
+            check_finite(&l, first + k)?;
+            // Under early stopping every iteration is read: only the
+            // newest can be the one that stops.
+            let converged = stop.stalled(l.total);
+            let progress = Progress {
+                scale: at.index,
+                scales: at.count,
+                width: at.size.0,
+                height: at.size.1,
+                iteration: first + k,
+                iterations: settings.iterations,
+                losses: l,
+                elapsed_seconds: at.start.elapsed().as_secs_f64(),
+                tiles: objective.tiles(),
+                iteration_seconds: seconds,
+                converged,
+            };
+            if let Some(p) = hooks.progress.as_mut() {
+                p(&progress);
+            }
+            last = Some(progress);
+        }
+        since = Instant::now();
+        let Some(progress) = last else { continue };
         if let Some(s) = hooks.snapshot.as_mut()
-            && (due || it == settings.iterations || converged)
+            && (snapshot_due || it == settings.iterations || progress.converged)
         {
             s(&progress, &Image::from_input(&x, &at.pre)?);
         }
-        if converged {
+        if progress.converged {
             break;
         }
     }

@@ -104,7 +104,17 @@ pub struct Settings {
     pub tol_loss_relative: Option<f64>,
     /// K of `tol_loss_relative`, in iterations.
     pub tol_window: usize,
+    /// Read the loss terms off the device every this many iterations: a
+    /// GPU then runs that many iterations without waiting for the host,
+    /// and progress arrives in bursts. `None` = every iteration on the CPU
+    /// (where reading costs nothing), every [`GPU_READ_LOSSES_EVERY`] on a
+    /// GPU. Early stopping, a snapshot and a scale's last iteration read at
+    /// once. The picture does not depend on it.
+    pub read_losses_every: Option<usize>,
 }
+
+/// How often a GPU render reads its losses by default, in iterations.
+pub const GPU_READ_LOSSES_EVERY: usize = 10;
 
 /// At least one style, weights finite, ≥ 0 and not all 0.
 fn check_styles(styles: &[Style]) -> Result<()> {
@@ -168,6 +178,7 @@ impl Default for Settings {
             precision: None,
             tol_loss_relative: None,
             tol_window: DEFAULT_TOL_WINDOW,
+            read_losses_every: None,
         }
     }
 }
@@ -182,6 +193,20 @@ pub(crate) struct Plan {
 }
 
 impl Settings {
+    /// Every how many iterations a render on `device` reads its losses
+    /// ([`Settings::read_losses_every`]): every one under early stopping.
+    pub fn read_losses_every_on(&self, device: &candle_core::Device) -> usize {
+        if self.tol_loss_relative.is_some() {
+            return 1;
+        }
+        let default = if device.is_cpu() {
+            1
+        } else {
+            GPU_READ_LOSSES_EVERY
+        };
+        self.read_losses_every.unwrap_or(default).max(1)
+    }
+
     /// Output `(width, height)` for this content (or the texture size).
     pub fn output_dims(&self, content: Option<&Image>) -> (usize, usize) {
         match (self.texture, content) {

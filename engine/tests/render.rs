@@ -449,3 +449,40 @@ fn tileable_textures_repeat_without_a_seam() {
     .unwrap_err();
     assert!(err.to_string().contains("multiples of 16"), "{err}");
 }
+
+#[test]
+fn losses_read_every_few_iterations_still_report_each_and_change_nothing() {
+    // A GPU reads its losses every 10 iterations by default; here the CPU
+    // does it every 4 (and at the last, the 10th), with snapshots every 3.
+    let content = common::picture(40, 32, 1);
+    let styles = [style(2, 1.0)];
+    let render_with = |every: usize| {
+        let model = common::random_model(DType::F32, 11);
+        let settings = Settings {
+            read_losses_every: Some(every),
+            save_every: 3,
+            ..quick(10)
+        };
+        let mut seen = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut on_progress = |p: &Progress| seen.push(*p);
+        let mut on_snapshot = |p: &Progress, _: &Image| snapshots.push(p.iteration);
+        let hooks = Hooks {
+            progress: Some(&mut on_progress),
+            snapshot: Some(&mut on_snapshot),
+            ..Hooks::default()
+        };
+        let img = render(&model, Some(&content), &styles, &settings, hooks).unwrap();
+        (img, seen, snapshots)
+    };
+    let (each, each_seen, each_snaps) = render_with(1);
+    let (burst, burst_seen, burst_snaps) = render_with(4);
+    let iterations: Vec<usize> = burst_seen.iter().map(|p| p.iteration).collect();
+    assert_eq!(iterations, (1..=10).collect::<Vec<_>>());
+    for (a, b) in each_seen.iter().zip(&burst_seen) {
+        assert_eq!(a.losses, b.losses, "iteration {}", a.iteration);
+    }
+    assert_eq!(each.data, burst.data, "the picture does not depend on it");
+    assert_eq!(each_snaps, [3, 6, 9, 10]);
+    assert_eq!(burst_snaps, each_snaps, "snapshots read at once");
+}

@@ -53,6 +53,8 @@ pub fn engine_settings(s: &RenderSettings) -> Settings {
         precision: s.precision,
         tol_loss_relative: s.tol_loss_relative,
         tol_window: s.tol_window as usize,
+        // Not a job's setting: each device's own default.
+        read_losses_every: None,
     }
 }
 

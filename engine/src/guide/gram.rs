@@ -16,7 +16,7 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::model::Layer;
-use crate::ops::vector;
+use crate::ops::vector::{self, Sum};
 
 /// One region of a style term at one layer.
 #[derive(Clone, Debug)]
@@ -108,18 +108,19 @@ impl StyleTerm {
     }
 
     /// Loss and gradient at the whole image's features `f: (C, H, W)`. For
-    /// one unmasked region this is `loss::style` operation for operation.
-    pub(crate) fn evaluate(&self, f: &Tensor) -> Result<(f64, Tensor)> {
+    /// one unmasked region this is `loss::style_sum` operation for operation
+    /// (the loss left on the device, see `Sum`).
+    pub(crate) fn evaluate(&self, f: &Tensor) -> Result<(Sum, Tensor)> {
         let (c, h, w) = f.dims3()?;
         let f2 = f.reshape((c, h * w))?;
-        let mut loss = 0.0;
+        let mut loss = Sum::zero();
         let mut grad: Option<Tensor> = None;
         for r in &self.regions {
             let fm = masked(&f2, r.mask.as_ref())?;
             let norm = c as f64 * r.mass;
             let d = ((fm.matmul(&fm.t()?)? / norm)? - &r.target)?;
             let wr = self.weight * r.share;
-            loss += wr * vector::dot(&d, &d)? / (c * c) as f64;
+            loss = loss.plus(vector::dot_sum(&d, &d)?.scale(wr / (c * c) as f64)?)?;
             let scale = 4.0 * wr / ((c * c) as f64 * norm);
             let fm2 = match &r.mask {
                 Some(m) => masked(&fm, Some(m))?,

@@ -9,15 +9,94 @@ use crate::error::Result;
 
 const CHUNK: usize = 1 << 15;
 
-/// `Σ aᵢ bᵢ`, accumulated in f64.
+/// `Σ aᵢ bᵢ`, accumulated in f64 (on a GPU in the tensors' dtype, then f64).
 pub fn dot(a: &Tensor, b: &Tensor) -> Result<f64> {
+    dot_sum(a, b)?.value()
+}
+
+/// [`dot`], left on the device on a GPU (see [`Sum`]).
+pub fn dot_sum(a: &Tensor, b: &Tensor) -> Result<Sum> {
     if !is_cpu(a) {
-        return Ok((a * b)?
-            .sum_all()?
-            .to_dtype(candle_core::DType::F64)?
-            .to_scalar::<f64>()?);
+        return Ok(Sum::Device(
+            (a * b)?.sum_all()?.to_dtype(candle_core::DType::F64)?,
+        ));
     }
-    by_dtype!(a, dot_cpu(a, b))
+    Ok(Sum::Host(by_dtype!(a, dot_cpu(a, b))?))
+}
+
+/// A sum that may still be on the device. The CPU's sums are read at once;
+/// a GPU's stay a 0-dim f64 tensor, queued behind the kernels that make it,
+/// until [`read_sums`] reads many of them in one transfer: an iteration's
+/// losses need no host round trip of their own.
+#[derive(Clone, Debug)]
+pub enum Sum {
+    Host(f64),
+    Device(Tensor),
+}
+
+impl Default for Sum {
+    fn default() -> Self {
+        Sum::zero()
+    }
+}
+
+impl Sum {
+    pub fn zero() -> Sum {
+        Sum::Host(0.0)
+    }
+
+    /// `k · self`.
+    pub fn scale(self, k: f64) -> Result<Sum> {
+        Ok(match self {
+            Sum::Host(v) => Sum::Host(v * k),
+            Sum::Device(t) => Sum::Device((t * k)?),
+        })
+    }
+
+    /// `self + other`, on the device if either is.
+    pub fn plus(self, other: Sum) -> Result<Sum> {
+        Ok(match (self, other) {
+            (Sum::Host(a), Sum::Host(b)) => Sum::Host(a + b),
+            (Sum::Device(a), Sum::Device(b)) => Sum::Device((a + b)?),
+            (Sum::Host(a), Sum::Device(t)) | (Sum::Device(t), Sum::Host(a)) => {
+                Sum::Device((t + a)?)
+            }
+        })
+    }
+
+    /// `self += other`.
+    pub fn accumulate(&mut self, other: Sum) -> Result<()> {
+        *self = std::mem::take(self).plus(other)?;
+        Ok(())
+    }
+
+    /// The value, waiting for the device if need be.
+    pub fn value(&self) -> Result<f64> {
+        Ok(read_sums(&[self])?[0])
+    }
+}
+
+/// The values of `sums`, those on a device read in one transfer (all of
+/// them on one device).
+pub fn read_sums(sums: &[&Sum]) -> Result<Vec<f64>> {
+    let mut on_device = Vec::new();
+    for s in sums {
+        if let Sum::Device(t) = s {
+            on_device.push(t.reshape(1)?);
+        }
+    }
+    let mut read = match on_device.len() {
+        0 => Vec::new(),
+        _ => Tensor::cat(&on_device, 0)?.to_vec1::<f64>()?,
+    }
+    .into_iter();
+    Ok(sums
+        .iter()
+        .map(|s| match s {
+            Sum::Host(v) => *v,
+            Sum::Device(_) => read.next().unwrap_or(f64::NAN),
+        })
+        .collect())
 }
 
 /// `Σ |aᵢ|`.
@@ -75,4 +154,27 @@ fn axpy_cpu<T: Elem>(alpha: f64, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         })
     })??;
     tensor(out, x.dims())
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    #[test]
+    fn sums_on_the_device_are_read_in_order_with_the_hosts() {
+        // CPU tensors stand in for a GPU's: the same code path.
+        let on_device = |v: f64| Sum::Device(Tensor::new(v, &Device::Cpu).unwrap());
+        let a = on_device(2.0).scale(3.0).unwrap();
+        let mut b = Sum::Host(1.5);
+        b.accumulate(on_device(0.25)).unwrap();
+        let c = Sum::Host(-4.0).plus(Sum::Host(1.0)).unwrap();
+        assert!(
+            matches!(b, Sum::Device(_)),
+            "host + device stays on the device"
+        );
+        assert_eq!(read_sums(&[&a, &c, &b]).unwrap(), [6.0, -3.0, 1.75]);
+        assert_eq!(c.value().unwrap(), -3.0);
+    }
 }

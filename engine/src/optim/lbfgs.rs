@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::ops::vector::{axpy, dot, sum_abs};
+use crate::ops::vector::{axpy, dot, dot_sum, read_sums, sum_abs};
 
 pub struct Lbfgs {
     history: usize,
@@ -36,12 +36,12 @@ impl Lbfgs {
             }
             Some((g_prev, s)) => {
                 let y = (g - &g_prev)?;
-                let ys = dot(&y, &s)?;
+                let (ys, yy) = curvature(&y, &s)?;
                 if ys > 1e-10 {
                     if self.pairs.len() == self.history {
                         self.pairs.pop_front();
                     }
-                    self.h_diag = ys / dot(&y, &y)?;
+                    self.h_diag = ys / yy;
                     self.pairs.push_back((s, y, 1.0 / ys));
                 }
                 let d = if g.device().is_cpu() {
@@ -94,6 +94,18 @@ impl Lbfgs {
         }
         Ok(r)
     }
+}
+
+/// `(yᵀs, yᵀy)`: on a GPU both in one transfer, the iteration's only wait
+/// for the device (its losses are read every few iterations; see
+/// `Settings::read_losses_every`); on the CPU `yᵀy` only where it is used.
+fn curvature(y: &Tensor, s: &Tensor) -> Result<(f64, f64)> {
+    if y.device().is_cpu() {
+        let ys = dot(y, s)?;
+        return Ok((ys, if ys > 1e-10 { dot(y, y)? } else { 0.0 }));
+    }
+    let v = read_sums(&[&dot_sum(y, s)?, &dot_sum(y, y)?])?;
+    Ok((v[0], v[1]))
 }
 
 #[cfg(test)]
