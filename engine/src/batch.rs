@@ -129,11 +129,14 @@ pub fn render_batch(
             .map(|x| Ok(Some(Image::from_input(x, &pre)?)))
             .collect::<Result<_>>()?;
     }
-    Ok(current
+    current
         .into_iter()
         .zip(pictures)
-        .map(|(out, p)| finish(out.expect("every scale ran"), p.content, p.settings))
-        .collect())
+        .map(|(out, p)| {
+            let out = out.ok_or_else(|| EngineError::setting("scales", "no scale to render"))?;
+            Ok(finish(out, p.content, p.settings))
+        })
+        .collect()
 }
 
 fn not_batchable(reason: String) -> EngineError {

@@ -10,19 +10,11 @@ mod common;
 use stylefarm_engine::batch::{BatchHooks, BatchPicture, render_batch};
 use stylefarm_engine::optim::Optimizer;
 use stylefarm_engine::{
-    DType, EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, StyleTargets, Vgg19,
+    EngineError, Hooks, Image, Init, Progress, Scales, Settings, Style, StyleTargets, Vgg19,
     render_with_targets,
 };
 
-fn model() -> Vgg19 {
-    Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap()
-}
-
-fn load(name: &str, long_side: usize) -> Image {
-    Image::load(&common::example_image(name), 1 << 30)
-        .unwrap()
-        .resize_long_side(long_side)
-}
+use common::{example as load, real_model as model};
 
 fn settings(iterations: usize) -> Settings {
     Settings {

@@ -11,18 +11,10 @@ use stylefarm_engine::objective::{Losses, Objective, Terms};
 use stylefarm_engine::optim::Optimizer;
 use stylefarm_engine::targets::StyleTargets;
 use stylefarm_engine::{
-    DType, Hooks, Image, Init, Pooling, Precision, Progress, Settings, Style, Vgg19, render,
+    DType, Hooks, Init, Pooling, Precision, Progress, Settings, Style, Vgg19, render,
 };
 
-fn model() -> Vgg19 {
-    Vgg19::load(&common::real_model_path(), &common::device(), DType::F32).unwrap()
-}
-
-fn load(name: &str, long_side: usize) -> Image {
-    Image::load(&common::example_image(name), 1 << 30)
-        .unwrap()
-        .resize_long_side(long_side)
-}
+use common::{example as load, real_model as model};
 
 /// cos of the angle between two gradients.
 fn cosine(a: &Tensor, b: &Tensor) -> f64 {

@@ -31,7 +31,14 @@ pub(crate) async fn run(
     let limits = ctx.limits;
     let plan = batch.clone();
     let rendered = tokio::task::spawn_blocking(move || {
-        render(&model, &plan.pictures, inputs, limits, cancel, &progress)
+        let run = Batch {
+            model: &model,
+            tasks: &plan.pictures,
+            limits,
+            cancel,
+            progress: &progress,
+        };
+        run.render(inputs)
     })
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))??;
@@ -49,99 +56,97 @@ struct Prepared {
     targets: Vec<StyleTargets>,
 }
 
-/// Renders the pictures as one batch, or one after another where the
-/// engine cannot batch them; blocking.
-fn render(
-    model: &Vgg19,
-    tasks: &[StylizeTask],
-    inputs: Vec<Inputs>,
+/// A batch task's render, off the async runtime.
+struct Batch<'a> {
+    model: &'a Vgg19,
+    tasks: &'a [StylizeTask],
     limits: Limits,
     cancel: CancelToken,
-    progress: &ProgressSender,
-) -> Result<Vec<Rendered>, WorkerError> {
-    let prepared = tasks
-        .iter()
-        .zip(&inputs)
-        .map(|(t, i)| prepare(model, t, i, limits))
-        .collect::<Result<Vec<_>, WorkerError>>()?;
-    let pictures: Vec<BatchPicture<'_>> = prepared
-        .iter()
-        .map(|p| BatchPicture {
-            content: p.content.as_ref(),
-            targets: &p.targets,
-            settings: &p.settings,
-        })
-        .collect();
-    let mut on_progress = |_: usize, p: &Progress| {
-        let _ = progress.send(Some(TaskProgress {
-            render: *p,
-            frames: None,
-        }));
-    };
-    let hooks = BatchHooks {
-        progress: Some(&mut on_progress),
-        cancel: Some(cancel.clone()),
-    };
-    match render_batch(model, &pictures, hooks) {
-        Ok(images) => {
-            info!(pictures = images.len(), "batch rendered together");
-            images
-                .iter()
-                .map(|img| {
-                    Ok(Rendered {
-                        png: img.encode_png()?,
-                        gif: None,
-                    })
-                })
-                .collect()
-        }
-        Err(e @ (EngineError::NotBatchable { .. } | EngineError::OutOfMemory { .. })) => {
-            warn!(error = %e, "rendering the batch's pictures one at a time");
-            one_at_a_time(model, tasks, inputs, limits, cancel, progress)
-        }
-        Err(e) => Err(e.into()),
-    }
+    progress: &'a ProgressSender,
 }
 
-/// Each picture as its own stylize task would render it.
-fn one_at_a_time(
-    model: &Vgg19,
-    tasks: &[StylizeTask],
-    inputs: Vec<Inputs>,
-    limits: Limits,
-    cancel: CancelToken,
-    progress: &ProgressSender,
-) -> Result<Vec<Rendered>, WorkerError> {
-    let dir = tempfile::Builder::new()
-        .prefix("stylefarm-worker-")
-        .tempdir()
-        .map_err(|e| WorkerError::local(&std::env::temp_dir(), e))?;
-    let total = tasks.len() as u32;
-    let mut out = Vec::with_capacity(tasks.len());
-    for (i, (task, inputs)) in tasks.iter().zip(inputs).enumerate() {
-        let mut on_progress = |p: &Progress| {
-            let _ = progress.send(Some(TaskProgress {
+impl Batch<'_> {
+    /// Renders the pictures as one batch, or one after another where the
+    /// engine cannot batch them; blocking.
+    fn render(&self, inputs: Vec<Inputs>) -> Result<Vec<Rendered>, WorkerError> {
+        let prepared = self
+            .tasks
+            .iter()
+            .zip(&inputs)
+            .map(|(t, i)| prepare(self.model, t, i, self.limits))
+            .collect::<Result<Vec<_>, WorkerError>>()?;
+        let pictures: Vec<BatchPicture<'_>> = prepared
+            .iter()
+            .map(|p| BatchPicture {
+                content: p.content.as_ref(),
+                targets: &p.targets,
+                settings: &p.settings,
+            })
+            .collect();
+        let mut on_progress = |_: usize, p: &Progress| {
+            let _ = self.progress.send(Some(TaskProgress {
                 render: *p,
-                frames: Some((i as u32, total)),
+                frames: None,
             }));
         };
-        // Batched pictures take no snapshots (the planner keeps those apart).
-        let mut on_snapshot = |_: String, _: Vec<u8>| {};
-        let report = Reporting {
-            progress: &mut on_progress,
-            snapshot: &mut on_snapshot,
-            cancel: cancel.clone(),
+        let hooks = BatchHooks {
+            progress: Some(&mut on_progress),
+            cancel: Some(self.cancel.clone()),
         };
-        out.push(stylize::render(
-            model,
-            task,
-            inputs,
-            limits,
-            dir.path(),
-            report,
-        )?);
+        match render_batch(self.model, &pictures, hooks) {
+            Ok(images) => {
+                info!(pictures = images.len(), "batch rendered together");
+                images
+                    .iter()
+                    .map(|img| {
+                        Ok(Rendered {
+                            png: img.encode_png()?,
+                            gif: None,
+                        })
+                    })
+                    .collect()
+            }
+            Err(e @ (EngineError::NotBatchable { .. } | EngineError::OutOfMemory { .. })) => {
+                warn!(error = %e, "rendering the batch's pictures one at a time");
+                self.one_at_a_time(inputs)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
-    Ok(out)
+
+    /// Each picture as its own stylize task would render it.
+    fn one_at_a_time(&self, inputs: Vec<Inputs>) -> Result<Vec<Rendered>, WorkerError> {
+        let dir = tempfile::Builder::new()
+            .prefix("stylefarm-worker-")
+            .tempdir()
+            .map_err(|e| WorkerError::local(&std::env::temp_dir(), e))?;
+        let total = self.tasks.len() as u32;
+        let mut out = Vec::with_capacity(self.tasks.len());
+        for (i, (task, inputs)) in self.tasks.iter().zip(inputs).enumerate() {
+            let mut on_progress = |p: &Progress| {
+                let _ = self.progress.send(Some(TaskProgress {
+                    render: *p,
+                    frames: Some((i as u32, total)),
+                }));
+            };
+            // Batched pictures take no snapshots (the planner keeps those apart).
+            let mut on_snapshot = |_: String, _: Vec<u8>| {};
+            let report = Reporting {
+                progress: &mut on_progress,
+                snapshot: &mut on_snapshot,
+                cancel: self.cancel.clone(),
+            };
+            out.push(stylize::render(
+                self.model,
+                task,
+                inputs,
+                self.limits,
+                dir.path(),
+                report,
+            )?);
+        }
+        Ok(out)
+    }
 }
 
 /// Decodes one picture's inputs and finds its style targets: the cached
@@ -185,4 +190,53 @@ fn prepare(
         settings,
         targets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! A batch's render alone, without a coordinator or storage (real
+    //! VGG-19, tiny pictures).
+
+    use stylefarm_spec::RenderSettings;
+
+    use super::*;
+    use crate::stylize::tests::{dims, inputs, model, task};
+
+    fn render(tasks: &[StylizeTask]) -> (Vec<Rendered>, Option<TaskProgress>) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let run = Batch {
+            model: model(),
+            tasks,
+            limits: Limits {
+                max_pixels: 1 << 20,
+                max_memory: None,
+            },
+            cancel: CancelToken::new(),
+            progress: &tx,
+        };
+        let out = run
+            .render(tasks.iter().map(|_| inputs(None)).collect())
+            .unwrap();
+        let last = *rx.borrow();
+        (out, last)
+    }
+
+    #[test]
+    fn pictures_that_cannot_share_passes_render_one_at_a_time() {
+        let settings = |size| RenderSettings {
+            size,
+            iterations: 2,
+            ..Default::default()
+        };
+        // One size: rendered together, progress without a picture count.
+        let (out, last) = render(&[task(settings(32)), task(settings(32))]);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|r| dims(&r.png) == (32, 24)));
+        assert_eq!(last.map(|p| p.frames), Some(None));
+        // Two sizes: the engine refuses the batch, and each renders alone.
+        let (out, last) = render(&[task(settings(32)), task(settings(24))]);
+        assert_eq!(dims(&out[0].png), (32, 24));
+        assert_eq!(dims(&out[1].png), (24, 18));
+        assert_eq!(last.and_then(|p| p.frames), Some((1, 2)), "picture 2 of 2");
+    }
 }

@@ -371,7 +371,7 @@ pub(crate) fn shared_targets(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The render alone, without a coordinator or storage: real VGG-19
     //! (`stylefarm model fetch`), tiny pictures, a few iterations.
 
@@ -383,7 +383,7 @@ mod tests {
 
     use super::*;
 
-    fn model() -> &'static Vgg19 {
+    pub(crate) fn model() -> &'static Vgg19 {
         static MODEL: OnceLock<Vgg19> = OnceLock::new();
         MODEL.get_or_init(|| {
             Vgg19::load(&default_model_path(), &Device::Cpu, DType::F32)
@@ -392,7 +392,7 @@ mod tests {
     }
 
     /// A PNG of a smooth `w × h` picture.
-    fn png(w: usize, h: usize, phase: f32) -> Bytes {
+    pub(crate) fn png(w: usize, h: usize, phase: f32) -> Bytes {
         let n = w * h;
         let mut data = vec![0f32; 3 * n];
         for (i, v) in data.iter_mut().enumerate() {
@@ -408,7 +408,7 @@ mod tests {
         Bytes::from(img.encode_png().unwrap())
     }
 
-    fn task(settings: RenderSettings) -> StylizeTask {
+    pub(crate) fn task(settings: RenderSettings) -> StylizeTask {
         StylizeTask {
             content_key: Some("inputs/c.png".into()),
             content_size: Some((40, 30)),
@@ -427,7 +427,7 @@ mod tests {
         }
     }
 
-    fn inputs(init: Option<Bytes>) -> Inputs {
+    pub(crate) fn inputs(init: Option<Bytes>) -> Inputs {
         Inputs {
             content: Some(("inputs/c.png".into(), png(40, 30, 0.0))),
             styles: vec![(("inputs/s.png".into(), png(32, 32, 1.0)), 1.0)],
@@ -455,7 +455,7 @@ mod tests {
         Ok((rendered, beats))
     }
 
-    fn dims(png: &[u8]) -> (usize, usize) {
+    pub(crate) fn dims(png: &[u8]) -> (usize, usize) {
         let img = Image::decode(png, Path::new("out.png"), 1 << 20).unwrap();
         (img.width, img.height)
     }

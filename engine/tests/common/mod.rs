@@ -86,6 +86,18 @@ pub fn real_model_path() -> PathBuf {
     path
 }
 
+/// The real VGG-19 on the test device, f32.
+pub fn real_model() -> Vgg19 {
+    Vgg19::load(&real_model_path(), &device(), DType::F32).unwrap()
+}
+
+/// An example picture ([`example_image`]) resized to `long_side` pixels.
+pub fn example(name: &str, long_side: usize) -> Image {
+    Image::load(&example_image(name), 1 << 30)
+        .unwrap()
+        .resize_long_side(long_side)
+}
+
 /// A picture shipped in the repository (`examples/images/`, see its PROVENANCE.md):
 /// beside the engine's sources as built, or else under the working directory
 /// (a test binary copied to another machine and run from the repository's
