@@ -60,6 +60,12 @@ pub fn total_variation_sum(x: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     if h < 2 || w < 2 || weight == 0.0 {
         return Ok((Sum::zero(), x.zeros_like()?));
     }
+    #[cfg(feature = "cuda")]
+    if crate::ops::cuda::total_variation_applies(x) {
+        let (squares, grad) = crate::ops::cuda::total_variation(x, weight)?;
+        let loss = Sum::Device(squares.to_dtype(candle_core::DType::F64)?).scale(0.5 * weight)?;
+        return Ok((loss, grad));
+    }
     let corner = x.narrow(1, 0, h - 1)?.narrow(2, 0, w - 1)?;
     let right = x.narrow(1, 0, h - 1)?.narrow(2, 1, w - 1)?;
     let down = x.narrow(1, 1, h - 1)?.narrow(2, 0, w - 1)?;

@@ -1,15 +1,17 @@
 //! The engine's own CUDA kernels (`cuda/kernels.cu`) as candle custom ops:
 //! one launch where candle's own operations take several (the ReLU mask: a
 //! comparison, a cast and a product; the max-pool routing: pooling,
-//! upsampling, comparison and products). Contiguous f32 or bf16 tensors only;
-//! callers fall back to candle's operations for anything else.
+//! upsampling, comparison and products; total variation: a dozen narrows,
+//! differences, paddings and products). Contiguous f32 or bf16 tensors only
+//! (total variation: f32); callers fall back to candle's operations for
+//! anything else.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use candle_core::cuda_backend::{CudaDType, CudaStorage};
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use half::bf16;
 
 use crate::error::Result;
@@ -34,6 +36,63 @@ pub(crate) fn relu_backward(g: &Tensor, act: &Tensor) -> Result<Tensor> {
 /// Max-pool 2×2 backward in one launch: `g: (C, H/2, W/2)`, `x: (C, H, W)`.
 pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
     Ok(g.apply_op2_no_bwd(x, &Backward::MaxPool2)?)
+}
+
+/// Total variation of `x: (C, H, W)` (f32, contiguous, on CUDA, H and W ≥ 2)
+/// in one launch: `Σ (dx² + dy²)` as a 0-dim f32 tensor (one more launch to
+/// sum) and the gradient of `weight/2 · Σ (dx² + dy²)`, as
+/// `loss::total_variation`.
+pub(crate) fn total_variation(x: &Tensor, weight: f64) -> Result<(Tensor, Tensor)> {
+    let out = x.apply_op1_no_bwd(&TotalVariation {
+        weight: weight as f32,
+    })?;
+    Ok((out.get(1)?.sum_all()?, out.get(0)?))
+}
+
+/// Whether [`total_variation`] serves `x`.
+pub(crate) fn total_variation_applies(x: &Tensor) -> bool {
+    x.device().is_cuda() && x.dtype() == DType::F32 && x.is_contiguous() && x.rank() == 3
+}
+
+struct TotalVariation {
+    weight: f32,
+}
+
+impl CustomOp1 for TotalVariation {
+    fn name(&self) -> &'static str {
+        "total-variation"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Err(unsupported(self.name()))
+    }
+
+    fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout) -> candle_core::Result<(CudaStorage, Shape)> {
+        let (c, h, w) = lx.shape().dims3()?;
+        if x.dtype() != DType::F32 {
+            candle_core::bail!("{}: f32, not {:?}", self.name(), x.dtype());
+        }
+        let n = c * h * w;
+        let f = x
+            .device
+            .get_or_load_custom_func("total_variation_f32", MODULE, PTX)?;
+        // SAFETY: every element of `out` is written by the kernel below.
+        let out: CudaSlice<f32> = unsafe { x.device.alloc::<f32>(2 * n)? };
+        let xv = view::<f32>(x, lx)?;
+        let (c32, h32, w32) = (c as u32, h as u32, w as u32);
+        let mut b = f.builder();
+        b.arg(&c32)
+            .arg(&h32)
+            .arg(&w32)
+            .arg(&self.weight)
+            .arg(&xv)
+            .arg(&out);
+        // SAFETY: argument types and counts match the kernel's signature.
+        unsafe { b.launch(LaunchConfig::for_num_elems(n.max(1) as u32)) }
+            .map_err(candle_core::Error::wrap)?;
+        let shape = Shape::from_dims(&[2, c, h, w]);
+        Ok((CudaStorage::wrap_cuda_slice(out, x.device.clone()), shape))
+    }
 }
 
 fn unsupported(name: &str) -> candle_core::Error {

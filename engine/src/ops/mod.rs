@@ -16,7 +16,7 @@
 mod conv;
 mod cpu;
 #[cfg(feature = "cuda")]
-mod cuda;
+pub(crate) mod cuda;
 mod pad;
 mod pool;
 mod round;

@@ -365,3 +365,41 @@ fn device_relu_and_max_pool_backward_equal_the_cpus() {
         assert_eq!(want.iter().filter(|&&v| v != 0.0).count(), 5 * 4 * 5);
     }
 }
+
+/// Total variation on `STYLEFARM_TEST_DEVICE` (the own CUDA kernel there)
+/// against the CPU's composition: loss and gradient.
+#[test]
+fn device_total_variation_equals_the_cpus() {
+    let device = match std::env::var("STYLEFARM_TEST_DEVICE") {
+        Ok(d) => crate::parse_device(&d).unwrap(),
+        Err(_) => Device::Cpu,
+    };
+    let x = (rand(&[3, 7, 10], 8) * 50.0)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let (want_loss, want) = crate::loss::total_variation(&x, 0.3).unwrap();
+    let (loss, got) = crate::loss::total_variation(&x.to_device(&device).unwrap(), 0.3).unwrap();
+    let got = got.to_device(&Device::Cpu).unwrap();
+    assert!(
+        (loss - want_loss).abs() <= 1e-5 * want_loss,
+        "{loss} vs {want_loss}"
+    );
+    let diff = (&got - &want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let scale = want
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff <= 1e-5 * scale, "{diff} against {scale}");
+    assert!(want_loss > 0.0 && scale > 0.0);
+}

@@ -1,5 +1,6 @@
 // The engine's own CUDA kernels, where candle would compose several
-// launches: the ReLU mask and max-pool routing of the hand-written backward.
+// launches: the ReLU mask and max-pool routing of the hand-written backward,
+// and the total-variation term.
 // Built to PTX by engine/build.rs with the `cuda` feature; loaded by
 // src/ops/cuda.rs. Every tensor is contiguous (C, H, W).
 #include <cuda_bf16.h>
@@ -49,3 +50,30 @@ RELU_BACKWARD(relu_backward_f32, float, 0.0f, F32_POSITIVE)
 RELU_BACKWARD(relu_backward_bf16, __nv_bfloat16, __float2bfloat16(0.0f), BF16_POSITIVE)
 MAX_POOL2_BACKWARD(max_pool2_backward_f32, float, 0.0f, F32_GREATER)
 MAX_POOL2_BACKWARD(max_pool2_backward_bf16, __nv_bfloat16, __float2bfloat16(0.0f), BF16_GREATER)
+
+// Total variation of x: (C, H, W), f32, neural-style's TVLoss: one thread per
+// pixel. out[0..n] is the gradient of w/2 · Σ (dx² + dy²), with dx, dy the
+// differences to the right and lower neighbour over the top-left
+// (H-1)×(W-1) corner; out[n..2n] each pixel's dx² + dy² (0 outside the
+// corner), summed by the caller. As loss.rs's composition:
+// g = w · (dx + dy [in the corner] − dx(y, x−1) − dy(y−1, x)).
+extern "C" __global__ void total_variation_f32(const unsigned int c, const unsigned int h,
+                                               const unsigned int w, const float weight,
+                                               const float *x, float *out) {
+  const size_t n = (size_t)c * h * w;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (size_t)blockDim.x * gridDim.x) {
+    const unsigned int col = i % w, row = (i / w) % h;
+    const float v = x[i];
+    float g = 0.0f, sq = 0.0f;
+    if (row + 1 < h && col + 1 < w) {
+      const float dx = v - x[i + 1], dy = v - x[i + w];
+      g += dx + dy;
+      sq = dx * dx + dy * dy;
+    }
+    if (col > 0 && row + 1 < h) g -= x[i - 1] - v;
+    if (row > 0 && col + 1 < w) g -= x[i - w] - v;
+    out[i] = weight * g;
+    out[n + i] = sq;
+  }
+}
