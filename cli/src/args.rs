@@ -388,9 +388,8 @@ pub struct JobFlags {
     /// (Highres takes its tile size from --tile [default: 1024].)
     #[arg(long, value_name = "N")]
     pub overlap: Option<u32>,
-    /// Grid, gallery: pictures per batch task, rendered together on one GPU [default: as many
-    /// as the smallest live GPU worker holds, spread over every GPU slot; 1 on CPU farms].
-    /// See docs/batching.md.
+    /// Grid, gallery: pictures per batch task, rendered together on one GPU [default: what the
+    /// GPU workers' memory holds, spread over their slots; 1 on CPU farms] (docs/batching.md).
     #[arg(long, value_name = "N")]
     pub batch: Option<u32>,
     /// Read the job from a TOML file (see docs/jobs.md); flags override its values.

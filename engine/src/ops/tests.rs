@@ -385,21 +385,15 @@ fn device_total_variation_equals_the_cpus() {
         (loss - want_loss).abs() <= 1e-5 * want_loss,
         "{loss} vs {want_loss}"
     );
-    let diff = (&got - &want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let scale = want
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let max_abs = |t: &Tensor| {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (diff, scale) = (max_abs(&(&got - &want).unwrap()), max_abs(&want));
     assert!(diff <= 1e-5 * scale, "{diff} against {scale}");
     assert!(want_loss > 0.0 && scale > 0.0);
 }
