@@ -423,13 +423,14 @@ fn iterate(
             }
             last = Some(progress);
         }
-        since = Instant::now();
         let Some(progress) = last else { continue };
         if let Some(s) = hooks.snapshot.as_mut()
             && (snapshot_due || it == settings.iterations || progress.converged)
         {
             s(&progress, &Image::from_input(&x, &at.pre)?);
         }
+        // The hooks' time is not the iterations'.
+        since = Instant::now();
         if progress.converged {
             break;
         }
