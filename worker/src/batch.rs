@@ -5,13 +5,16 @@
 //! render one after another as stylize tasks would, tile fallback included:
 //! a batch never fails where its pictures alone would not.
 
+use std::collections::HashMap;
+
 use stylefarm_engine::batch::{BatchHooks, BatchPicture, render_batch};
 use stylefarm_engine::{CancelToken, EngineError, Image, Init, Progress, StyleTargets, Vgg19};
 use stylefarm_spec::task::{BatchTask, StylizeTask};
 use tracing::{info, warn};
 
 use crate::error::WorkerError;
-use crate::stylize::{self, Decoded, Inputs, Limits, Rendered, Reporting};
+use crate::inputs::{self, Decoded, Inputs, Reads};
+use crate::stylize::{self, Limits, Rendered, Reporting};
 use crate::task::{Context, ProgressSender, TaskProgress};
 
 /// Fetches every picture's inputs, renders the batch off the async runtime
@@ -23,9 +26,12 @@ pub(crate) async fn run(
     cancel: CancelToken,
     progress: ProgressSender,
 ) -> Result<Vec<String>, WorkerError> {
+    // The pictures share their content (a grid) or styles (a gallery):
+    // each key is read once.
+    let mut reads = Reads::new(&ctx.objects);
     let mut inputs = Vec::with_capacity(batch.pictures.len());
     for p in &batch.pictures {
-        inputs.push(stylize::fetch_inputs(&ctx.objects, p).await?);
+        inputs.push(inputs::fetch_inputs(&mut reads, p).await?);
     }
     let model = ctx.model.clone();
     let limits = ctx.limits;
@@ -69,11 +75,12 @@ impl Batch<'_> {
     /// Renders the pictures as one batch, or one after another where the
     /// engine cannot batch them; blocking.
     fn render(&self, inputs: Vec<Inputs>) -> Result<Vec<Rendered>, WorkerError> {
+        let mut decoded = HashMap::new();
         let prepared = self
             .tasks
             .iter()
             .zip(&inputs)
-            .map(|(t, i)| prepare(self.model, t, i, self.limits))
+            .map(|(t, i)| prepare(self.model, t, i, self.limits, &mut decoded))
             .collect::<Result<Vec<_>, WorkerError>>()?;
         let pictures: Vec<BatchPicture<'_>> = prepared
             .iter()
@@ -149,13 +156,15 @@ impl Batch<'_> {
     }
 }
 
-/// Decodes one picture's inputs and finds its style targets: the cached
+/// Decodes one picture's inputs (`decoded`: the pictures decoded for the
+/// batch so far) and finds its style targets: the cached
 /// ones where they fit, computed here otherwise.
 fn prepare(
     model: &Vgg19,
     task: &StylizeTask,
     inputs: &Inputs,
     limits: Limits,
+    decoded: &mut HashMap<String, Image>,
 ) -> Result<Prepared, WorkerError> {
     if task.tile.is_some() || task.content_mask.is_some() {
         return Err(WorkerError::BadTask(
@@ -167,7 +176,7 @@ fn prepare(
         content,
         styles,
         init,
-    } = stylize::decode(inputs, limits)?;
+    } = inputs::decode(inputs, limits.max_pixels, decoded)?;
     if let Some(img) = init {
         settings.init = Init::Image(img);
     }

@@ -15,8 +15,8 @@ use stylefarm_engine::{
 use stylefarm_spec::task::StylizeTask;
 
 use crate::error::WorkerError;
+use crate::inputs::Fetched;
 use crate::objects::Objects;
-use crate::stylize::Fetched;
 
 /// The region maps of a guided stylize task, fetched but not decoded.
 #[derive(Debug)]

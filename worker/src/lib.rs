@@ -8,6 +8,7 @@
 //! - `task`: one leased task: its typed plan (`stylefarm_spec::TaskPlan`),
 //!   heartbeats while it runs, then complete, fail or release.
 //! - `stylize`: fetch inputs → a synchronous render → upload outputs.
+//! - `inputs`: what a render reads, fetched and decoded (once per batch).
 //! - `batch`: several same-size pictures rendered together (one after
 //!   another where the engine cannot batch them).
 //! - `guided`: renders and targets guided by region maps (semantic style
@@ -29,6 +30,7 @@ pub mod config;
 pub mod error;
 mod font;
 mod guided;
+mod inputs;
 mod objects;
 pub mod quality;
 mod run;

@@ -1,7 +1,8 @@
-//! `stylize` tasks in three steps: [`fetch_inputs`] from storage, a
+//! `stylize` tasks in three steps: `inputs::fetch_inputs` from storage, a
 //! synchronous [`render`] (no network: testable on its own), and
 //! [`upload_outputs`].
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -15,26 +16,10 @@ use stylefarm_spec::task::{StylizeTask, TileCrop};
 use tracing::warn;
 
 use crate::error::WorkerError;
-use crate::guided::{self, FetchedMasks};
+use crate::guided;
+use crate::inputs::{Decoded, Inputs, decode};
 use crate::objects::Objects;
 use crate::settings::engine_settings;
-
-/// An input file as fetched: its key (names it in errors) and bytes.
-pub(crate) type Fetched = (String, Bytes);
-
-/// Everything a stylize render reads, fetched but not decoded.
-#[derive(Debug, Default)]
-pub(crate) struct Inputs {
-    pub(crate) content: Option<Fetched>,
-    /// Each style with its blend weight.
-    pub(crate) styles: Vec<(Fetched, f64)>,
-    /// The init picture: the previous scale, or the user's init image.
-    pub(crate) init: Option<Fetched>,
-    /// Cached targets (styles × scales, style-major); `None` = compute them.
-    pub(crate) targets: Option<Vec<Bytes>>,
-    /// The region maps of a guided render.
-    pub(crate) masks: Option<FetchedMasks>,
-}
 
 /// What a render produced: the picture as PNG, and the animation as GIF.
 #[derive(Debug)]
@@ -60,52 +45,6 @@ pub(crate) struct Limits {
     pub(crate) max_memory: Option<u64>,
 }
 
-/// Fetches the task's pictures and cached targets. Missing cached targets
-/// are not an error: the render computes its own.
-pub(crate) async fn fetch_inputs(
-    store: &Objects,
-    task: &StylizeTask,
-) -> Result<Inputs, WorkerError> {
-    let fetch = |key: String| async move { store.get(&key).await.map(|b| (key, b)) };
-    let content = match &task.content_key {
-        Some(key) => Some(fetch(key.clone()).await?),
-        None => None,
-    };
-    let mut styles = Vec::with_capacity(task.styles.len());
-    for s in &task.styles {
-        styles.push((fetch(s.key.clone()).await?, s.weight));
-    }
-    let init_key = task
-        .previous_scale
-        .clone()
-        .or_else(|| task.settings.init_key.clone());
-    let init = match init_key {
-        Some(key) => Some(fetch(key).await?),
-        None => None,
-    };
-    let mut targets = None;
-    if let Some(shared) = &task.targets {
-        let mut bytes = Vec::with_capacity(shared.keys.len());
-        for key in &shared.keys {
-            match store.get(key).await {
-                Ok(b) => bytes.push(b),
-                Err(e) => {
-                    warn!(key = %key, error = %e, "cached style targets unavailable: computing them here");
-                    break;
-                }
-            }
-        }
-        targets = (bytes.len() == shared.keys.len()).then_some(bytes);
-    }
-    Ok(Inputs {
-        content,
-        styles,
-        init,
-        targets,
-        masks: guided::fetch_masks(store, task).await?,
-    })
-}
-
 /// How many times a render that ran out of GPU memory starts again in
 /// tiles of half the memory before the task fails (and is retried elsewhere).
 const MAX_TILE_FALLBACKS: u32 = 3;
@@ -127,7 +66,7 @@ pub(crate) fn render(
         mut content,
         styles,
         mut init,
-    } = decode(&inputs, limits)?;
+    } = decode(&inputs, limits.max_pixels, &mut HashMap::new())?;
     if let Some(tile) = &task.tile {
         // A texture's tile has no content: only its init is cropped.
         if let Some(c) = content.take() {
@@ -247,35 +186,6 @@ pub(crate) fn settings_under(task: &StylizeTask, limits: Limits) -> Settings {
     let mut settings = engine_settings(&task.settings);
     settings.max_memory = settings.max_memory.or(limits.max_memory);
     settings
-}
-
-/// A render's pictures, decoded.
-pub(crate) struct Decoded {
-    pub(crate) content: Option<Image>,
-    pub(crate) styles: Vec<Style>,
-    /// The init picture: the previous scale, or the user's init image.
-    pub(crate) init: Option<Image>,
-}
-
-/// Decodes the fetched pictures; inputs over the worker's pixel limit are
-/// refused before decoding.
-pub(crate) fn decode(inputs: &Inputs, limits: Limits) -> Result<Decoded, EngineError> {
-    let decode = |(key, bytes): &Fetched| Image::decode(bytes, Path::new(key), limits.max_pixels);
-    let styles = inputs
-        .styles
-        .iter()
-        .map(|(f, weight)| {
-            Ok(Style {
-                image: decode(f)?,
-                weight: *weight,
-            })
-        })
-        .collect::<Result<Vec<_>, EngineError>>()?;
-    Ok(Decoded {
-        content: inputs.content.as_ref().map(decode).transpose()?,
-        styles,
-        init: inputs.init.as_ref().map(decode).transpose()?,
-    })
 }
 
 /// Uploads the picture as `<prefix><output_name>` (and the animation as

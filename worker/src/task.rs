@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::error::WorkerError;
 use crate::objects::Objects;
 use crate::stylize::{self, Limits};
-use crate::{assemble, batch, targets, video};
+use crate::{assemble, batch, inputs, targets, video};
 
 /// Where a task stands: the engine's progress of the current render and,
 /// for video tasks, `(done, total)` of the task's frame renders.
@@ -258,7 +258,7 @@ async fn run_plan(
         TaskPlan::Batch(b) => return batch::run(ctx, prefix, b, cancel, progress).await,
         TaskPlan::Stylize(s) => s,
     };
-    let inputs = stylize::fetch_inputs(&ctx.objects, stylize).await?;
+    let inputs = inputs::fetch_inputs(&mut inputs::Reads::new(&ctx.objects), stylize).await?;
     // The animation is written to a folder of its own, removed on every path.
     let dir = tempfile::Builder::new()
         .prefix("stylefarm-worker-")
