@@ -54,7 +54,10 @@ impl Coordinator {
                 });
             }
         }
-        let split = planner::split_if_too_big(&mut spec, self.untiled_pixels().await?);
+        // What the live workers can take sizes tiles and batches.
+        let registered = self.list_workers().await?;
+        let split =
+            planner::split_if_too_big(&mut spec, crate::workers::untiled_pixels(&registered));
         if let Some(what) = &split {
             info!(%what, "job split into tiles");
             spec.validate()?;
@@ -71,7 +74,7 @@ impl Coordinator {
                 cached.insert(key);
             }
         }
-        let capacity = self.gpu_capacity().await?;
+        let capacity = crate::workers::gpu_capacity(&registered);
         let mut plan = planner::plan(&spec, &job_id, &cached, capacity);
         let limit = self.config().max_tasks_per_job;
         if plan.tasks.len() > limit {

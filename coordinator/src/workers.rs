@@ -61,38 +61,6 @@ impl Coordinator {
         }
     }
 
-    /// The largest picture every live worker renders in one piece (the
-    /// smallest of what they reported), 0 when none has said.
-    pub(crate) async fn untiled_pixels(&self) -> Result<u64> {
-        Ok(self
-            .list_workers()
-            .await?
-            .iter()
-            .filter(|w| w.alive && w.spec.max_untiled_pixels > 0)
-            .map(|w| w.spec.max_untiled_pixels)
-            .min()
-            .unwrap_or(0))
-    }
-
-    /// What the live GPU workers can take: the fewest pixels one renders
-    /// untiled, and their slots together; the planner sizes batches by it.
-    pub(crate) async fn gpu_capacity(&self) -> Result<planner::Capacity> {
-        let gpus: Vec<_> = self
-            .list_workers()
-            .await?
-            .into_iter()
-            .filter(|w| w.alive && w.spec.device != "cpu" && w.spec.max_untiled_pixels > 0)
-            .collect();
-        Ok(planner::Capacity {
-            untiled_pixels: gpus
-                .iter()
-                .map(|w| w.spec.max_untiled_pixels)
-                .min()
-                .unwrap_or(0),
-            slots: gpus.iter().map(|w| w.spec.slots.max(1)).sum(),
-        })
-    }
-
     /// Every worker ever registered, with the tasks it holds and the
     /// unfinished jobs it is kept away from; alive = seen within three
     /// heartbeat intervals.
@@ -129,5 +97,33 @@ impl Coordinator {
                 worker_id: row.worker_id,
             })
             .collect())
+    }
+}
+
+/// The largest picture every live worker renders in one piece (the
+/// smallest of what they reported), 0 when none has said.
+pub(crate) fn untiled_pixels(workers: &[WorkerView]) -> u64 {
+    workers
+        .iter()
+        .filter(|w| w.alive && w.spec.max_untiled_pixels > 0)
+        .map(|w| w.spec.max_untiled_pixels)
+        .min()
+        .unwrap_or(0)
+}
+
+/// What the live GPU workers can take: the fewest pixels one renders
+/// untiled, and their slots together; the planner sizes batches by it.
+pub(crate) fn gpu_capacity(workers: &[WorkerView]) -> planner::Capacity {
+    let gpus: Vec<_> = workers
+        .iter()
+        .filter(|w| w.alive && w.spec.device != "cpu" && w.spec.max_untiled_pixels > 0)
+        .collect();
+    planner::Capacity {
+        untiled_pixels: gpus
+            .iter()
+            .map(|w| w.spec.max_untiled_pixels)
+            .min()
+            .unwrap_or(0),
+        slots: gpus.iter().map(|w| w.spec.slots.max(1)).sum(),
     }
 }
