@@ -28,12 +28,37 @@ pub fn style(f: &Tensor, a: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
 /// [`style`] with the loss left on the device (see [`Sum`]).
 pub fn style_sum(f: &Tensor, a: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let (c, h, w) = f.dims3()?;
-    let d = (gram(f)? - a)?;
-    let loss = vector::dot_sum(&d, &d)?.scale(weight / (c * c) as f64)?;
     let m = f.reshape((c, h * w))?;
-    let scale = 4.0 * weight / ((c * c) as f64 * (c * h * w) as f64);
-    let grad = (d.matmul(&m)? * scale)?.reshape((c, h, w))?;
-    Ok((loss, grad))
+    let raw = m.matmul(&m.t()?)?;
+    let (loss, grad) = style_from_gram(&raw, (c * h * w) as f64, a, weight, &m)?;
+    Ok((loss, grad.reshape((c, h, w))?))
+}
+
+/// The style term from an unnormalised Gram matrix `raw = F Fᵀ: (C, C)`:
+/// `d = raw/norm − target`, loss `w · Σ d² / C²`, gradient
+/// `4w/(C²·norm) · d · rhs` with `rhs: (C, P)` the features the Gram came
+/// from (`P` pixels; guide/gram.rs passes masked ones). On CUDA the
+/// difference, its squares and the gradient's scale are one kernel
+/// (`ops::cuda::difference`), the scale applied before the product rather
+/// than after it.
+pub(crate) fn style_from_gram(
+    raw: &Tensor,
+    norm: f64,
+    target: &Tensor,
+    weight: f64,
+    rhs: &Tensor,
+) -> Result<(Sum, Tensor)> {
+    let c = raw.dim(0)?;
+    let loss_scale = weight / (c * c) as f64;
+    let grad_scale = 4.0 * weight / ((c * c) as f64 * norm);
+    #[cfg(feature = "cuda")]
+    if crate::ops::cuda::applies_f32(&[raw, target]) {
+        let (squares, d) = crate::ops::cuda::difference(raw, target, 1.0 / norm, grad_scale)?;
+        return Ok((device_sum(squares)?.scale(loss_scale)?, d.matmul(rhs)?));
+    }
+    let d = ((raw / norm)? - target)?;
+    let loss = vector::dot_sum(&d, &d)?.scale(loss_scale)?;
+    Ok((loss, (d.matmul(rhs)? * grad_scale)?))
 }
 
 /// Content loss of features `f` against target `p`, and its gradient.
@@ -44,6 +69,11 @@ pub fn content(f: &Tensor, p: &Tensor, weight: f64) -> Result<(f64, Tensor)> {
 /// [`content`] with the loss left on the device (see [`Sum`]).
 pub fn content_sum(f: &Tensor, p: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let n = f.elem_count() as f64;
+    #[cfg(feature = "cuda")]
+    if crate::ops::cuda::applies_f32(&[f, p]) && f.dims() == p.dims() {
+        let (squares, grad) = crate::ops::cuda::difference(f, p, 1.0, 2.0 * weight / n)?;
+        return Ok((device_sum(squares)?.scale(weight / n)?, grad));
+    }
     let d = (f - p)?;
     let loss = vector::dot_sum(&d, &d)?.scale(weight / n)?;
     Ok((loss, (d * (2.0 * weight / n))?))
@@ -63,8 +93,7 @@ pub fn total_variation_sum(x: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     #[cfg(feature = "cuda")]
     if crate::ops::cuda::total_variation_applies(x) {
         let (squares, grad) = crate::ops::cuda::total_variation(x, weight)?;
-        let loss = Sum::Device(squares.to_dtype(candle_core::DType::F64)?).scale(0.5 * weight)?;
-        return Ok((loss, grad));
+        return Ok((device_sum(squares)?.scale(0.5 * weight)?, grad));
     }
     let corner = x.narrow(1, 0, h - 1)?.narrow(2, 0, w - 1)?;
     let right = x.narrow(1, 0, h - 1)?.narrow(2, 1, w - 1)?;
@@ -95,6 +124,15 @@ pub fn temporal(x: &Tensor, warped: &Tensor, c: &Tensor, weight: f64) -> Result<
 /// [`temporal`] with the loss left on the device (see [`Sum`]).
 pub fn temporal_sum(x: &Tensor, warped: &Tensor, c: &Tensor, weight: f64) -> Result<(Sum, Tensor)> {
     let n = x.elem_count() as f64;
+    #[cfg(feature = "cuda")]
+    if crate::ops::cuda::applies_f32(&[x, warped, c])
+        && x.rank() == 3
+        && x.dims() == warped.dims()
+        && c.dims() == [1, x.dim(1)?, x.dim(2)?]
+    {
+        let (sum, grad) = crate::ops::cuda::weighted_difference(x, warped, c, 2.0 * weight / n)?;
+        return Ok((device_sum(sum)?.scale(weight / n)?, grad));
+    }
     let d = (x - warped)?;
     let cd = d.broadcast_mul(c)?;
     let loss = vector::dot_sum(&cd, &d)?.scale(weight / n)?;
@@ -132,6 +170,12 @@ pub fn total_variation_circular_sum(x: &Tensor, weight: f64) -> Result<(Sum, Ten
         grad = (grad + ((&d - d.roll(1, dim)?)? * weight)?)?;
     }
     Ok((loss, grad))
+}
+
+/// A kernel's f32 0-dim sum as a [`Sum`] on the device.
+#[cfg(feature = "cuda")]
+fn device_sum(t: Tensor) -> Result<Sum> {
+    Ok(Sum::Device(t.to_dtype(candle_core::DType::F64)?))
 }
 
 /// A loss and its gradient, the loss read.

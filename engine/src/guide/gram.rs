@@ -15,6 +15,7 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
+use crate::loss;
 use crate::model::Layer;
 use crate::ops::vector::{self, Sum};
 
@@ -108,8 +109,9 @@ impl StyleTerm {
     }
 
     /// Loss and gradient at the whole image's features `f: (C, H, W)`. For
-    /// one unmasked region this is `loss::style_sum` operation for operation
-    /// (the loss left on the device, see `Sum`).
+    /// one unmasked region this is `loss::style_sum` operation for operation,
+    /// both through `loss::style_from_gram` (the loss left on the device,
+    /// see `Sum`).
     pub(crate) fn evaluate(&self, f: &Tensor) -> Result<(Sum, Tensor)> {
         let (c, h, w) = f.dims3()?;
         let f2 = f.reshape((c, h * w))?;
@@ -117,16 +119,14 @@ impl StyleTerm {
         let mut grad: Option<Tensor> = None;
         for r in &self.regions {
             let fm = masked(&f2, r.mask.as_ref())?;
-            let norm = c as f64 * r.mass;
-            let d = ((fm.matmul(&fm.t()?)? / norm)? - &r.target)?;
-            let wr = self.weight * r.share;
-            loss = loss.plus(vector::dot_sum(&d, &d)?.scale(wr / (c * c) as f64)?)?;
-            let scale = 4.0 * wr / ((c * c) as f64 * norm);
+            let raw = fm.matmul(&fm.t()?)?;
             let fm2 = match &r.mask {
                 Some(m) => masked(&fm, Some(m))?,
                 None => fm,
             };
-            let g = (d.matmul(&fm2)? * scale)?;
+            let wr = self.weight * r.share;
+            let (l, g) = loss::style_from_gram(&raw, c as f64 * r.mass, &r.target, wr, &fm2)?;
+            loss = loss.plus(l)?;
             grad = Some(match grad {
                 Some(a) => (a + g)?,
                 None => g,

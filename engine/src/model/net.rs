@@ -26,6 +26,8 @@ pub struct Activations {
     input: Tensor,
     outs: Vec<Tensor>,
     pre: Vec<Option<Tensor>>,
+    /// Per unit, a max-pool's argmax where the CUDA kernel kept one.
+    argmax: Vec<Option<Tensor>>,
     features: Vec<(Layer, Tensor)>,
     pooling: Pooling,
     padding: Padding,
@@ -80,9 +82,10 @@ impl Vgg19 {
         let x = &self.to_network(x)?;
         let mut outs: Vec<Tensor> = Vec::with_capacity(last + 1);
         let mut pre = Vec::with_capacity(last + 1);
+        let mut argmax = Vec::with_capacity(last + 1);
         for (u, unit) in UNITS.iter().enumerate().take(last + 1) {
             let prev = if u == 0 { x } else { &outs[u - 1] };
-            let (out, p) = match *unit {
+            let (out, p, a) = match *unit {
                 Unit::Conv(i) => {
                     let c = &self.convs[i];
                     let keep_pre = layers
@@ -102,23 +105,28 @@ impl Vgg19 {
                     };
                     if keep_pre {
                         let p = self.stored(conv(false)?)?;
-                        (p.relu()?, Some(p))
+                        (p.relu()?, Some(p), None)
                     } else {
-                        (self.stored(conv(true)?)?, None)
+                        (self.stored(conv(true)?)?, None, None)
                     }
                 }
                 Unit::Pool => match pooling {
-                    Pooling::Max => (ops::max_pool2(prev)?, None),
-                    Pooling::Avg => (self.stored(ops::avg_pool2(prev)?)?, None),
+                    Pooling::Max => {
+                        let (out, a) = ops::max_pool2_indexed(prev)?;
+                        (out, None, a)
+                    }
+                    Pooling::Avg => (self.stored(ops::avg_pool2(prev)?)?, None, None),
                 },
             };
             outs.push(out);
             pre.push(p);
+            argmax.push(a);
         }
         let mut acts = Activations {
             input: x.clone(),
             outs,
             pre,
+            argmax,
             features: Vec::with_capacity(layers.len()),
             pooling,
             padding,
@@ -171,7 +179,11 @@ impl Vgg19 {
                 }
                 Unit::Pool => match g {
                     Some(g) => Some(match acts.pooling {
-                        Pooling::Max => ops::max_pool2_backward(&g, acts.unit_input(u))?,
+                        Pooling::Max => ops::max_pool2_backward(
+                            &g,
+                            acts.unit_input(u),
+                            acts.argmax[u].as_ref(),
+                        )?,
                         Pooling::Avg => ops::avg_pool2_backward(&g, acts.unit_input(u))?,
                     }),
                     None => None,

@@ -25,7 +25,7 @@ mod winograd;
 
 pub(crate) use conv::{Kernel3x3, conv3x3, conv3x3_backward, relu_backward};
 pub(crate) use pad::{circular_fold1, circular_pad1, crop1};
-pub(crate) use pool::{avg_pool2, avg_pool2_backward, max_pool2, max_pool2_backward};
+pub(crate) use pool::{avg_pool2, avg_pool2_backward, max_pool2_backward, max_pool2_indexed};
 pub(crate) use round::{BF16_MANTISSA, TF32_MANTISSA, round_mantissa};
 
 #[cfg(test)]

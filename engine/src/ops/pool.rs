@@ -18,6 +18,24 @@ pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
     by_dtype!(x, pool_cpu(x, true))
 }
 
+/// [`max_pool2`] that also keeps which input each window took, where the
+/// engine's CUDA kernel serves `x` (f32 or bf16, contiguous): the argmax is
+/// u8 `(P, H/2, W/2)` over the input's planes (`P = C`, or `N·C` for a
+/// batch), for [`max_pool2_backward`]; elsewhere `None`, and the backward
+/// finds each window's maximum again.
+pub(crate) fn max_pool2_indexed(x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    #[cfg(feature = "cuda")]
+    if super::cuda::applies(x, x) {
+        let planes = planes(x)?;
+        let (pooled, argmax) = super::cuda::max_pool2_with_argmax(&planes)?;
+        let mut dims = x.dims().to_vec();
+        let r = dims.len();
+        (dims[r - 2], dims[r - 1]) = (dims[r - 2] / 2, dims[r - 1] / 2);
+        return Ok((pooled.reshape(dims)?, Some(argmax)));
+    }
+    Ok((max_pool2(x)?, None))
+}
+
 /// As [`max_pool2`], averaging each window.
 pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
     if x.rank() == 4 {
@@ -30,10 +48,23 @@ pub(crate) fn avg_pool2(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Routes each output gradient to the first maximum of its 2×2 window in the
-/// forward input `x` (candle's own max-pool gradient is wrong; see ENGINE-NOTES).
-pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
+/// forward input `x` (candle's own max-pool gradient is wrong; see
+/// ENGINE-NOTES), read from `argmax` where [`max_pool2_indexed`] kept one.
+pub(crate) fn max_pool2_backward(
+    g: &Tensor,
+    x: &Tensor,
+    argmax: Option<&Tensor>,
+) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if let Some(argmax) = argmax {
+        let (h, w) = (x.dim(x.rank() - 2)?, x.dim(x.rank() - 1)?);
+        let gx = super::cuda::max_pool2_backward_argmax(&planes(g)?, argmax, h, w)?;
+        return Ok(gx.reshape(x.dims())?);
+    }
+    #[cfg(not(feature = "cuda"))]
+    debug_assert!(argmax.is_none(), "only the CUDA kernel keeps an argmax");
     if x.rank() == 4 {
-        return batched_backward(g, x, max_pool2_backward);
+        return batched_backward(g, x, |g, x| max_pool2_backward(g, x, None));
     }
     #[cfg(feature = "cuda")]
     if super::cuda::applies(g, x) {
@@ -43,6 +74,15 @@ pub(crate) fn max_pool2_backward(g: &Tensor, x: &Tensor) -> Result<Tensor> {
         return max_pool2_backward_tensor(g, x);
     }
     by_dtype!(g, pool_backward_cpu(g, x, true))
+}
+
+/// A batch `(N, C, H, W)` as its planes `(N·C, H, W)`; `(C, H, W)` as is.
+#[cfg(feature = "cuda")]
+fn planes(x: &Tensor) -> Result<Tensor> {
+    match x.rank() {
+        4 => super::as_planes(x),
+        _ => Ok(x.clone()),
+    }
 }
 
 /// Spreads each output gradient evenly over its 2×2 window.

@@ -128,8 +128,8 @@ fn max_pool_gradient_matches_finite_differences() {
     for (h, w) in [(6, 8), (7, 5)] {
         let x = rand(&[3, h, w], 10);
         let r = rand(&[3, h / 2, w / 2], 11);
-        let grad = max_pool2_backward(&r, &x).unwrap();
-        check(&x, &r, |x| max_pool2(x).unwrap(), &grad);
+        let grad = max_pool2_backward(&r, &x, None).unwrap();
+        check(&x, &r, |x| pool::max_pool2(x).unwrap(), &grad);
         let theirs = x
             .unsqueeze(0)
             .unwrap()
@@ -137,7 +137,7 @@ fn max_pool_gradient_matches_finite_differences() {
             .unwrap()
             .squeeze(0)
             .unwrap();
-        let diff = (max_pool2(&x).unwrap() - theirs)
+        let diff = (pool::max_pool2(&x).unwrap() - theirs)
             .unwrap()
             .abs()
             .unwrap()
@@ -312,15 +312,14 @@ fn conv_layer_timings() {
     }
 }
 
-/// The device's backward kernels equal the CPU's exactly, ties included: on
+/// The device's network kernels equal the CPU's exactly, ties included: on
 /// CUDA (`STYLEFARM_TEST_DEVICE=cuda:0`) the engine's own kernels
-/// (`ops/cuda.rs`) in f32 and bf16; on the CPU the CPU kernels themselves.
+/// (`ops/cuda/network.rs`) in f32 and bf16, max-pool forward with its
+/// argmax and the backward both from the argmax and from the input, on one
+/// picture and on a batch; on the CPU the CPU kernels themselves.
 #[test]
-fn device_relu_and_max_pool_backward_equal_the_cpus() {
-    let device = match std::env::var("STYLEFARM_TEST_DEVICE") {
-        Ok(d) => crate::parse_device(&d).unwrap(),
-        Err(_) => Device::Cpu,
-    };
+fn device_relu_and_max_pool_equal_the_cpus() {
+    let device = test_device();
     let dtypes: &[DType] = if device.is_cuda() {
         &[DType::F32, DType::BF16]
     } else {
@@ -328,22 +327,23 @@ fn device_relu_and_max_pool_backward_equal_the_cpus() {
     };
     // Quarter steps make ties in many 2×2 windows; odd sides leave a last
     // row and column outside every window.
-    let x = ((rand(&[5, 9, 11], 3) * 4.0).unwrap().round().unwrap() / 4.0)
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap();
-    let act = (rand(&[5, 9, 11], 4) * 4.0)
-        .unwrap()
-        .round()
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap();
+    let quarters = |t: Tensor| {
+        ((t * 4.0).unwrap().round().unwrap() / 4.0)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+    };
+    let x = quarters(rand(&[5, 9, 11], 3));
+    let act = quarters(rand(&[5, 9, 11], 4));
     let g = rand(&[5, 9, 11], 5).to_dtype(DType::F32).unwrap();
     let gp = rand(&[5, 4, 5], 6).to_dtype(DType::F32).unwrap();
+    let xs = quarters(rand(&[2, 5, 9, 11], 7));
+    let gps = rand(&[2, 5, 4, 5], 8).to_dtype(DType::F32).unwrap();
     for &dt in dtypes {
         // The inputs as the device's dtype holds them, back in f32 for the CPU.
         let held = |t: &Tensor| t.to_dtype(dt).unwrap().to_dtype(DType::F32).unwrap();
         let (x, act, g, gp) = (held(&x), held(&act), held(&g), held(&gp));
+        let (xs, gps) = (held(&xs), held(&gps));
         let on = |t: &Tensor| t.to_device(&device).unwrap().to_dtype(dt).unwrap();
         let back = |t: Tensor| {
             t.to_dtype(DType::F32)
@@ -359,32 +359,85 @@ fn device_relu_and_max_pool_backward_equal_the_cpus() {
         let got = back(relu_backward(&on(&g), &on(&act)).unwrap());
         assert_eq!(got, want, "relu backward, {dt:?}");
         assert!(want.contains(&0.0) && want.iter().any(|&v| v != 0.0));
-        let want = back(max_pool2_backward(&gp, &x).unwrap());
-        let got = back(max_pool2_backward(&on(&gp), &on(&x)).unwrap());
-        assert_eq!(got, want, "max-pool backward, {dt:?}");
-        assert_eq!(want.iter().filter(|&&v| v != 0.0).count(), 5 * 4 * 5);
+        for (x, gp) in [(&x, &gp), (&xs, &gps)] {
+            let rank = x.rank();
+            let want = back(max_pool2_backward(gp, x, None).unwrap());
+            let got = back(max_pool2_backward(&on(gp), &on(x), None).unwrap());
+            assert_eq!(got, want, "max-pool backward, rank {rank}, {dt:?}");
+            assert_eq!(want.iter().filter(|&&v| v != 0.0).count(), gp.elem_count());
+            let (pooled, argmax) = max_pool2_indexed(&on(x)).unwrap();
+            assert_eq!(
+                argmax.is_some(),
+                device.is_cuda(),
+                "the kernel keeps an argmax"
+            );
+            let want_pooled = back(pool::max_pool2(x).unwrap());
+            assert_eq!(pooled.dims(), gp.dims());
+            assert_eq!(back(pooled), want_pooled, "max-pool, rank {rank}, {dt:?}");
+            let got = back(max_pool2_backward(&on(gp), &on(x), argmax.as_ref()).unwrap());
+            assert_eq!(
+                got, want,
+                "max-pool backward by argmax, rank {rank}, {dt:?}"
+            );
+        }
     }
 }
 
-/// Total variation on `STYLEFARM_TEST_DEVICE` (the own CUDA kernel there)
-/// against the CPU's composition: loss and gradient.
-#[test]
-fn device_total_variation_equals_the_cpus() {
-    let device = match std::env::var("STYLEFARM_TEST_DEVICE") {
+/// The device named by `STYLEFARM_TEST_DEVICE`, else the CPU.
+fn test_device() -> Device {
+    match std::env::var("STYLEFARM_TEST_DEVICE") {
         Ok(d) => crate::parse_device(&d).unwrap(),
         Err(_) => Device::Cpu,
+    }
+}
+
+/// The loss terms on `STYLEFARM_TEST_DEVICE` (the own CUDA kernels there:
+/// `ops/cuda/losses.rs`) against the CPU's compositions: loss and gradient
+/// of the content, style, temporal and total-variation terms.
+#[test]
+fn device_losses_equal_the_cpus() {
+    let device = test_device();
+    let f32_rand = |dims: &[usize], seed: u64, k: f64| {
+        (rand(dims, seed) * k)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
     };
-    let x = (rand(&[3, 7, 10], 8) * 50.0)
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap();
-    let (want_loss, want) = crate::loss::total_variation(&x, 0.3).unwrap();
-    let (loss, got) = crate::loss::total_variation(&x.to_device(&device).unwrap(), 0.3).unwrap();
-    let got = got.to_device(&Device::Cpu).unwrap();
-    assert!(
-        (loss - want_loss).abs() <= 1e-5 * want_loss,
-        "{loss} vs {want_loss}"
-    );
+    let x = f32_rand(&[3, 7, 10], 8, 50.0);
+    let warped = f32_rand(&[3, 7, 10], 9, 50.0);
+    let consistency = f32_rand(&[1, 7, 10], 10, 1.0).abs().unwrap();
+    let f = f32_rand(&[6, 5, 4], 11, 3.0).relu().unwrap();
+    let p = f32_rand(&[6, 5, 4], 12, 3.0).relu().unwrap();
+    let a = crate::loss::gram(&f32_rand(&[6, 5, 4], 13, 3.0).relu().unwrap()).unwrap();
+    type Term<'a> = Box<dyn Fn(&Device) -> (f64, Tensor) + 'a>;
+    let on = |t: &Tensor, d: &Device| t.to_device(d).unwrap();
+    let terms: Vec<(&str, f64, Term)> = vec![
+        (
+            "total variation",
+            1e-5,
+            Box::new(|d| crate::loss::total_variation(&on(&x, d), 0.3).unwrap()),
+        ),
+        (
+            "content",
+            1e-5,
+            Box::new(|d| crate::loss::content(&on(&f, d), &on(&p, d), 2.0).unwrap()),
+        ),
+        (
+            "temporal",
+            1e-5,
+            Box::new(|d| {
+                let (x, w, c) = (on(&x, d), on(&warped, d), on(&consistency, d));
+                crate::loss::temporal(&x, &w, &c, 0.7).unwrap()
+            }),
+        ),
+        // The Gram products may run as TF32 while another test's TF32
+        // convolution has cuBLAS's switch on (model/precision.rs).
+        (
+            "style",
+            3e-3,
+            Box::new(|d| crate::loss::style(&on(&f, d), &on(&a, d), 5.0).unwrap()),
+        ),
+    ];
     let max_abs = |t: &Tensor| {
         t.abs()
             .unwrap()
@@ -393,7 +446,20 @@ fn device_total_variation_equals_the_cpus() {
             .to_scalar::<f32>()
             .unwrap()
     };
-    let (diff, scale) = (max_abs(&(&got - &want).unwrap()), max_abs(&want));
-    assert!(diff <= 1e-5 * scale, "{diff} against {scale}");
-    assert!(want_loss > 0.0 && scale > 0.0);
+    for (name, tol, term) in &terms {
+        let (want_loss, want) = term(&Device::Cpu);
+        let (loss, got) = term(&device);
+        let got = got.to_device(&Device::Cpu).unwrap();
+        assert_eq!(got.dims(), want.dims(), "{name}");
+        assert!(
+            (loss - want_loss).abs() <= tol * want_loss,
+            "{name}: {loss} vs {want_loss}"
+        );
+        let (diff, scale) = (max_abs(&(&got - &want).unwrap()), max_abs(&want));
+        assert!(
+            f64::from(diff) <= tol * f64::from(scale),
+            "{name}: {diff} against {scale}"
+        );
+        assert!(want_loss > 0.0 && scale > 0.0, "{name}");
+    }
 }

@@ -1,55 +1,146 @@
 // The engine's own CUDA kernels, where candle would compose several
 // launches: the ReLU mask and max-pool routing of the hand-written backward,
-// and the total-variation term.
+// max-pool forward keeping its argmax, and the loss terms with their
+// gradients (content, style, total variation, temporal).
 // Built to PTX by engine/build.rs with the `cuda` feature; loaded by
-// src/ops/cuda.rs. Every tensor is contiguous (C, H, W).
+// src/ops/cuda.rs. Every tensor is contiguous (C, H, W); a batch arrives as
+// (N·C, H, W) planes. Every loop is grid-stride, so any launch size covers n.
 #include <cuda_bf16.h>
 
+__device__ __forceinline__ float to_float(float a) { return a; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 a) { return __bfloat162float(a); }
+
+template <typename T> __device__ __forceinline__ T zero();
+template <> __device__ __forceinline__ float zero<float>() { return 0.0f; }
+template <> __device__ __forceinline__ __nv_bfloat16 zero<__nv_bfloat16>() {
+  return __float2bfloat16(0.0f);
+}
+
+#define GRID_STRIDE(i, n)                                                      \
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);      \
+       i += (size_t)blockDim.x * gridDim.x)
+
 // out[i] = act[i] > 0 ? g[i] : 0 — the gradient through a ReLU, given its output.
-#define RELU_BACKWARD(NAME, T, ZERO, POSITIVE)                                   \
-  extern "C" __global__ void NAME(const unsigned int n, const T *g,             \
-                                  const T *act, T *out) {                       \
-    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < n;         \
-         i += blockDim.x * gridDim.x) {                                         \
-      out[i] = POSITIVE(act[i]) ? g[i] : ZERO;                                  \
-    }                                                                           \
+template <typename T>
+__device__ void relu_backward(const unsigned int n, const T *g, const T *act, T *out) {
+  GRID_STRIDE(i, n) { out[i] = to_float(act[i]) > 0.0f ? g[i] : zero<T>(); }
+}
+
+// The four inputs of 2×2 window i (row-major over (C, H/2, W/2)) of a
+// (C, H, W) plane stack, in row-major order.
+__device__ __forceinline__ void window(const size_t i, const unsigned int h,
+                                       const unsigned int w, size_t idx[4]) {
+  const size_t oh = h / 2, ow = w / 2;
+  const size_t ch = i / (oh * ow), r = i % (oh * ow);
+  const size_t oy = r / ow, ox = r % ow;
+  const size_t top = ch * h * w + 2 * oy * w + 2 * ox;
+  idx[0] = top;
+  idx[1] = top + 1;
+  idx[2] = top + w;
+  idx[3] = top + w + 1;
+}
+
+// Which of the window's inputs is its first maximum in row-major order: only
+// a strictly greater value moves it, as the CPU kernel (ops/pool.rs).
+template <typename T>
+__device__ __forceinline__ int first_max(const T *x, const size_t idx[4]) {
+  int best = 0;
+  for (int k = 1; k < 4; ++k) {
+    if (to_float(x[idx[k]]) > to_float(x[idx[best]])) best = k;
   }
+  return best;
+}
 
-// One thread per 2×2 window of x: (C, H, W), g: (C, H/2, W/2). The window's
-// gradient goes to its first maximum in row-major order (as the CPU kernel:
-// only a strictly greater value moves it), zeros to the other three; out is
-// zeroed by the caller, so an odd last row or column stays 0.
-#define MAX_POOL2_BACKWARD(NAME, T, ZERO, GREATER)                              \
-  extern "C" __global__ void NAME(const unsigned int c, const unsigned int h,  \
-                                  const unsigned int w, const T *g,             \
-                                  const T *x, T *out) {                         \
-    const unsigned int oh = h / 2, ow = w / 2, n = c * oh * ow;                 \
-    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < n;         \
-         i += blockDim.x * gridDim.x) {                                         \
-      const unsigned int ch = i / (oh * ow), r = i % (oh * ow);                 \
-      const unsigned int oy = r / ow, ox = r % ow;                              \
-      const size_t base = (size_t)ch * h * w;                                   \
-      const size_t idx[4] = {base + (2 * oy) * w + 2 * ox,                      \
-                             base + (2 * oy) * w + 2 * ox + 1,                  \
-                             base + (2 * oy + 1) * w + 2 * ox,                  \
-                             base + (2 * oy + 1) * w + 2 * ox + 1};             \
-      int best = 0;                                                             \
-      for (int k = 1; k < 4; ++k) {                                             \
-        if (GREATER(x[idx[k]], x[idx[best]])) best = k;                         \
-      }                                                                         \
-      for (int k = 0; k < 4; ++k) out[idx[k]] = k == best ? g[i] : ZERO;        \
-    }                                                                           \
+// Max-pool 2×2 forward, one thread per window: out (C, H/2, W/2) and, for
+// the backward, argmax[i] = the window's first maximum (0..3).
+template <typename T>
+__device__ void max_pool2_forward(const unsigned int c, const unsigned int h,
+                                  const unsigned int w, const T *x, T *out,
+                                  unsigned char *argmax) {
+  const size_t n = (size_t)c * (h / 2) * (w / 2);
+  GRID_STRIDE(i, n) {
+    size_t idx[4];
+    window(i, h, w, idx);
+    const int best = first_max(x, idx);
+    out[i] = x[idx[best]];
+    argmax[i] = (unsigned char)best;
   }
+}
 
-#define F32_POSITIVE(a) ((a) > 0.0f)
-#define F32_GREATER(a, b) ((a) > (b))
-#define BF16_POSITIVE(a) (__bfloat162float(a) > 0.0f)
-#define BF16_GREATER(a, b) (__bfloat162float(a) > __bfloat162float(b))
+// Max-pool 2×2 backward from the forward input x: (C, H, W), g: (C, H/2, W/2).
+// The window's gradient goes to its first maximum, zeros to the other three;
+// out is zeroed by the caller, so an odd last row or column stays 0.
+template <typename T>
+__device__ void max_pool2_backward(const unsigned int c, const unsigned int h,
+                                   const unsigned int w, const T *g, const T *x, T *out) {
+  const size_t n = (size_t)c * (h / 2) * (w / 2);
+  GRID_STRIDE(i, n) {
+    size_t idx[4];
+    window(i, h, w, idx);
+    const int best = first_max(x, idx);
+    for (int k = 0; k < 4; ++k) out[idx[k]] = k == best ? g[i] : zero<T>();
+  }
+}
 
-RELU_BACKWARD(relu_backward_f32, float, 0.0f, F32_POSITIVE)
-RELU_BACKWARD(relu_backward_bf16, __nv_bfloat16, __float2bfloat16(0.0f), BF16_POSITIVE)
-MAX_POOL2_BACKWARD(max_pool2_backward_f32, float, 0.0f, F32_GREATER)
-MAX_POOL2_BACKWARD(max_pool2_backward_bf16, __nv_bfloat16, __float2bfloat16(0.0f), BF16_GREATER)
+// As max_pool2_backward, from the forward's argmax instead of its input.
+template <typename T>
+__device__ void max_pool2_backward_argmax(const unsigned int c, const unsigned int h,
+                                          const unsigned int w, const T *g,
+                                          const unsigned char *argmax, T *out) {
+  const size_t n = (size_t)c * (h / 2) * (w / 2);
+  GRID_STRIDE(i, n) {
+    size_t idx[4];
+    window(i, h, w, idx);
+    const int best = argmax[i];
+    for (int k = 0; k < 4; ++k) out[idx[k]] = k == best ? g[i] : zero<T>();
+  }
+}
+
+#define FOR_F32_AND_BF16(NAME, PARAMS, ARGS)                                   \
+  extern "C" __global__ void NAME##_f32 PARAMS(float) { NAME ARGS; }           \
+  extern "C" __global__ void NAME##_bf16 PARAMS(__nv_bfloat16) { NAME ARGS; }
+
+#define RELU_PARAMS(T) (const unsigned int n, const T *g, const T *act, T *out)
+#define FORWARD_PARAMS(T)                                                      \
+  (const unsigned int c, const unsigned int h, const unsigned int w, const T *x, T *out, \
+   unsigned char *argmax)
+#define BACKWARD_PARAMS(T)                                                     \
+  (const unsigned int c, const unsigned int h, const unsigned int w, const T *g, const T *x, \
+   T *out)
+#define BACKWARD_ARGMAX_PARAMS(T)                                              \
+  (const unsigned int c, const unsigned int h, const unsigned int w, const T *g, \
+   const unsigned char *argmax, T *out)
+
+FOR_F32_AND_BF16(relu_backward, RELU_PARAMS, (n, g, act, out))
+FOR_F32_AND_BF16(max_pool2_forward, FORWARD_PARAMS, (c, h, w, x, out, argmax))
+FOR_F32_AND_BF16(max_pool2_backward, BACKWARD_PARAMS, (c, h, w, g, x, out))
+FOR_F32_AND_BF16(max_pool2_backward_argmax, BACKWARD_ARGMAX_PARAMS, (c, h, w, g, argmax, out))
+
+// The content and style terms' elementwise part, f32: d = s·a − b;
+// out[0..n] = k·d (the gradient, or its factor before the style term's
+// matrix product), out[n..2n] = d² (summed by the caller for the loss).
+extern "C" __global__ void difference_f32(const unsigned int n, const float s, const float k,
+                                          const float *a, const float *b, float *out) {
+  GRID_STRIDE(i, n) {
+    const float d = s * a[i] - b[i];
+    out[i] = k * d;
+    out[n + i] = d * d;
+  }
+}
+
+// The temporal term, f32: a, b: (C, H, W), weights c: (H, W) for every
+// channel (plane = H·W); d = a − b, cd = c ⊙ d; out[0..n] = k·cd,
+// out[n..2n] = cd·d.
+extern "C" __global__ void weighted_difference_f32(const unsigned int n, const unsigned int plane,
+                                                   const float k, const float *a, const float *b,
+                                                   const float *c, float *out) {
+  GRID_STRIDE(i, n) {
+    const float d = a[i] - b[i];
+    const float cd = c[i % plane] * d;
+    out[i] = k * cd;
+    out[n + i] = cd * d;
+  }
+}
 
 // Total variation of x: (C, H, W), f32, neural-style's TVLoss: one thread per
 // pixel. out[0..n] is the gradient of w/2 · Σ (dx² + dy²), with dx, dy the
@@ -61,8 +152,7 @@ extern "C" __global__ void total_variation_f32(const unsigned int c, const unsig
                                                const unsigned int w, const float weight,
                                                const float *x, float *out) {
   const size_t n = (size_t)c * h * w;
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)blockDim.x * gridDim.x) {
+  GRID_STRIDE(i, n) {
     const unsigned int col = i % w, row = (i / w) % h;
     const float v = x[i];
     float g = 0.0f, sq = 0.0f;
