@@ -100,20 +100,23 @@ pub fn render_batch(
         .collect();
     let mut current: Vec<Option<Image>> = vec![None; pictures.len()];
     let scales = plans[0].dims.len();
+    // Every scale's memory first: a batch that would not fit at a later,
+    // larger scale is refused before it renders anything.
+    for scale in 0..scales {
+        let evaluating = pictures
+            .iter()
+            .zip(&plans)
+            .map(|(p, plan)| Ok(picture_at(p, plan, scale).memory_at_scale(model, scale)?.2))
+            .collect::<Result<Vec<Evaluating>>>()?;
+        check_memory(&evaluating, first.settings, model)?;
+    }
     for scale in 0..scales {
         let runs = pictures
             .iter()
             .zip(&plans)
             .zip(rngs.iter_mut().zip(&current))
             .map(|((p, plan), (rng, cur))| {
-                let picture = Picture {
-                    content: p.content,
-                    extra: ExtraTerms::default(),
-                    targets: &p.targets[scale],
-                    settings: p.settings,
-                    plan,
-                };
-                picture.at_scale(model, scale, cur.as_ref(), rng)
+                picture_at(p, plan, scale).at_scale(model, scale, cur.as_ref(), rng)
             })
             .collect::<Result<Vec<ScaleRun<'_>>>>()?;
         let evaluating = check_fits(&runs, first.settings, model)?;
@@ -139,6 +142,17 @@ pub fn render_batch(
         .collect()
 }
 
+/// Batch picture `p` at `scale`, as a single render sets it up.
+fn picture_at<'a>(p: &BatchPicture<'a>, plan: &'a Plan, scale: usize) -> Picture<'a> {
+    Picture {
+        content: p.content,
+        extra: ExtraTerms::default(),
+        targets: &p.targets[scale],
+        settings: p.settings,
+        plan,
+    }
+}
+
 fn not_batchable(reason: String) -> EngineError {
     EngineError::NotBatchable { reason }
 }
@@ -160,7 +174,19 @@ fn check_fits(
             )));
         }
     }
-    if runs.iter().any(|r| r.evaluating.tile.is_some()) {
+    let evaluating: Vec<Evaluating> = runs.iter().map(|r| r.evaluating).collect();
+    check_memory(&evaluating, settings, model)
+}
+
+/// Checks that pictures of these evaluations fit the budget together (of
+/// the first picture's settings, or the device's default), untiled; returns
+/// the batch's evaluation as an error report gives it.
+fn check_memory(
+    evaluating: &[Evaluating],
+    settings: &Settings,
+    model: &crate::Vgg19,
+) -> Result<Evaluating> {
+    if evaluating.iter().any(|e| e.tile.is_some()) {
         return Err(not_batchable(
             "a picture needs exact tiles in this memory budget".into(),
         ));
@@ -168,27 +194,25 @@ fn check_fits(
     // Each estimate counts the weights, which the batch holds once.
     let weights = model_bytes(model.dtype(), model.device());
     let needed = weights
-        + runs
+        + evaluating
             .iter()
-            .map(|r| r.evaluating.needed.saturating_sub(weights))
+            .map(|e| e.needed.saturating_sub(weights))
             .sum::<u64>();
     let budget = settings
         .max_memory
         .unwrap_or_else(|| default_max_memory(model.device()));
+    let first = evaluating[0];
     if needed > budget {
         return Err(not_batchable(format!(
             "{} pictures of {}×{} need about {} MiB together, the budget is {} MiB",
-            runs.len(),
-            first.evaluating.dims.0,
-            first.evaluating.dims.1,
+            evaluating.len(),
+            first.dims.0,
+            first.dims.1,
             needed >> 20,
             budget >> 20
         )));
     }
-    Ok(Evaluating {
-        needed,
-        ..first.evaluating
-    })
+    Ok(Evaluating { needed, ..first })
 }
 
 /// Which scale a batch iterates, and when the batch started.

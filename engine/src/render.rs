@@ -253,6 +253,28 @@ pub(crate) struct ScaleRun<'m> {
 }
 
 impl Picture<'_> {
+    /// The tiling, the optimiser (its history fitted to the memory) and the
+    /// memory estimate of scale `scale`, as [`Picture::at_scale`] sets them
+    /// up, without building anything.
+    pub(crate) fn memory_at_scale(
+        &self,
+        model: &Vgg19,
+        scale: usize,
+    ) -> Result<(Option<usize>, Optimizer, Evaluating)> {
+        let plan = self.plan;
+        let dims = plan.dims[scale];
+        let deepest = plan
+            .content_layers
+            .iter()
+            .chain(&plan.style_layers)
+            .map(|(l, _)| l.unit)
+            .max()
+            .unwrap_or(0);
+        let (tile, optimizer) = tiling::plan_memory(self.settings, model, dims, deepest)?;
+        let needed = tiling::evaluation_bytes(model, dims, deepest, tile, optimizer);
+        Ok((tile, optimizer, Evaluating { dims, tile, needed }))
+    }
+
     /// Sets up scale `scale` on `model` (already at the render's precision),
     /// starting from the previous scale's picture `current`, or from the
     /// settings' init (`rng` draws the noise).
@@ -287,19 +309,7 @@ impl Picture<'_> {
             .iter()
             .map(|&(l, lw)| (l, lw * settings.style_weight))
             .collect();
-        let deepest = plan
-            .content_layers
-            .iter()
-            .chain(&plan.style_layers)
-            .map(|(l, _)| l.unit)
-            .max()
-            .unwrap_or(0);
-        let (tile, optimizer) = tiling::plan_memory(settings, model, (w, h), deepest)?;
-        let evaluating = Evaluating {
-            dims: (w, h),
-            tile,
-            needed: tiling::evaluation_bytes(model, (w, h), deepest, tile, optimizer),
-        };
+        let (tile, optimizer, evaluating) = self.memory_at_scale(model, scale)?;
         let on_device = |e: EngineError| e.on_device(&device, evaluating);
         let objective = Objective::guided(
             model,

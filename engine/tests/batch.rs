@@ -223,4 +223,30 @@ fn pictures_that_cannot_share_passes_are_refused_with_the_reason() {
         e.to_string().contains("need about") && e.to_string().contains("one at a time"),
         "{e}"
     );
+
+    // Two scales in that budget: both pictures fit together at the first,
+    // smaller scale but not at the second, and the batch is refused before
+    // it renders anything (no iteration reported).
+    let two_scales = Settings {
+        max_memory: tight.max_memory,
+        ..settings(1)
+    };
+    let dims = two_scales.scale_dims(Some(&content)).unwrap();
+    let (first, last) = (dims[0], dims[1]);
+    assert!(first.0 * first.1 * 2 < last.0 * last.1, "{dims:?}");
+    let t2 = targets(&model, &starry, &content, &two_scales);
+    let mut reported = 0;
+    let mut progress = |_: usize, _: &Progress| reported += 1;
+    let e = render_batch(
+        &model,
+        &[picture(&two_scales, &t2), picture(&two_scales, &t2)],
+        BatchHooks {
+            progress: Some(&mut progress),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, EngineError::NotBatchable { .. }), "{e}");
+    assert!(e.to_string().contains("need about"), "{e}");
+    assert_eq!(reported, 0, "refused before the first scale");
 }

@@ -58,7 +58,8 @@ pub(crate) fn max_pool2_backward(
     #[cfg(feature = "cuda")]
     if let Some(argmax) = argmax {
         let (h, w) = (x.dim(x.rank() - 2)?, x.dim(x.rank() - 1)?);
-        let gx = super::cuda::max_pool2_backward_argmax(&planes(g)?, argmax, h, w)?;
+        let g = planes(&g.contiguous()?)?;
+        let gx = super::cuda::max_pool2_backward_argmax(&g, argmax, h, w)?;
         return Ok(gx.reshape(x.dims())?);
     }
     #[cfg(not(feature = "cuda"))]
