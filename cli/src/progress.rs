@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stylefarm_client::{Farm, state_name, task_state_name};
 use stylefarm_proto::pb;
+use stylefarm_spec::TaskKind;
 
 /// How often a plain progress line is printed at most.
 const LINE_EVERY: Duration = Duration::from_secs(5);
@@ -77,7 +78,7 @@ impl Bars {
             bar.set_position(u64::from(p.iteration));
             bar.set_message(format!(
                 "{}scale {}/{} loss {:.4e}{}",
-                frame_part(p),
+                frame_part(&t.kind, p),
                 p.scale_index + 1,
                 p.scales.max(1),
                 p.total_loss,
@@ -147,24 +148,29 @@ impl Lines {
             return;
         }
         self.last_line.insert(t.task_id.clone(), now);
-        eprintln!("{what} {}", progress_line(p));
+        eprintln!("{what} {}", progress_line(&t.kind, p));
     }
 }
 
-/// A video task's place among its frame renders, `frame 3/22 `; empty for
-/// other tasks.
-fn frame_part(p: &pb::Progress) -> String {
+/// A video task's place among its frame renders, `frame 3/22 `, or a batch
+/// task's among its pictures when they render one at a time, `picture 2/8 `
+/// (the worker reports both in `frame`/`frames`); empty for other tasks.
+fn frame_part(kind: &str, p: &pb::Progress) -> String {
     if p.frames == 0 {
-        String::new()
-    } else {
-        format!("frame {}/{} ", (p.frame + 1).min(p.frames), p.frames)
+        return String::new();
     }
+    let what = if kind == TaskKind::Batch.as_str() {
+        "picture"
+    } else {
+        "frame"
+    };
+    format!("{what} {}/{} ", (p.frame + 1).min(p.frames), p.frames)
 }
 
 /// `scale 1/2 iteration 120/500 loss 1.23e6 (content …, style …, tv …), 61 s, ETA 193 s`;
 /// the ETA assumes the remaining iterations of this scale take as long as
 /// the ones so far. A scale ended by early stopping says so instead.
-fn progress_line(p: &pb::Progress) -> String {
+fn progress_line(kind: &str, p: &pb::Progress) -> String {
     let eta = if p.converged {
         ", converged (early stopping)".to_string()
     } else if p.iteration > 0 && p.iterations >= p.iteration {
@@ -175,7 +181,7 @@ fn progress_line(p: &pb::Progress) -> String {
     };
     format!(
         "{}scale {}/{} iteration {}/{} loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}), {:.0} s{eta}",
-        frame_part(p),
+        frame_part(kind, p),
         p.scale_index + 1,
         p.scales.max(1),
         p.iteration,
@@ -220,31 +226,37 @@ mod tests {
             frame: 0,
             frames: 0,
         };
-        let line = progress_line(&p);
+        let line = progress_line("stylize", &p);
         assert!(
             line.starts_with("scale 1/2 iteration 100/500 loss 1.5000e6"),
             "{line}"
         );
         assert!(line.ends_with("50 s, ETA 200 s"), "{line}");
         assert!(!line.contains('\u{1b}'), "no escape codes: {line}");
-        let stopped = progress_line(&pb::Progress {
-            iteration: 120,
-            converged: true,
-            ..p.clone()
-        });
+        let stopped = progress_line(
+            "stylize",
+            &pb::Progress {
+                iteration: 120,
+                converged: true,
+                ..p.clone()
+            },
+        );
         assert!(
             stopped.contains("iteration 120/500")
                 && stopped.ends_with("converged (early stopping)"),
             "{stopped}"
         );
-        let video = progress_line(&pb::Progress {
+        let frames = pb::Progress {
             frame: 2,
             frames: 10,
             ..p
-        });
+        };
+        let video = progress_line("segment", &frames);
         assert!(
             video.starts_with("frame 3/10 scale 1/2 iteration 100/500"),
             "{video}"
         );
+        let batch = progress_line("batch", &frames);
+        assert!(batch.starts_with("picture 3/10 scale 1/2"), "{batch}");
     }
 }
