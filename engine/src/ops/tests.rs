@@ -430,8 +430,8 @@ fn device_losses_equal_the_cpus() {
                 crate::loss::temporal(&x, &w, &c, 0.7).unwrap()
             }),
         ),
-        // The Gram products may run as TF32 while another test's TF32
-        // convolution has cuBLAS's switch on (model/precision.rs).
+        // cuBLAS sums the Gram products in another order than the CPU's
+        // gemm, and G − A cancels most of their digits.
         (
             "style",
             3e-3,

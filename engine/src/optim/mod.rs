@@ -3,6 +3,7 @@
 
 mod adam;
 mod lbfgs;
+mod pairs;
 
 pub use adam::Adam;
 pub use lbfgs::Lbfgs;

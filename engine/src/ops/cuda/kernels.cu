@@ -167,3 +167,53 @@ extern "C" __global__ void total_variation_f32(const unsigned int c, const unsig
     out[n + i] = sq;
   }
 }
+
+// L-BFGS's two-loop recursion (torch's optim.lbfgs) on the dot products of
+// its curvature pairs instead of the vectors, one thread: the five
+// vector-sized launches per pair and loop (a thousand with neural-style's
+// history of 100) become this one and three products. The pairs sit in ring slots 0..m of a
+// (2m, n) store M (rows k: s_k, m+k: y_k); `count` of them are filled, the
+// oldest in slot `oldest`. dots (2m, 2m): row k is s_k·M and row m+k is
+// y_k·M, each as of slot k's insertion, so only the newer pair's row of two
+// is current. mg (2m) = M·g. With alpha_t, beta_t the recursion's
+// coefficients (t = 0 the oldest pair):
+//   alpha_t = ρ_t (s_t·g − Σ_{u>t} alpha_u s_t·y_u)
+//   beta_t  = ρ_t (h (y_t·g − Σ_u alpha_u y_t·y_u) + Σ_{u<t} (alpha_u − beta_u) s_u·y_t)
+// and H·g = h g + Σ_t (alpha_t − beta_t) s_t − h alpha_t y_t. out (2m):
+// out[k] = alpha − beta of slot k, out[m+k] = −h·alpha (0 for empty
+// slots), so that H·g = h g + Mᵀ out. work: 2m doubles of scratch.
+extern "C" __global__ void lbfgs_coefficients_f32(const unsigned int m, const unsigned int count,
+                                                  const unsigned int oldest, const double h,
+                                                  const float *dots, const float *mg, float *out,
+                                                  double *work) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  const size_t row = 2 * (size_t)m;
+  double *alpha = work, *a = work + m;
+#define SLOT(t) ((oldest + (t)) % m)
+  // s_t·y_u from the row of the newer of the two pairs (t's own for t = u).
+#define SY(t, u)                                                               \
+  ((t) >= (u) ? (double)dots[SLOT(t) * row + m + SLOT(u)]                      \
+              : (double)dots[(m + SLOT(u)) * row + SLOT(t)])
+#define YY(t, u)                                                               \
+  ((t) >= (u) ? (double)dots[(m + SLOT(t)) * row + m + SLOT(u)]                \
+              : (double)dots[(m + SLOT(u)) * row + m + SLOT(t)])
+  for (unsigned int k = 0; k < 2 * m; ++k) out[k] = 0.0f;
+  for (unsigned int t = count; t-- > 0;) {
+    double acc = mg[SLOT(t)];
+    for (unsigned int u = t + 1; u < count; ++u) acc -= alpha[SLOT(u)] * SY(t, u);
+    alpha[SLOT(t)] = acc / SY(t, t);
+  }
+  for (unsigned int t = 0; t < count; ++t) {
+    double yr = mg[m + SLOT(t)];
+    for (unsigned int u = 0; u < count; ++u) yr -= alpha[SLOT(u)] * YY(t, u);
+    yr *= h;
+    for (unsigned int u = 0; u < t; ++u) yr += a[SLOT(u)] * SY(u, t);
+    const double beta = yr / SY(t, t);
+    a[SLOT(t)] = alpha[SLOT(t)] - beta;
+    out[SLOT(t)] = (float)a[SLOT(t)];
+    out[m + SLOT(t)] = (float)(-h * alpha[SLOT(t)]);
+  }
+#undef SLOT
+#undef SY
+#undef YY
+}

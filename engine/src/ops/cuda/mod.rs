@@ -3,13 +3,15 @@
 //! comparison, a cast and a product; the max-pool routing: pooling,
 //! upsampling, comparison and products; the content, style and temporal
 //! terms: a difference, its square, a sum's product and a scaling each;
-//! total variation: a dozen narrows, differences, paddings and products).
+//! total variation: a dozen narrows, differences, paddings and products;
+//! L-BFGS's two-loop recursion: five launches per curvature pair and loop).
 //! Contiguous tensors only, f32 or bf16 for the network's operations and
 //! f32 for the losses; callers ask `applies` first and fall back to
 //! candle's operations for anything else.
 
 mod losses;
 mod network;
+mod optim;
 
 pub(crate) use losses::{
     applies_f32, difference, total_variation, total_variation_applies, weighted_difference,
@@ -17,6 +19,7 @@ pub(crate) use losses::{
 pub(crate) use network::{
     max_pool2_backward, max_pool2_backward_argmax, max_pool2_with_argmax, relu_backward,
 };
+pub(crate) use optim::lbfgs_coefficients;
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::CudaView;
