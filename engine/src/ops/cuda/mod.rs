@@ -24,7 +24,7 @@ pub(crate) use optim::lbfgs_coefficients;
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::CudaView;
 use candle_core::cuda_backend::{CudaDType, CudaStorage};
-use candle_core::{DType, Layout, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
 pub(crate) const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/kernels.ptx"));
 pub(crate) const MODULE: &str = "stylefarm_engine_kernels";
@@ -75,4 +75,124 @@ pub(crate) fn expect_f32(s: &CudaStorage, name: &str) -> candle_core::Result<()>
 /// A cudarc launch error as candle's.
 pub(crate) fn wrap(e: impl std::error::Error + Send + Sync + 'static) -> candle_core::Error {
     candle_core::Error::wrap(e)
+}
+
+/// The result of a kernel op: the output storage and its shape.
+type Out = candle_core::Result<(CudaStorage, Shape)>;
+
+/// The kernels of one input as a candle custom op.
+pub(crate) enum Op1<'a> {
+    /// `losses::total_variation`.
+    TotalVariation { weight: f32 },
+    /// Max-pool forward, leaving its argmax in the slot.
+    MaxPool2 { argmax: &'a network::Stash },
+    /// The argmax a `MaxPool2` left in the slot.
+    TakeArgmax { from: &'a network::Stash },
+}
+
+impl CustomOp1 for Op1<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Op1::TotalVariation { .. } => "total-variation",
+            Op1::MaxPool2 { .. } => "max-pool2-forward",
+            Op1::TakeArgmax { .. } => "max-pool2-argmax",
+        }
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        Err(unsupported(self.name()))
+    }
+
+    fn cuda_fwd(&self, x: &CudaStorage, lx: &Layout) -> Out {
+        match self {
+            Op1::TotalVariation { weight } => losses::total_variation_fwd(*weight, x, lx),
+            Op1::MaxPool2 { argmax } => network::max_pool2_fwd(argmax, x, lx),
+            Op1::TakeArgmax { from } => network::take_argmax(from),
+        }
+    }
+}
+
+/// The kernels of two inputs as a candle custom op.
+pub(crate) enum Op2 {
+    /// `g ⊙ [act > 0]` on `(g, act)`.
+    Relu,
+    /// Max-pool backward on `(g, x)`, `x` the forward's input.
+    MaxPool2Backward,
+    /// Max-pool backward on `(g, argmax)` into `(C, h, w)`.
+    RouteByArgmax { h: usize, w: usize },
+    /// `losses::difference` on `(a, b)`.
+    Difference { s: f32, k: f32 },
+    /// `optim::lbfgs_coefficients` on `(dots, mg)`.
+    LbfgsCoefficients { count: usize, oldest: usize, h: f64 },
+}
+
+impl CustomOp2 for Op2 {
+    fn name(&self) -> &'static str {
+        match self {
+            Op2::Relu => "relu-backward",
+            Op2::MaxPool2Backward => "max-pool2-backward",
+            Op2::RouteByArgmax { .. } => "max-pool2-backward-argmax",
+            Op2::Difference { .. } => "difference",
+            Op2::LbfgsCoefficients { .. } => "lbfgs-coefficients",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        Err(unsupported(self.name()))
+    }
+
+    fn cuda_fwd(&self, a: &CudaStorage, la: &Layout, b: &CudaStorage, lb: &Layout) -> Out {
+        match *self {
+            Op2::Relu => network::relu_backward_fwd(a, la, b, lb),
+            Op2::MaxPool2Backward => network::max_pool2_backward_fwd(a, la, b, lb),
+            Op2::RouteByArgmax { h, w } => network::route_by_argmax_fwd((h, w), a, la, b, lb),
+            Op2::Difference { s, k } => losses::difference_fwd((s, k), a, la, b, lb),
+            Op2::LbfgsCoefficients { count, oldest, h } => {
+                optim::coefficients_fwd((count, oldest, h), a, la, b, lb)
+            }
+        }
+    }
+}
+
+/// The kernel of three inputs as a candle custom op.
+pub(crate) enum Op3 {
+    /// `losses::weighted_difference` on `(a, b, c)`.
+    WeightedDifference { k: f32 },
+}
+
+impl CustomOp3 for Op3 {
+    fn name(&self) -> &'static str {
+        "weighted-difference"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        Err(unsupported(self.name()))
+    }
+
+    fn cuda_fwd(
+        &self,
+        a: &CudaStorage,
+        la: &Layout,
+        b: &CudaStorage,
+        lb: &Layout,
+        c: &CudaStorage,
+        lc: &Layout,
+    ) -> Out {
+        let Op3::WeightedDifference { k } = *self;
+        losses::weighted_difference_fwd(k, (a, la), (b, lb), (c, lc))
+    }
 }
