@@ -217,3 +217,19 @@ extern "C" __global__ void lbfgs_coefficients_f32(const unsigned int m, const un
 #undef SY
 #undef YY
 }
+
+// One Adam step (Kingma & Ba, as optim/adam.rs), f32: x, g (n), mv (2n: the
+// first moment, then the second). out (3n): the next x, then the new m and
+// v. step = lr / (1 − β₁ᵗ), sqrt_bc2 = √(1 − β₂ᵗ).
+extern "C" __global__ void adam_f32(const unsigned int n, const float b1, const float b2,
+                                    const float step, const float sqrt_bc2, const float eps,
+                                    const float *x, const float *g, const float *mv, float *out) {
+  GRID_STRIDE(i, n) {
+    const float gi = g[i];
+    const float m = b1 * mv[i] + (1.0f - b1) * gi;
+    const float v = b2 * mv[n + i] + (1.0f - b2) * (gi * gi);
+    out[i] = x[i] - step * (m / (sqrtf(v) / sqrt_bc2 + eps));
+    out[n + i] = m;
+    out[2 * (size_t)n + i] = v;
+  }
+}

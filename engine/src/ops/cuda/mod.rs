@@ -4,7 +4,8 @@
 //! upsampling, comparison and products; the content, style and temporal
 //! terms: a difference, its square, a sum's product and a scaling each;
 //! total variation: a dozen narrows, differences, paddings and products;
-//! L-BFGS's two-loop recursion: five launches per curvature pair and loop).
+//! L-BFGS's two-loop recursion: five launches per curvature pair and loop;
+//! an Adam step: a dozen).
 //! Contiguous tensors only, f32 or bf16 for the network's operations and
 //! f32 for the losses; callers ask `applies` first and fall back to
 //! candle's operations for anything else.
@@ -19,7 +20,7 @@ pub(crate) use losses::{
 pub(crate) use network::{
     max_pool2_backward, max_pool2_backward_argmax, max_pool2_with_argmax, relu_backward,
 };
-pub(crate) use optim::lbfgs_coefficients;
+pub(crate) use optim::{AdamStep, adam_step, lbfgs_coefficients};
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::CudaView;
@@ -160,15 +161,20 @@ impl CustomOp2 for Op2 {
     }
 }
 
-/// The kernel of three inputs as a candle custom op.
+/// The kernels of three inputs as a candle custom op.
 pub(crate) enum Op3 {
     /// `losses::weighted_difference` on `(a, b, c)`.
     WeightedDifference { k: f32 },
+    /// `optim::adam_step` on `(x, g, moments)`.
+    Adam(optim::AdamStep),
 }
 
 impl CustomOp3 for Op3 {
     fn name(&self) -> &'static str {
-        "weighted-difference"
+        match self {
+            Op3::WeightedDifference { .. } => "weighted-difference",
+            Op3::Adam(_) => "adam",
+        }
     }
 
     fn cpu_fwd(
@@ -192,7 +198,11 @@ impl CustomOp3 for Op3 {
         c: &CudaStorage,
         lc: &Layout,
     ) -> Out {
-        let Op3::WeightedDifference { k } = *self;
-        losses::weighted_difference_fwd(k, (a, la), (b, lb), (c, lc))
+        match self {
+            Op3::WeightedDifference { k } => {
+                losses::weighted_difference_fwd(*k, (a, la), (b, lb), (c, lc))
+            }
+            Op3::Adam(step) => optim::adam_fwd(step, (a, la), (b, lb), (c, lc)),
+        }
     }
 }

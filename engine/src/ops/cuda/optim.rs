@@ -1,11 +1,12 @@
-//! The optimiser's kernel: L-BFGS's two-loop recursion on the dot products
-//! of its curvature pairs (`optim/pairs.rs`), one launch of one thread.
+//! The optimisers' kernels: L-BFGS's two-loop recursion on the dot
+//! products of its curvature pairs (`optim/pairs.rs`), one launch of one
+//! thread; a whole Adam step in one launch.
 
 use candle_core::cuda_backend::CudaStorage;
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use candle_core::{Layout, Shape, Tensor};
 
-use super::{MODULE, Op2, Out, PTX, expect_f32, view, wrap};
+use super::{MODULE, Op2, Op3, Out, PTX, expect_f32, view, wrap};
 use crate::error::Result;
 
 /// The recursion's coefficients `(2m)` from `dots: (2m, 2m)` and `mg:
@@ -68,5 +69,72 @@ pub(super) fn coefficients_fwd(
     Ok((
         CudaStorage::wrap_cuda_slice(out, dev.clone()),
         Shape::from_dims(&[two_m]),
+    ))
+}
+
+/// An Adam step's constants (optim/adam.rs): β₁, β₂, `lr / (1 − β₁ᵗ)`,
+/// `√(1 − β₂ᵗ)` and ε.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdamStep {
+    pub(crate) b1: f32,
+    pub(crate) b2: f32,
+    pub(crate) step: f32,
+    pub(crate) sqrt_bc2: f32,
+    pub(crate) eps: f32,
+}
+
+/// One Adam step in one launch: `x` and `g` f32 of one shape, `moments:
+/// (2, ...)` the first moment, then the second. Returns `(3, ...)`: the next
+/// `x`, then the new moments.
+pub(crate) fn adam_step(x: &Tensor, g: &Tensor, moments: &Tensor, c: AdamStep) -> Result<Tensor> {
+    Ok(x.apply_op3_no_bwd(g, moments, &Op3::Adam(c))?)
+}
+
+pub(super) fn adam_fwd(
+    c: &AdamStep,
+    (x, lx): (&CudaStorage, &Layout),
+    (g, lg): (&CudaStorage, &Layout),
+    (mv, lmv): (&CudaStorage, &Layout),
+) -> Out {
+    for s in [x, g, mv] {
+        expect_f32(s, "adam")?;
+    }
+    let n = lx.shape().elem_count();
+    if lg.shape() != lx.shape() || lmv.shape().elem_count() != 2 * n {
+        candle_core::bail!(
+            "adam: x {:?}, g {:?}, moments {:?}",
+            lx.shape(),
+            lg.shape(),
+            lmv.shape()
+        );
+    }
+    let dev = &x.device;
+    let f = dev.get_or_load_custom_func("adam_f32", MODULE, PTX)?;
+    // SAFETY: the kernel writes all 3n elements.
+    let out: CudaSlice<f32> = unsafe { dev.alloc::<f32>(3 * n)? };
+    let (xv, gv, mvv) = (
+        view::<f32>(x, lx)?,
+        view::<f32>(g, lg)?,
+        view::<f32>(mv, lmv)?,
+    );
+    let n32 = n as u32;
+    let mut b = f.builder();
+    b.arg(&n32)
+        .arg(&c.b1)
+        .arg(&c.b2)
+        .arg(&c.step)
+        .arg(&c.sqrt_bc2)
+        .arg(&c.eps)
+        .arg(&xv)
+        .arg(&gv)
+        .arg(&mvv)
+        .arg(&out);
+    // SAFETY: argument types and counts match the kernel's signature.
+    unsafe { b.launch(LaunchConfig::for_num_elems(n32.max(1))) }.map_err(wrap)?;
+    let mut dims = vec![3];
+    dims.extend_from_slice(lx.shape().dims());
+    Ok((
+        CudaStorage::wrap_cuda_slice(out, dev.clone()),
+        Shape::from_dims(&dims),
     ))
 }
