@@ -61,6 +61,15 @@ pub(crate) fn conv3x3(x: &Tensor, k: &Kernel3x3, b: Option<&Tensor>, relu: bool)
     if !is_cpu(x) {
         let x4 = if batch { x.clone() } else { x.unsqueeze(0)? };
         let y = x4.conv2d(&k.w, 1, 1, 1, 1)?;
+        #[cfg(feature = "cuda")]
+        if let Some(b) = b
+            && super::cuda::applies(&y, b)
+        {
+            // The convolution's output is this function's own: add the
+            // bias and apply the ReLU in place, one launch.
+            super::cuda::bias_relu_in_place(&y, b, relu)?;
+            return Ok(if batch { y } else { y.squeeze(0)? });
+        }
         let y = match b {
             Some(b) => y.broadcast_add(&b.reshape((b.dim(0)?, 1, 1))?)?,
             None => y,

@@ -463,3 +463,62 @@ fn device_losses_equal_the_cpus() {
         assert!(want_loss > 0.0 && scale > 0.0, "{name}");
     }
 }
+
+/// A convolution with its bias and ReLU on `STYLEFARM_TEST_DEVICE` (on CUDA:
+/// cuDNN, then the engine's in-place bias-and-ReLU kernel, f32 and bf16)
+/// against the CPU's, for one picture and a batch. The biases are far apart
+/// so that a channel given another's bias shows; the tolerance is TF32's and
+/// bf16's rounding, which cuDNN's default math may apply to f32.
+#[test]
+fn device_conv_bias_relu_equals_the_cpus() {
+    let device = test_device();
+    let dtypes: &[DType] = if device.is_cuda() {
+        &[DType::F32, DType::BF16]
+    } else {
+        &[DType::F32]
+    };
+    let wt = rand(&[4, 3, 3, 3], 20).to_dtype(DType::F32).unwrap();
+    let b = Tensor::new(&[-3.0f32, 0.0, 3.0, 6.0], &Device::Cpu).unwrap();
+    for &dt in dtypes {
+        let tol = if dt == DType::BF16 { 5e-2 } else { 2e-2 };
+        let on = |t: &Tensor| t.to_device(&device).unwrap().to_dtype(dt).unwrap();
+        let held = |t: &Tensor| t.to_dtype(dt).unwrap().to_dtype(DType::F32).unwrap();
+        for dims in [&[3, 9, 11][..], &[2, 3, 9, 11]] {
+            let x = held(
+                &(rand(dims, 21) * 2.0)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap(),
+            );
+            for relu in [false, true] {
+                let k = Kernel3x3::new(held(&wt));
+                let want = conv3x3(&x, &k, Some(&held(&b)), relu).unwrap();
+                let kd = Kernel3x3::new(on(&wt));
+                let got = conv3x3(&on(&x), &kd, Some(&on(&b)), relu).unwrap();
+                let got = got
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .to_device(&Device::Cpu)
+                    .unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let max_abs = |t: &Tensor| {
+                    t.abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                };
+                let (diff, scale) = (max_abs(&(&got - &want).unwrap()), max_abs(&want));
+                assert!(
+                    diff <= tol * scale,
+                    "{dt:?} {dims:?} relu {relu}: {diff} against {scale}"
+                );
+                if relu {
+                    let min = |t: &Tensor| t.min_all().unwrap().to_scalar::<f32>().unwrap();
+                    assert!(min(&got) >= 0.0 && min(&want) >= 0.0, "{dt:?} {dims:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,14 +1,21 @@
 // The engine's own CUDA kernels, where candle would compose several
-// launches: the ReLU mask and max-pool routing of the hand-written backward,
-// max-pool forward keeping its argmax, and the loss terms with their
-// gradients (content, style, total variation, temporal).
+// launches: a convolution's bias and ReLU; the ReLU mask and max-pool
+// routing of the hand-written backward; max-pool forward keeping its
+// argmax; the loss terms with their gradients (content, style, total
+// variation, temporal); L-BFGS's recursion and an Adam step.
 // Built to PTX by engine/build.rs with the `cuda` feature; loaded by
-// src/ops/cuda.rs. Every tensor is contiguous (C, H, W); a batch arrives as
+// src/ops/cuda/. Every tensor is contiguous; a batch's pictures arrive as
 // (N·C, H, W) planes. Every loop is grid-stride, so any launch size covers n.
 #include <cuda_bf16.h>
 
 __device__ __forceinline__ float to_float(float a) { return a; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 a) { return __bfloat162float(a); }
+
+template <typename T> __device__ __forceinline__ T from_float(float a);
+template <> __device__ __forceinline__ float from_float<float>(float a) { return a; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float a) {
+  return __float2bfloat16(a);
+}
 
 template <typename T> __device__ __forceinline__ T zero();
 template <> __device__ __forceinline__ float zero<float>() { return 0.0f; }
@@ -24,6 +31,19 @@ template <> __device__ __forceinline__ __nv_bfloat16 zero<__nv_bfloat16>() {
 template <typename T>
 __device__ void relu_backward(const unsigned int n, const T *g, const T *act, T *out) {
   GRID_STRIDE(i, n) { out[i] = to_float(act[i]) > 0.0f ? g[i] : zero<T>(); }
+}
+
+// A convolution's epilogue, in place on its output y: (P, H·W) planes with
+// P = N·C (plane p has channel p mod C): y += bias[channel], then the ReLU
+// where relu != 0. In f32, rounded once to T: what candle's broadcast add
+// and ReLU give.
+template <typename T>
+__device__ void bias_relu(const unsigned int n, const unsigned int plane,
+                          const unsigned int channels, const int relu, T *y, const T *bias) {
+  GRID_STRIDE(i, n) {
+    const float v = to_float(y[i]) + to_float(bias[(i / plane) % channels]);
+    y[i] = from_float<T>(relu && v < 0.0f ? 0.0f : v);
+  }
 }
 
 // The four inputs of 2×2 window i (row-major over (C, H/2, W/2)) of a
@@ -101,6 +121,9 @@ __device__ void max_pool2_backward_argmax(const unsigned int c, const unsigned i
   extern "C" __global__ void NAME##_bf16 PARAMS(__nv_bfloat16) { NAME ARGS; }
 
 #define RELU_PARAMS(T) (const unsigned int n, const T *g, const T *act, T *out)
+#define BIAS_PARAMS(T)                                                         \
+  (const unsigned int n, const unsigned int plane, const unsigned int channels, const int relu, \
+   T *y, const T *bias)
 #define FORWARD_PARAMS(T)                                                      \
   (const unsigned int c, const unsigned int h, const unsigned int w, const T *x, T *out, \
    unsigned char *argmax)
@@ -112,6 +135,7 @@ __device__ void max_pool2_backward_argmax(const unsigned int c, const unsigned i
    const unsigned char *argmax, T *out)
 
 FOR_F32_AND_BF16(relu_backward, RELU_PARAMS, (n, g, act, out))
+FOR_F32_AND_BF16(bias_relu, BIAS_PARAMS, (n, plane, channels, relu, y, bias))
 FOR_F32_AND_BF16(max_pool2_forward, FORWARD_PARAMS, (c, h, w, x, out, argmax))
 FOR_F32_AND_BF16(max_pool2_backward, BACKWARD_PARAMS, (c, h, w, g, x, out))
 FOR_F32_AND_BF16(max_pool2_backward_argmax, BACKWARD_ARGMAX_PARAMS, (c, h, w, g, argmax, out))

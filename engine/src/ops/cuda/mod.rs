@@ -6,6 +6,7 @@
 //! total variation: a dozen narrows, differences, paddings and products;
 //! L-BFGS's two-loop recursion: five launches per curvature pair and loop;
 //! an Adam step: a dozen).
+//! (A convolution's bias and ReLU: a broadcast add and a ReLU, done in place.)
 //! Contiguous tensors only, f32 or bf16 for the network's operations and
 //! f32 for the losses; callers ask `applies` first and fall back to
 //! candle's operations for anything else.
@@ -18,14 +19,17 @@ pub(crate) use losses::{
     applies_f32, difference, total_variation, total_variation_applies, weighted_difference,
 };
 pub(crate) use network::{
-    max_pool2_backward, max_pool2_backward_argmax, max_pool2_with_argmax, relu_backward,
+    bias_relu_in_place, max_pool2_backward, max_pool2_backward_argmax, max_pool2_with_argmax,
+    relu_backward,
 };
 pub(crate) use optim::{AdamStep, adam_step, lbfgs_coefficients};
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::CudaView;
 use candle_core::cuda_backend::{CudaDType, CudaStorage};
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, InplaceOp2, Layout, Shape, Tensor,
+};
 
 pub(crate) const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/kernels.ptx"));
 pub(crate) const MODULE: &str = "stylefarm_engine_kernels";
@@ -204,5 +208,36 @@ impl CustomOp3 for Op3 {
             }
             Op3::Adam(step) => optim::adam_fwd(step, (a, la), (b, lb), (c, lc)),
         }
+    }
+}
+
+/// The in-place kernel: a convolution's bias and ReLU on its output.
+pub(crate) struct BiasRelu {
+    pub(crate) relu: bool,
+}
+
+impl InplaceOp2 for BiasRelu {
+    fn name(&self) -> &'static str {
+        "bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &mut CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<()> {
+        Err(unsupported(self.name()))
+    }
+
+    fn cuda_fwd(
+        &self,
+        y: &mut CudaStorage,
+        ly: &Layout,
+        b: &CudaStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<()> {
+        network::bias_relu_fwd(self.relu, y, ly, b, lb)
     }
 }

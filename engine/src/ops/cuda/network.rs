@@ -11,8 +11,15 @@ use candle_core::cuda_backend::{CudaDType, CudaStorage};
 use candle_core::{DType, Layout, Shape, Tensor};
 use half::bf16;
 
-use super::{MODULE, Op1, Op2, Out, PTX, kernel_name, view, wrap};
+use super::{BiasRelu, MODULE, Op1, Op2, Out, PTX, kernel_name, view, wrap};
 use crate::error::Result;
+
+/// A convolution's epilogue in place, one launch: `y: (C, H, W)` or `(N, C,
+/// H, W)` plus `b: (C)` per channel, then the ReLU where `relu`. `y` must
+/// be a fresh output that no other tensor shares.
+pub(crate) fn bias_relu_in_place(y: &Tensor, b: &Tensor, relu: bool) -> Result<()> {
+    Ok(y.inplace_op2(b, &BiasRelu { relu })?)
+}
 
 /// `g ⊙ [act > 0]` in one launch.
 pub(crate) fn relu_backward(g: &Tensor, act: &Tensor) -> Result<Tensor> {
@@ -123,6 +130,55 @@ pub(super) fn route_by_argmax_fwd(
         other => candle_core::bail!("max-pool2-backward-argmax: f32 or bf16, not {other:?}"),
     };
     Ok((out, Shape::from_dims(&[c, h, w])))
+}
+
+pub(super) fn bias_relu_fwd(
+    relu: bool,
+    y: &mut CudaStorage,
+    ly: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> candle_core::Result<()> {
+    match y.dtype() {
+        DType::F32 => launch_bias_relu::<f32>(relu, y, ly, b, lb),
+        DType::BF16 => launch_bias_relu::<bf16>(relu, y, ly, b, lb),
+        other => candle_core::bail!("bias-relu: f32 or bf16, not {other:?}"),
+    }
+}
+
+fn launch_bias_relu<T: CudaDType + DeviceRepr>(
+    relu: bool,
+    y: &mut CudaStorage,
+    ly: &Layout,
+    b: &CudaStorage,
+    lb: &Layout,
+) -> candle_core::Result<()> {
+    let dims = ly.shape().dims();
+    let r = dims.len();
+    let channels = lb.shape().elem_count();
+    if r < 3 || dims[r - 3] != channels || b.dtype() != y.dtype() {
+        candle_core::bail!("bias-relu: bias {:?} for {:?}", lb.shape(), ly.shape());
+    }
+    let (start, end) = ly
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("bias-relu: a contiguous output".into()))?;
+    let (n, plane) = (end - start, dims[r - 2] * dims[r - 1]);
+    let f = y
+        .device
+        .get_or_load_custom_func(&kernel_name(y, "bias_relu")?, MODULE, PTX)?;
+    let bv = view::<T>(b, lb)?;
+    let mut yv = y.as_cuda_slice_mut::<T>()?.slice_mut(start..end);
+    let (n32, plane32, c32, relu32) = (n as u32, plane as u32, channels as u32, i32::from(relu));
+    let mut l = f.builder();
+    l.arg(&n32)
+        .arg(&plane32)
+        .arg(&c32)
+        .arg(&relu32)
+        .arg(&mut yv)
+        .arg(&bv);
+    // SAFETY: argument types and counts match the kernel's signature.
+    unsafe { l.launch(LaunchConfig::for_num_elems(n32.max(1))) }.map_err(wrap)?;
+    Ok(())
 }
 
 fn launch_pool_forward<T: CudaDType + DeviceRepr>(
