@@ -3,8 +3,9 @@
 //!
 //! Each function dispatches on the tensor's device: on the CPU it runs the
 //! engine's own kernels (Winograd F(2×2, 3×3) or banded im2col over `gemm`,
-//! fused epilogues); on any other device it composes candle operations.
-//! Callers never see which.
+//! fused epilogues); on CUDA candle's operations (cuDNN, cuBLAS) and, where
+//! candle would compose many launches, the engine's own kernels (`cuda/`);
+//! on any other device candle's operations alone. Callers never see which.
 //!
 //! Only what the image gradient needs exists here: no weight gradients.
 //!

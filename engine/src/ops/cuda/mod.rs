@@ -1,15 +1,19 @@
-//! The engine's own CUDA kernels (`cuda/kernels.cu`) as candle custom ops:
-//! one launch where candle's own operations take several (the ReLU mask: a
-//! comparison, a cast and a product; the max-pool routing: pooling,
-//! upsampling, comparison and products; the content, style and temporal
-//! terms: a difference, its square, a sum's product and a scaling each;
-//! total variation: a dozen narrows, differences, paddings and products;
-//! L-BFGS's two-loop recursion: five launches per curvature pair and loop;
-//! an Adam step: a dozen).
-//! (A convolution's bias and ReLU: a broadcast add and a ReLU, done in place.)
+//! The engine's own CUDA kernels (`cuda/kernels.cu`) as candle custom ops,
+//! one launch where candle's own operations take several:
+//!
+//! - a convolution's bias and ReLU, in place (a broadcast add and a ReLU);
+//! - the ReLU mask (a comparison, a cast and a product);
+//! - max-pool forward with its argmax, and the backward routing by it or by
+//!   the input (pooling, upsampling, comparison and products);
+//! - the content, style and temporal terms (a difference, its square, a
+//!   sum's product and a scaling each); total variation (a dozen narrows,
+//!   differences, paddings and products);
+//! - L-BFGS's two-loop recursion on dot products (five launches per
+//!   curvature pair and loop) and an Adam step (a dozen).
+//!
 //! Contiguous tensors only, f32 or bf16 for the network's operations and
-//! f32 for the losses; callers ask `applies` first and fall back to
-//! candle's operations for anything else.
+//! f32 for the losses and optimisers; callers ask `applies` first and fall
+//! back to candle's operations for anything else.
 
 mod losses;
 mod network;
