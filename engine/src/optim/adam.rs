@@ -1,5 +1,7 @@
 //! Adam (Kingma & Ba) with β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
 
+#[cfg(feature = "cuda")]
+use candle_core::DType;
 use candle_core::Tensor;
 
 use crate::error::Result;
@@ -38,9 +40,11 @@ impl Adam {
         self.t += 1;
         let bc1 = 1.0 - B1.powi(self.t);
         let bc2 = 1.0 - B2.powi(self.t);
+        // On CUDA every step takes the kernel (contiguous copies if need
+        // be), so that the stacked moments never meet the host form.
         #[cfg(feature = "cuda")]
-        if crate::ops::cuda::applies_f32(&[x, g]) {
-            return self.step_cuda(x, g, bc1, bc2);
+        if x.device().is_cuda() && x.dtype() == DType::F32 && g.dtype() == DType::F32 {
+            return self.step_cuda(&x.contiguous()?, &g.contiguous()?, bc1, bc2);
         }
         let (m, v) = match &self.moments {
             Some(Moments::Apart { m, v }) => (

@@ -5,13 +5,15 @@ use candle_core::cuda_backend::CudaStorage;
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use candle_core::{DType, Layout, Shape, Tensor};
 
-use super::{MODULE, Op1, Op2, Op3, Out, PTX, expect_f32, view, wrap};
+use super::{MODULE, Op1, Op2, Op3, Out, PTX, expect_f32, fits_u32, view, wrap};
 use crate::error::Result;
 
-/// Whether the loss kernels serve these tensors: on CUDA, f32, contiguous.
+/// Whether the loss and optimiser kernels serve these tensors: on CUDA,
+/// f32, contiguous, within the kernels' 32-bit counts.
 pub(crate) fn applies_f32(ts: &[&Tensor]) -> bool {
-    ts.iter()
-        .all(|t| t.device().is_cuda() && t.dtype() == DType::F32 && t.is_contiguous())
+    ts.iter().all(|t| {
+        t.device().is_cuda() && t.dtype() == DType::F32 && t.is_contiguous() && fits_u32(t)
+    })
 }
 
 /// `d = s·a − b` of two f32 tensors of one shape in one launch: `Σ d²` as

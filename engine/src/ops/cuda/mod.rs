@@ -39,13 +39,18 @@ pub(crate) const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/kernels.ptx
 pub(crate) const MODULE: &str = "stylefarm_engine_kernels";
 
 /// Whether the network kernels serve these tensors: on CUDA, one dtype
-/// (f32 or bf16), contiguous.
+/// (f32 or bf16), contiguous, each within the kernels' 32-bit counts.
 pub(crate) fn applies(a: &Tensor, b: &Tensor) -> bool {
     a.device().is_cuda()
         && a.dtype() == b.dtype()
         && matches!(a.dtype(), DType::F32 | DType::BF16)
-        && a.is_contiguous()
-        && b.is_contiguous()
+        && [a, b].iter().all(|t| t.is_contiguous() && fits_u32(t))
+}
+
+/// Whether a tensor's element count fits the kernels' `unsigned int` counts
+/// (past it they would cover only part of it, silently).
+pub(crate) fn fits_u32(t: &Tensor) -> bool {
+    t.elem_count() <= u32::MAX as usize
 }
 
 /// The error of a kernel asked to run on the CPU.

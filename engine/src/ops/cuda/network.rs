@@ -83,6 +83,13 @@ pub(super) fn take_argmax(stash: &Stash) -> Out {
 }
 
 pub(super) fn relu_backward_fwd(g: &CudaStorage, lg: &Layout, a: &CudaStorage, la: &Layout) -> Out {
+    if lg.shape() != la.shape() {
+        candle_core::bail!(
+            "relu-backward: gradient {:?} for {:?}",
+            lg.shape(),
+            la.shape()
+        );
+    }
     let out = match g.dtype() {
         DType::F32 => launch_relu::<f32>(g, lg, a, la)?,
         DType::BF16 => launch_relu::<bf16>(g, lg, a, la)?,
