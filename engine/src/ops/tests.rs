@@ -320,11 +320,7 @@ fn conv_layer_timings() {
 #[test]
 fn device_relu_and_max_pool_equal_the_cpus() {
     let device = test_device();
-    let dtypes: &[DType] = if device.is_cuda() {
-        &[DType::F32, DType::BF16]
-    } else {
-        &[DType::F32]
-    };
+    let dtypes = network_dtypes(&device);
     // Quarter steps make ties in many 2×2 windows; odd sides leave a last
     // row and column outside every window.
     let quarters = |t: Tensor| {
@@ -380,6 +376,16 @@ fn device_relu_and_max_pool_equal_the_cpus() {
                 "max-pool backward by argmax, rank {rank}, {dt:?}"
             );
         }
+    }
+}
+
+/// The network dtypes the engine's kernels serve on `device`: f32 and bf16
+/// on CUDA; on the CPU f32 (its bf16 path is the precision tests').
+fn network_dtypes(device: &Device) -> &'static [DType] {
+    if device.is_cuda() {
+        &[DType::F32, DType::BF16]
+    } else {
+        &[DType::F32]
     }
 }
 
@@ -472,11 +478,7 @@ fn device_losses_equal_the_cpus() {
 #[test]
 fn device_conv_bias_relu_equals_the_cpus() {
     let device = test_device();
-    let dtypes: &[DType] = if device.is_cuda() {
-        &[DType::F32, DType::BF16]
-    } else {
-        &[DType::F32]
-    };
+    let dtypes = network_dtypes(&device);
     let wt = rand(&[4, 3, 3, 3], 20).to_dtype(DType::F32).unwrap();
     let b = Tensor::new(&[-3.0f32, 0.0, 3.0, 6.0], &Device::Cpu).unwrap();
     for &dt in dtypes {
