@@ -389,6 +389,16 @@ fn network_dtypes(device: &Device) -> &'static [DType] {
     }
 }
 
+/// The largest absolute value of an f32 tensor.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 /// The device named by `STYLEFARM_TEST_DEVICE`, else the CPU.
 fn test_device() -> Device {
     match std::env::var("STYLEFARM_TEST_DEVICE") {
@@ -444,14 +454,6 @@ fn device_losses_equal_the_cpus() {
             Box::new(|d| crate::loss::style(&on(&f, d), &on(&a, d), 5.0).unwrap()),
         ),
     ];
-    let max_abs = |t: &Tensor| {
-        t.abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
     for (name, tol, term) in &terms {
         let (want_loss, want) = term(&Device::Cpu);
         let (loss, got) = term(&device);
@@ -503,14 +505,6 @@ fn device_conv_bias_relu_equals_the_cpus() {
                     .to_device(&Device::Cpu)
                     .unwrap();
                 assert_eq!(got.dims(), want.dims());
-                let max_abs = |t: &Tensor| {
-                    t.abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap()
-                };
                 let (diff, scale) = (max_abs(&(&got - &want).unwrap()), max_abs(&want));
                 assert!(
                     diff <= tol * scale,
