@@ -132,6 +132,18 @@ mod tests {
         Tensor::from_vec(v, (3, 17, 13), &Device::Cpu).unwrap()
     }
 
+    /// `max |want − got| / max |want|`, in f64.
+    fn relative_gap(want: &Tensor, got: &Tensor) -> f64 {
+        let max_abs = |t: &Tensor| {
+            let m = t.abs().unwrap().max_all().unwrap();
+            m.to_dtype(candle_core::DType::F64)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        max_abs(&(want - got).unwrap()) / max_abs(want)
+    }
+
     /// The pairs in device memory, with the recursion on their dot
     /// products, step as the host's two-loop recursion does (here both on
     /// CPU tensors in f64, the device form's store started by hand): the
@@ -146,16 +158,8 @@ mod tests {
         for i in 0..13 {
             xh = host.step(&xh, &(&a * &xh).unwrap()).unwrap();
             xd = device.step(&xd, &(&a * &xd).unwrap()).unwrap();
-            let diff = (&xh - &xd).unwrap().abs().unwrap().max_all().unwrap();
-            let scale = xh.abs().unwrap().max_all().unwrap();
-            let (diff, scale) = (
-                diff.to_scalar::<f64>().unwrap(),
-                scale.to_scalar::<f64>().unwrap(),
-            );
-            assert!(
-                diff <= 1e-9 * scale,
-                "iteration {i}: {diff} against {scale}"
-            );
+            let gap = relative_gap(&xh, &xd);
+            assert!(gap <= 1e-9, "iteration {i}: {gap}");
         }
         let Pairs::Device(pairs) = &device.pairs else {
             panic!("the device store stays")
@@ -182,17 +186,8 @@ mod tests {
         for i in 0..13 {
             xh = host.step(&xh, &(&a * &xh).unwrap()).unwrap();
             xd = on_device.step(&xd, &(&ad * &xd).unwrap()).unwrap();
-            let got = xd.to_device(&Device::Cpu).unwrap();
-            let diff = (&xh - &got).unwrap().abs().unwrap().max_all().unwrap();
-            let scale = xh.abs().unwrap().max_all().unwrap();
-            let (diff, scale) = (
-                diff.to_scalar::<f32>().unwrap(),
-                scale.to_scalar::<f32>().unwrap(),
-            );
-            assert!(
-                diff <= 1e-4 * scale,
-                "iteration {i}: {diff} against {scale}"
-            );
+            let gap = relative_gap(&xh, &xd.to_device(&Device::Cpu).unwrap());
+            assert!(gap <= 1e-4, "iteration {i}: {gap}");
         }
         assert_eq!(
             matches!(on_device.pairs, Pairs::Device(_)),
